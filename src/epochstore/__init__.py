@@ -1,0 +1,47 @@
+"""epochstore: store and analyse what a model training run produces, one epoch at a time."""
+
+from __future__ import annotations
+
+from epochstore._version import __version__
+from epochstore.errors import (
+    AnalyzerNotFoundError,
+    CheckpointFormatError,
+    CheckpointNotFoundError,
+    CorruptArtifactError,
+    CorruptCheckpointError,
+    EpochExistsError,
+    EpochNotFoundError,
+    EpochstoreError,
+    EpochstoreWarning,
+    FamilyNotFoundError,
+    InvalidEpochError,
+    InvalidNameError,
+    InvalidVersionError,
+    PromotionError,
+    ReadOnlyError,
+    SchemaMismatchError,
+    StoreFormatError,
+    StoreWriteError,
+)
+
+__all__ = [
+    "AnalyzerNotFoundError",
+    "CheckpointFormatError",
+    "CheckpointNotFoundError",
+    "CorruptArtifactError",
+    "CorruptCheckpointError",
+    "EpochExistsError",
+    "EpochNotFoundError",
+    "EpochstoreError",
+    "EpochstoreWarning",
+    "FamilyNotFoundError",
+    "InvalidEpochError",
+    "InvalidNameError",
+    "InvalidVersionError",
+    "PromotionError",
+    "ReadOnlyError",
+    "SchemaMismatchError",
+    "StoreFormatError",
+    "StoreWriteError",
+    "__version__",
+]
