@@ -1,0 +1,107 @@
+"""The run directory: where a variant's checkpoints, artifacts and ``variant.json`` live.
+
+A *variant* is one training run of a family with its own parameters; it owns one run directory::
+
+    <run>/variant.json        {"family": ..., "params": {...}, "epochstore_version": ...}
+    <run>/checkpoints/        CheckpointManager directory
+    <run>/artifacts/          Zarr v3 root group (ArtifactStore)
+
+The run may be a local path or an fsspec URL (``s3://bucket/runs/p113``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from epochstore._version import __version__
+from epochstore.errors import EpochstoreError
+from epochstore.naming import validate_name
+
+__all__ = [
+    "ARTIFACTS_DIR",
+    "CHECKPOINTS_DIR",
+    "VARIANT_FILE",
+    "Variant",
+    "join",
+    "read_variant",
+    "write_variant",
+]
+
+VARIANT_FILE = "variant.json"
+CHECKPOINTS_DIR = "checkpoints"
+ARTIFACTS_DIR = "artifacts"
+
+
+def join(run: str | os.PathLike[str], *parts: str) -> str:
+    """Join path parts onto a run location, local path or URL alike."""
+    base = os.fspath(run)
+    if "://" in base:
+        return "/".join([base.rstrip("/"), *parts])
+    return os.fspath(Path(base, *parts))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The identity of one run: its family and parameters."""
+
+    family: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    epochstore_version: str = __version__
+
+    def to_json(self) -> str:
+        """Return the canonical JSON text of ``variant.json``."""
+        return json.dumps(
+            {
+                "family": self.family,
+                "params": dict(self.params),
+                "epochstore_version": self.epochstore_version,
+            },
+            indent=2,
+            sort_keys=True,
+        )
+
+
+def write_variant(run: str | os.PathLike[str], variant: Variant) -> None:
+    """Write ``variant.json`` into a local run directory, atomically."""
+    from epochstore._atomic import atomic_write_bytes
+
+    validate_name(variant.family, "family name")
+    Path(run).mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(join(run, VARIANT_FILE), variant.to_json().encode())
+
+
+def read_variant(run: str | os.PathLike[str]) -> Variant:
+    """Read and validate ``variant.json`` of a run.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the run has no ``variant.json``.
+    EpochstoreError
+        If the file is not a JSON object with a valid ``family`` and a ``params`` object.
+    """
+    path = join(run, VARIANT_FILE)
+    import fsspec
+
+    with fsspec.open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise EpochstoreError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+    if not isinstance(data, dict):
+        raise EpochstoreError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    family = data.get("family")
+    params = data.get("params", {})
+    version = data.get("epochstore_version", "unknown")
+    if not isinstance(params, dict):
+        raise EpochstoreError(f"{path}: 'params' must be an object, got {type(params).__name__}")
+    if not isinstance(version, str):
+        raise EpochstoreError(f"{path}: 'epochstore_version' must be a string")
+    return Variant(family=validate_name(family, f"family name in {path}"), params=params,
+                   epochstore_version=version)
