@@ -19,15 +19,21 @@ from epochstore.errors import (
     InvalidVersionError,
     PromotionError,
     ReadOnlyError,
+    RunNotFoundError,
     SchemaMismatchError,
     StoreFormatError,
     StoreWriteError,
+    UnsupportedArrayError,
 )
+from epochstore.store import ArtifactLoader, ArtifactStore, Codec
 
 __all__ = [
     "AnalyzerNotFoundError",
+    "ArtifactLoader",
+    "ArtifactStore",
     "CheckpointFormatError",
     "CheckpointNotFoundError",
+    "Codec",
     "CorruptArtifactError",
     "CorruptCheckpointError",
     "EpochExistsError",
@@ -40,8 +46,10 @@ __all__ = [
     "InvalidVersionError",
     "PromotionError",
     "ReadOnlyError",
+    "RunNotFoundError",
     "SchemaMismatchError",
     "StoreFormatError",
     "StoreWriteError",
+    "UnsupportedArrayError",
     "__version__",
 ]

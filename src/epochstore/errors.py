@@ -23,9 +23,11 @@ __all__ = [
     "InvalidVersionError",
     "PromotionError",
     "ReadOnlyError",
+    "RunNotFoundError",
     "SchemaMismatchError",
     "StoreFormatError",
     "StoreWriteError",
+    "UnsupportedArrayError",
 ]
 
 
@@ -79,6 +81,14 @@ class EpochExistsError(EpochstoreError, FileExistsError):
 
 class ReadOnlyError(EpochstoreError, PermissionError):
     """A write was attempted through a read-only object (e.g. an ``ArtifactLoader``)."""
+
+
+class UnsupportedArrayError(EpochstoreError, TypeError):
+    """An output cannot be stored: object/string dtype, not array-like, or absurd shape."""
+
+
+class RunNotFoundError(EpochstoreError, FileNotFoundError):
+    """The run directory does not exist."""
 
 
 class StoreFormatError(EpochstoreError, ValueError):

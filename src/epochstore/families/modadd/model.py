@@ -1,0 +1,198 @@
+"""The 1-layer transformer of Nanda et al. (2023), in plain torch, with an activation cache.
+
+Architecture (no LayerNorm, no attention biases, causal attention)::
+
+    resid_pre  = W_E[x] + W_pos                                   (batch, pos, d_model)
+    attn_out   = sum_h softmax(q_h k_h^T / sqrt(d_head), causal) v_h W_O[h]
+    resid_mid  = resid_pre + attn_out
+    mlp_post   = ReLU(resid_mid W_in + b_in)                      (batch, pos, d_mlp)
+    resid_post = resid_mid + mlp_post W_out + b_out
+    logits     = resid_post W_U                                   (batch, pos, p)
+
+The prediction of ``(a + b) mod p`` is read at the last position (the ``=`` token).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import MutableMapping
+
+import torch
+from torch import nn
+
+from epochstore.families.modadd.config import ModAddConfig
+
+__all__ = ["CACHE_KEYS", "N_CTX", "ModAddTransformer", "build_model"]
+
+#: Sequence length: ``a``, ``b``, ``=``.
+N_CTX = 3
+
+#: Keys :meth:`ModAddTransformer.forward` writes into a cache, with their shapes
+#: (``B`` batch, ``P`` = 3 positions, ``H`` heads).
+CACHE_KEYS: dict[str, str] = {
+    "embed": "(B, P, d_model) token embeddings W_E[x]",
+    "pos_embed": "(P, d_model) positional embeddings W_pos",
+    "resid_pre": "(B, P, d_model) embed + pos_embed",
+    "q": "(B, H, P, d_head) attention queries",
+    "k": "(B, H, P, d_head) attention keys",
+    "v": "(B, H, P, d_head) attention values",
+    "attn_scores": "(B, H, P_query, P_key) scaled, causally masked scores",
+    "attn_pattern": "(B, H, P_query, P_key) attention pattern (softmax of the scores)",
+    "attn_z": "(B, H, P, d_head) pattern-weighted values",
+    "attn_out": "(B, P, d_model) attention output",
+    "resid_mid": "(B, P, d_model) resid_pre + attn_out",
+    "mlp_pre": "(B, P, d_mlp) MLP pre-activations",
+    "mlp_post": "(B, P, d_mlp) MLP post-activations (ReLU)",
+    "mlp_out": "(B, P, d_model) MLP output",
+    "resid_post": "(B, P, d_model) resid_mid + mlp_out",
+    "logits": "(B, P, p) logits",
+}
+
+
+class ModAddTransformer(nn.Module):
+    """One-layer, attention + ReLU-MLP transformer without LayerNorm.
+
+    Parameters
+    ----------
+    p
+        The modulus: the output has ``p`` classes and the input vocabulary ``p + 1`` tokens.
+    d_model, n_heads, d_head, d_mlp
+        Sizes.
+    generator
+        Random generator for the initialisation (Nanda et al.'s: Gaussian weights scaled by
+        ``1/sqrt(d_model)``, ``W_U`` by ``1/sqrt(d_vocab)``, zero biases).
+
+    Attributes
+    ----------
+    W_E : (p + 1, d_model)
+        Token embedding; rows ``0..p-1`` are the numbers, row ``p`` is ``=``.
+    W_pos : (3, d_model)
+        Learned positional embedding.
+    W_Q, W_K, W_V : (n_heads, d_model, d_head)
+        Attention projections.
+    W_O : (n_heads, d_head, d_model)
+        Attention output projection.
+    W_in : (d_model, d_mlp), b_in : (d_mlp,)
+        MLP input layer.
+    W_out : (d_mlp, d_model), b_out : (d_model,)
+        MLP output layer.
+    W_U : (d_model, p)
+        Unembedding.
+    """
+
+    def __init__(
+        self,
+        p: int,
+        d_model: int = 128,
+        n_heads: int = 4,
+        d_head: int = 32,
+        d_mlp: int = 512,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.p = p
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.d_head = d_head
+        self.d_mlp = d_mlp
+        d_vocab = p + 1
+        scale = 1.0 / math.sqrt(d_model)
+
+        def gaussian(*shape: int, std: float = scale) -> nn.Parameter:
+            return nn.Parameter(torch.randn(*shape, generator=generator) * std)
+
+        self.W_E = gaussian(d_vocab, d_model)
+        self.W_pos = gaussian(N_CTX, d_model)
+        self.W_Q = gaussian(n_heads, d_model, d_head)
+        self.W_K = gaussian(n_heads, d_model, d_head)
+        self.W_V = gaussian(n_heads, d_model, d_head)
+        self.W_O = gaussian(n_heads, d_head, d_model)
+        self.W_in = gaussian(d_model, d_mlp)
+        self.b_in = nn.Parameter(torch.zeros(d_mlp))
+        self.W_out = gaussian(d_mlp, d_model)
+        self.b_out = nn.Parameter(torch.zeros(d_model))
+        self.W_U = gaussian(d_model, p, std=1.0 / math.sqrt(d_vocab))
+        self.register_buffer(
+            "causal_mask", torch.tril(torch.ones(N_CTX, N_CTX, dtype=torch.bool)), persistent=False
+        )
+
+    @classmethod
+    def from_config(
+        cls, config: ModAddConfig, *, generator: torch.Generator | None = None
+    ) -> ModAddTransformer:
+        """Build the model of ``config`` (initialised from ``generator``)."""
+        return cls(
+            config.p,
+            config.d_model,
+            config.n_heads,
+            config.d_head,
+            config.d_mlp,
+            generator=generator,
+        )
+
+    def forward(
+        self, x: torch.Tensor, cache: MutableMapping[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Run the model on token sequences.
+
+        Parameters
+        ----------
+        x
+            ``(batch, 3)`` int64 tokens (``[a, b, p]`` for the task).
+        cache
+            If given, filled with detached activations under the keys of :data:`CACHE_KEYS`.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, 3, p)`` logits; the prediction is at position ``-1``.
+        """
+        embed = self.W_E[x]
+        resid_pre = embed + self.W_pos
+        q = torch.einsum("bpd,hde->bhpe", resid_pre, self.W_Q)
+        k = torch.einsum("bpd,hde->bhpe", resid_pre, self.W_K)
+        v = torch.einsum("bpd,hde->bhpe", resid_pre, self.W_V)
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.d_head)
+        mask: torch.Tensor = self.causal_mask
+        scores = scores.masked_fill(~mask, float("-inf"))
+        pattern = torch.softmax(scores, dim=-1)
+        z = pattern @ v
+        attn_out = torch.einsum("bhpe,hed->bpd", z, self.W_O)
+        resid_mid = resid_pre + attn_out
+        mlp_pre = resid_mid @ self.W_in + self.b_in
+        mlp_post = torch.relu(mlp_pre)
+        mlp_out = mlp_post @ self.W_out + self.b_out
+        resid_post = resid_mid + mlp_out
+        logits = resid_post @ self.W_U
+        if cache is not None:
+            for key, value in (
+                ("embed", embed),
+                ("pos_embed", self.W_pos),
+                ("resid_pre", resid_pre),
+                ("q", q),
+                ("k", k),
+                ("v", v),
+                ("attn_scores", scores),
+                ("attn_pattern", pattern),
+                ("attn_z", z),
+                ("attn_out", attn_out),
+                ("resid_mid", resid_mid),
+                ("mlp_pre", mlp_pre),
+                ("mlp_post", mlp_post),
+                ("mlp_out", mlp_out),
+                ("resid_post", resid_post),
+                ("logits", logits),
+            ):
+                cache[key] = value.detach()
+        return logits
+
+
+def build_model(config: ModAddConfig, device: str | torch.device = "cpu") -> ModAddTransformer:
+    """Build the freshly initialised model of ``config``, seeded by ``config.model_seed``.
+
+    The initialisation uses its own :class:`torch.Generator`, so it neither reads nor changes
+    torch's global random state.
+    """
+    generator = torch.Generator().manual_seed(config.model_seed)
+    return ModAddTransformer.from_config(config, generator=generator).to(device)

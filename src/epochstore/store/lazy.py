@@ -1,0 +1,204 @@
+"""Lazy arrays over epoch nodes: nothing is read until values are asked for.
+
+:class:`EpochFieldArray` is one field of one epoch; :class:`StackedFieldArray` stacks one field
+over many epochs along a new leading ``epoch`` axis. Both are xarray ``BackendArray`` s (outer
+indexing), so ``ds["activations"].sel(neuron=7).values`` reads only the chunks that hold neuron
+7, and both translate store failures into epochstore errors that name the analyzer and epoch.
+Zarr arrays are opened on first use, so opening a stacked dataset reads no per-epoch metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zarr
+from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.storage import WrapperStore
+from xarray.backends.common import BackendArray
+from xarray.core import indexing
+
+from epochstore.errors import CorruptArtifactError, EpochNotFoundError, EpochstoreError
+from epochstore.naming import epoch_name
+
+if TYPE_CHECKING:
+    from zarr.abc.store import ByteRequest, Store
+
+__all__ = [
+    "EpochFieldArray",
+    "MissingChunkError",
+    "StackedFieldArray",
+    "StrictReadStore",
+    "node_path",
+    "read_field",
+]
+
+_Key = tuple[Any, ...]
+
+
+class MissingChunkError(OSError):
+    """A chunk that every committed epoch has is missing (zarr would return fill values)."""
+
+
+class StrictReadStore(WrapperStore[Any]):
+    """A read wrapper that raises on a missing chunk instead of letting zarr fill it in.
+
+    epochstore writes every chunk (``write_empty_chunks``), so inside a committed epoch a
+    missing chunk key is damage, never "all fill value".
+    """
+
+    def _with_store(self, store: Store) -> StrictReadStore:  # pragma: no cover - zarr API
+        return type(self)(store)
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        value = await self._store.get(key, prototype, byte_range)
+        if value is None and not key.endswith("zarr.json"):
+            raise MissingChunkError(f"chunk {key!r} is missing")
+        return value
+
+
+def _open_array(store: Store, path: str) -> zarr.Array:
+    return zarr.open_array(store=store, path=path, mode="r", zarr_format=3)
+
+
+def read_field(
+    store: Store, path: str, key: _Key, *, display: str, analyzer: str, epoch: int, field: str
+) -> np.ndarray:
+    """Read ``key`` (outer indexing) of one field of one epoch, translating failures."""
+    where = f"field {field!r} of analyzer {analyzer!r}, epoch {epoch}, in {display}"
+    try:
+        array = _open_array(store, path)
+        return np.asarray(array.oindex[key] if key else array[...])
+    except EpochstoreError:
+        raise
+    except (FileNotFoundError, KeyError) as exc:
+        raise EpochNotFoundError(
+            f"{where} does not exist (deleted or never committed: {exc}); "
+            "list epochs again with get_epochs()"
+        ) from exc
+    except (ValueError, RuntimeError, OSError, TypeError) as exc:
+        raise CorruptArtifactError(
+            f"{where} is damaged and was not returned ({type(exc).__name__}: {exc}). "
+            "Run `epochstore verify` to list damage; delete the epoch and recompute it."
+        ) from exc
+
+
+class _LazyBase(BackendArray):  # type: ignore[misc]
+    """Shared state: where the arrays are, and what to call them in errors."""
+
+    __slots__ = ("analyzer", "display", "dtype", "field", "shape", "store")
+
+    store: Store
+    analyzer: str
+    field: str
+    display: str
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> Any:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._getitem
+        )
+
+    def _getitem(self, key: _Key) -> np.ndarray:
+        raise NotImplementedError
+
+
+class EpochFieldArray(_LazyBase):
+    """One field of one epoch, read on demand."""
+
+    __slots__ = ("epoch", "path")
+
+    def __init__(
+        self,
+        store: Store,
+        path: str,
+        *,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        analyzer: str,
+        field: str,
+        epoch: int,
+        display: str,
+    ) -> None:
+        self.store, self.path = store, path
+        self.shape, self.dtype = shape, dtype
+        self.analyzer, self.field, self.epoch, self.display = analyzer, field, epoch, display
+
+    def _getitem(self, key: _Key) -> np.ndarray:
+        return read_field(
+            self.store,
+            self.path,
+            key,
+            display=self.display,
+            analyzer=self.analyzer,
+            epoch=self.epoch,
+            field=self.field,
+        )
+
+
+def _normalise_epoch_key(k: Any, n: int) -> tuple[np.ndarray, bool]:
+    """Return the epoch indices selected by ``k`` and whether the axis is kept."""
+    if isinstance(k, slice):
+        return np.arange(n)[k], True
+    if isinstance(k, np.ndarray):
+        return k.astype(np.intp).ravel(), True
+    return np.array([int(k)]), False
+
+
+class StackedFieldArray(_LazyBase):
+    """One field over many epochs: shape ``(len(epochs), *field_shape)``."""
+
+    __slots__ = ("epochs", "node_paths")
+
+    def __init__(
+        self,
+        store: Store,
+        node_paths: Sequence[str],
+        epochs: Sequence[int],
+        *,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        analyzer: str,
+        field: str,
+        display: str,
+    ) -> None:
+        self.store = store
+        self.node_paths = tuple(node_paths)
+        self.epochs = tuple(epochs)
+        self.shape = (len(self.epochs), *shape)
+        self.dtype = dtype
+        self.analyzer, self.field, self.display = analyzer, field, display
+
+    def __dask_tokenize__(self) -> object:
+        return (type(self).__name__, self.display, self.analyzer, self.field, self.epochs)
+
+    def _getitem(self, key: _Key) -> np.ndarray:
+        indices, keep_axis = _normalise_epoch_key(key[0], len(self.epochs))
+        inner = tuple(key[1:])
+        parts = [
+            read_field(
+                self.store,
+                f"{self.node_paths[i]}/{self.field}",
+                inner,
+                display=self.display,
+                analyzer=self.analyzer,
+                epoch=self.epochs[i],
+                field=self.field,
+            )
+            for i in indices
+        ]
+        if not keep_axis:
+            return parts[0]
+        if parts:
+            return np.stack(parts)
+        # An empty selection: the shape that indexing the inner dims would give.
+        probe = np.empty(self.shape[1:], dtype=self.dtype)[inner] if inner else None
+        inner_shape = probe.shape if probe is not None else self.shape[1:]
+        return np.empty((0, *inner_shape), dtype=self.dtype)
+
+
+def node_path(prefix: str, analyzer: str, epoch: int) -> str:
+    """Return the store key of an epoch node."""
+    return "/".join(p for p in (prefix, analyzer, epoch_name(epoch)) if p)

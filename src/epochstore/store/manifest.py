@@ -1,0 +1,102 @@
+"""The analyzer manifest: per-field dims, dtype, per-epoch shape and layout, written once.
+
+It lives in the analyzer group's attributes under the ``"epochstore"`` key, so a reader learns
+everything about an analyzer's fields from one small metadata read, without opening any epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from epochstore.store.codecs import DEFAULT_CODEC, Codec, Layout
+
+__all__ = ["ATTRS_KEY", "FORMAT_VERSION", "AnalyzerManifest", "FieldManifest"]
+
+#: Key of epochstore's own entries in zarr attributes.
+ATTRS_KEY = "epochstore"
+#: Version of the on-disk format (``docs/format.md``); stored as ``epochstore_format``.
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FieldManifest:
+    """What every epoch of one field looks like."""
+
+    dims: tuple[str, ...]
+    dtype: str
+    shape: tuple[int, ...]
+    layout: Layout
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form stored in the analyzer's attributes."""
+        return {
+            "dims": list(self.dims),
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            **self.layout.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FieldManifest:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            dims=tuple(str(d) for d in data["dims"]),
+            dtype=str(data["dtype"]),
+            shape=tuple(int(s) for s in data["shape"]),
+            layout=Layout.from_dict(dict(data)),
+        )
+
+
+@dataclass(frozen=True)
+class AnalyzerManifest:
+    """Metadata of one analyzer: its fields, codec, version, run-level params and epochs.
+
+    Attributes
+    ----------
+    analyzer
+        The analyzer's name.
+    fields
+        Per field: dims, dtype, per-epoch shape and chunk layout. Empty until the first epoch
+        is written.
+    codec
+        The compression and checksum codec of every chunk.
+    version
+        The analyzer's version string, if it gave one.
+    params
+        Run-level parameters the analyzer computed once (e.g. key frequencies).
+    epochs
+        The committed epochs, sorted (filled in by readers from the store listing).
+    """
+
+    analyzer: str
+    fields: Mapping[str, FieldManifest] = field(default_factory=dict)
+    codec: Codec = DEFAULT_CODEC
+    version: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    epochs: tuple[int, ...] = ()
+
+    def to_attrs(self) -> dict[str, Any]:
+        """Return the analyzer group's ``epochstore`` attribute (``epochs`` is not stored)."""
+        return {
+            "kind": "analyzer",
+            "fields": {name: f.to_dict() for name, f in self.fields.items()},
+            "codec": self.codec.to_dict(),
+            "analyzer_version": self.version,
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_attrs(cls, analyzer: str, attrs: Mapping[str, Any]) -> AnalyzerManifest:
+        """Build the manifest from the analyzer group's attributes."""
+        data = attrs.get(ATTRS_KEY, {})
+        return cls(
+            analyzer=analyzer,
+            fields={
+                name: FieldManifest.from_dict(f) for name, f in data.get("fields", {}).items()
+            },
+            codec=Codec.from_dict(data.get("codec", {})),
+            version=data.get("analyzer_version"),
+            params=dict(data.get("params", {})),
+        )

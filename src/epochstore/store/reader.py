@@ -1,0 +1,349 @@
+"""Reading an artifact store: listing, manifests and lazy datasets (shared by loader and writer).
+
+Listing is by name only (one ``list_dir`` per analyzer); no epoch's metadata or chunks are read
+to list epochs. Datasets are lazy: values are read when asked for, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+from xarray.core import indexing
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+from epochstore.errors import (
+    AnalyzerNotFoundError,
+    EpochNotFoundError,
+    ReadOnlyError,
+    StoreFormatError,
+)
+from epochstore.naming import NAME_PATTERN, validate_epoch, validate_name
+from epochstore.run import ARTIFACTS_DIR
+from epochstore.store.commit import METADATA_KEY, commit_strategy_for
+from epochstore.store.lazy import EpochFieldArray, StackedFieldArray, StrictReadStore, node_path
+from epochstore.store.location import LocationLike, open_location
+from epochstore.store.manifest import ATTRS_KEY, FORMAT_VERSION, AnalyzerManifest
+
+if TYPE_CHECKING:
+    from zarr.abc.store import Store
+
+__all__ = ["ArtifactLoader", "ChunksOption"]
+
+#: ``"zarr"``: dask chunks equal to the Zarr chunks (one epoch each); ``None``: no dask, xarray's
+#: own lazy indexing; a mapping of dim name to chunk size: passed to ``Dataset.chunk``.
+ChunksOption = Literal["zarr"] | Mapping[str, int] | None
+
+
+async def _list_dir(store: Store, prefix: str) -> list[str]:
+    return [name async for name in store.list_dir(prefix)]
+
+
+async def _get_json(store: Store, key: str) -> dict[str, Any] | None:
+    buf = await store.get(key, prototype=default_buffer_prototype())
+    if buf is None:
+        return None
+    data = json.loads(buf.to_bytes())
+    return data if isinstance(data, dict) else None
+
+
+class _ArtifactView:
+    """Read access to an artifact store; :class:`ArtifactLoader` and ``ArtifactStore`` share it."""
+
+    _read_only: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        location: LocationLike,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        path: str = ARTIFACTS_DIR,
+    ) -> None:
+        self._location = open_location(
+            location, path=path, storage_options=storage_options, read_only=self._read_only
+        )
+        self._commit = commit_strategy_for(self._location)
+        self._read_store = StrictReadStore(self._location.store)
+        self._manifests: dict[str, AnalyzerManifest] = {}
+        self._format_checked = False
+
+    # --- descriptions -----------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The underlying zarr store of the run location."""
+        return self._location.store
+
+    @property
+    def root_path(self) -> str:
+        """Key of the artifact root group inside :attr:`store`."""
+        return self._location.prefix
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._location.display!r})"
+
+    # --- low-level helpers ------------------------------------------------------------------
+
+    def _list(self, *parts: str) -> list[str]:
+        return sync(_list_dir(self._location.store, self._location.key(*parts)))
+
+    def _read_json(self, *parts: str) -> dict[str, Any] | None:
+        return sync(_get_json(self._location.store, self._location.key(*parts, METADATA_KEY)))
+
+    def _check_format(self) -> bool:
+        """Return whether the root group exists; refuse an unknown format."""
+        root = self._read_json()
+        if root is None:
+            return False
+        if not self._format_checked:
+            fmt = root.get("attributes", {}).get("epochstore_format")
+            if not isinstance(fmt, int) or fmt > FORMAT_VERSION or fmt < 1:
+                raise StoreFormatError(
+                    f"{self._location.display} is not an epochstore artifact store this "
+                    f"version can read (epochstore_format={fmt!r}, supported: 1..{FORMAT_VERSION})"
+                    "; upgrade epochstore, or point at the run's artifacts directory"
+                )
+            self._format_checked = True
+        return True
+
+    def _analyzer_attrs(self, analyzer: str) -> dict[str, Any]:
+        validate_name(analyzer, "analyzer name")
+        meta = self._read_json(analyzer) if self._check_format() else None
+        if meta is None or ATTRS_KEY not in meta.get("attributes", {}):
+            raise AnalyzerNotFoundError(
+                f"analyzer {analyzer!r} not found in {self._location.display}; available: "
+                f"{self.get_available_analyzers()}. Run the pipeline for it, or check the name."
+            )
+        attrs: dict[str, Any] = meta["attributes"]
+        return attrs
+
+    def _manifest(self, analyzer: str) -> AnalyzerManifest:
+        cached = self._manifests.get(analyzer)
+        if cached is not None:
+            return cached
+        manifest = AnalyzerManifest.from_attrs(analyzer, self._analyzer_attrs(analyzer))
+        if manifest.fields:  # complete manifests never change: cache them
+            self._manifests[analyzer] = manifest
+        return manifest
+
+    # --- listing ------------------------------------------------------------------------------
+
+    def get_available_analyzers(self) -> list[str]:
+        """Return the analyzers in the store, sorted (metadata only).
+
+        An analyzer is listed once its group exists, even before its first epoch.
+        """
+        if not self._check_format():
+            return []
+        names = [n for n in self._list() if NAME_PATTERN.fullmatch(n)]
+        found = []
+        for name in names:
+            meta = self._read_json(name)
+            if meta is not None and ATTRS_KEY in meta.get("attributes", {}):
+                found.append(name)
+        return sorted(found)
+
+    def get_epochs(self, analyzer: str) -> list[int]:
+        """Return the committed epochs of ``analyzer``, sorted, from one listing of its group.
+
+        No epoch's metadata or chunk is read. Epochs being written (hidden temporary nodes) are
+        not listed.
+
+        Raises
+        ------
+        AnalyzerNotFoundError
+            If the store has no such analyzer.
+        """
+        self._analyzer_attrs(analyzer)
+        return self._commit.committed(analyzer, self._list(analyzer))
+
+    def has_epoch(self, analyzer: str, epoch: int) -> bool:
+        """Return whether ``epoch`` of ``analyzer`` is committed (one existence check)."""
+        validate_name(analyzer, "analyzer name")
+        key = node_path(self._location.prefix, analyzer, validate_epoch(epoch))
+        return bool(sync(self._location.store.exists(f"{key}/{METADATA_KEY}")))
+
+    def manifest(self, analyzer: str) -> AnalyzerManifest:
+        """Return the analyzer's manifest (dims, dtypes, shapes, codec, params) and its epochs.
+
+        Metadata only: the analyzer group's attributes and one listing.
+        """
+        manifest = self._manifest(analyzer)
+        return AnalyzerManifest(
+            analyzer=manifest.analyzer,
+            fields=manifest.fields,
+            codec=manifest.codec,
+            version=manifest.version,
+            params=manifest.params,
+            epochs=tuple(self.get_epochs(analyzer)),
+        )
+
+    # --- loading --------------------------------------------------------------------------------
+
+    def _epoch_not_found(self, analyzer: str, epochs: Iterable[int]) -> EpochNotFoundError:
+        available = self.get_epochs(analyzer)
+        shown = available if len(available) <= 20 else [*available[:10], "...", *available[-5:]]
+        return EpochNotFoundError(
+            f"epoch(s) {sorted(epochs)} of analyzer {analyzer!r} not found in "
+            f"{self._location.display}; available epochs: {shown}. "
+            "Run the pipeline to compute them."
+        )
+
+    def load_epoch(self, analyzer: str, epoch: int) -> xr.Dataset:
+        """Return one epoch of ``analyzer`` as a lazy ``xarray.Dataset``.
+
+        Each output field is a variable; ``epoch`` is a scalar coordinate and an attribute.
+        Values are read when asked for, and only the chunks a selection needs.
+
+        Raises
+        ------
+        AnalyzerNotFoundError, EpochNotFoundError
+            If the analyzer or the epoch does not exist.
+        CorruptArtifactError
+            When values are read from a damaged chunk.
+        """
+        manifest = self._manifest(analyzer)
+        epoch = validate_epoch(epoch)
+        node = node_path(self._location.prefix, analyzer, epoch)
+        group = sync(_get_json(self._location.store, f"{node}/{METADATA_KEY}"))
+        if group is None:
+            raise self._epoch_not_found(analyzer, [epoch])
+        variables = {
+            name: xr.Variable(
+                field.dims,
+                indexing.LazilyIndexedArray(
+                    EpochFieldArray(
+                        self._read_store,
+                        f"{node}/{name}",
+                        shape=field.shape,
+                        dtype=np.dtype(field.dtype),
+                        analyzer=analyzer,
+                        field=name,
+                        epoch=epoch,
+                        display=self._location.display,
+                    )
+                ),
+            )
+            for name, field in manifest.fields.items()
+        }
+        attrs = {k: v for k, v in group.get("attributes", {}).items() if k != ATTRS_KEY}
+        attrs.update(analyzer=analyzer, epoch=epoch)
+        return xr.Dataset(variables, coords={"epoch": epoch}, attrs=attrs)
+
+    def load_epochs(
+        self,
+        analyzer: str,
+        epochs: Sequence[int] | None = None,
+        *,
+        chunks: ChunksOption = "zarr",
+    ) -> xr.Dataset:
+        """Return many epochs of ``analyzer`` lazily stacked along a leading ``epoch`` dimension.
+
+        Opening reads metadata only (the analyzer's manifest and one listing); no epoch is
+        opened until its values are needed.
+
+        Parameters
+        ----------
+        analyzer
+            The analyzer's name.
+        epochs
+            The epochs to stack, in the order given; ``None`` stacks every committed epoch.
+        chunks
+            ``"zarr"`` (default): dask-backed with one dask chunk per Zarr chunk (one epoch
+            each), so reductions over ``epoch`` stream chunk by chunk and a one-neuron selection
+            reads one chunk per epoch. ``None``: no dask, xarray's lazy indexing (fastest for a
+            single small selection). A mapping: passed to :meth:`xarray.Dataset.chunk`.
+
+        Returns
+        -------
+        xarray.Dataset
+            Variables shaped ``(epoch, *field_dims)`` with ``epoch`` as coordinate.
+
+        Examples
+        --------
+        >>> ds = loader.load_epochs("neuron_activations")  # doctest: +SKIP
+        >>> ds["activations"].sel(neuron=7).values  # reads neuron 7's chunk in each epoch
+        ... # doctest: +SKIP
+        """
+        manifest = self._manifest(analyzer)
+        available = self.get_epochs(analyzer)
+        if epochs is None:
+            selected = available
+        else:
+            selected = [validate_epoch(e) for e in epochs]
+            missing = set(selected) - set(available)
+            if missing:
+                raise self._epoch_not_found(analyzer, missing)
+        nodes = [node_path(self._location.prefix, analyzer, e) for e in selected]
+        variables = {}
+        for name, field in manifest.fields.items():
+            stacked = StackedFieldArray(
+                self._read_store,
+                nodes,
+                selected,
+                shape=field.shape,
+                dtype=np.dtype(field.dtype),
+                analyzer=analyzer,
+                field=name,
+                display=self._location.display,
+            )
+            var = xr.Variable(("epoch", *field.dims), indexing.LazilyIndexedArray(stacked))
+            if chunks == "zarr":
+                var = var.chunk(
+                    dict(zip(("epoch", *field.dims), (1, *field.layout.chunks), strict=True)),
+                    name=f"epochstore-{analyzer}-{name}-"
+                    + tokenize(self._location.display, analyzer, name, selected),
+                )
+            variables[name] = var
+        ds = xr.Dataset(
+            variables,
+            coords={"epoch": np.asarray(selected, dtype=np.int64)},
+            attrs={"analyzer": analyzer},
+        )
+        if chunks is not None and chunks != "zarr":
+            ds = ds.chunk(dict(chunks))
+        return ds
+
+
+class ArtifactLoader(_ArtifactView):
+    """Read-only access to a run's artifacts: list, inspect and lazily load epochs.
+
+    Parameters
+    ----------
+    location
+        A run directory, an fsspec URL (``"s3://bucket/run"``) or a zarr ``Store``; the Zarr
+        root is ``<location>/artifacts`` unless ``path`` says otherwise.
+    storage_options
+        fsspec options for URLs.
+    path
+        The artifact root below the run (``"artifacts"``; ``""`` for the location itself).
+
+    Examples
+    --------
+    >>> loader = ArtifactLoader("runs/modadd/p113")  # doctest: +SKIP
+    >>> loader.get_epochs("neuron_activations")  # doctest: +SKIP
+    [0, 100, 200]
+    >>> loader.load_epoch("neuron_activations", 100)["activations"].sel(neuron=7).values
+    ... # doctest: +SKIP
+    """
+
+    _read_only = True
+
+    def _refuse(self, what: str) -> ReadOnlyError:
+        return ReadOnlyError(
+            f"{what} through an ArtifactLoader of {self._location.display}: loaders are "
+            "read-only; open an ArtifactStore on the same location to write"
+        )
+
+    def write_epoch(self, *args: Any, **kwargs: Any) -> None:
+        """Refused: loaders are read-only (use :class:`epochstore.ArtifactStore`)."""
+        raise self._refuse("cannot write an epoch")
+
+    def delete_epoch(self, *args: Any, **kwargs: Any) -> None:
+        """Refused: loaders are read-only (use :class:`epochstore.ArtifactStore`)."""
+        raise self._refuse("cannot delete an epoch")

@@ -1,0 +1,385 @@
+"""ArtifactStore: writes one epoch of one analyzer at a time, atomically."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zarr
+from zarr.core.sync import sync
+
+from epochstore._version import __version__
+from epochstore.errors import (
+    EpochNotFoundError,
+    InvalidNameError,
+    SchemaMismatchError,
+    UnsupportedArrayError,
+)
+from epochstore.naming import validate_epoch, validate_name
+from epochstore.run import ARTIFACTS_DIR
+from epochstore.store.codecs import DEFAULT_CODEC, Codec, default_layout
+from epochstore.store.manifest import ATTRS_KEY, FORMAT_VERSION, AnalyzerManifest, FieldManifest
+from epochstore.store.reader import _ArtifactView
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from zarr.abc.store import Store
+
+    from epochstore.store.location import LocationLike
+
+__all__ = ["MAX_FIELD_BYTES", "ArtifactStore"]
+
+#: Largest single field of one epoch accepted (guards against absurd shapes).
+MAX_FIELD_BYTES = 64 * 1024**3
+_ALLOWED_KINDS = frozenset("biufc")
+
+
+class ArtifactStore(_ArtifactView):
+    """Writes analysis artifacts of a run, one (analyzer, epoch) node at a time.
+
+    Each epoch of each analyzer is a Zarr v3 group ``<analyzer>/epoch_NNNNN`` with one array per
+    output field, committed atomically: an epoch exists, whole, once its node exists. Readers
+    (:class:`~epochstore.ArtifactLoader`) never see a partial epoch.
+
+    Parameters
+    ----------
+    location
+        A run directory (default: the Zarr root is ``<location>/artifacts``), an fsspec URL such
+        as ``"s3://bucket/runs/p113"``, or a zarr ``Store`` (e.g. ``zarr.storage.MemoryStore()``).
+    storage_options
+        fsspec options for URLs (credentials, ``endpoint_url``, ...).
+    path
+        The artifact root below the run location; ``""`` for the location itself.
+    codec
+        Compression and checksum of new analyzers (existing analyzers keep theirs).
+
+    Examples
+    --------
+    >>> import numpy as np, zarr
+    >>> store = ArtifactStore(zarr.storage.MemoryStore())
+    >>> store.write_epoch("neuron_activations", 100, {"activations": np.ones((4, 3, 3))},
+    ...                   dims={"activations": ("neuron", "a", "b")})
+    >>> store.get_epochs("neuron_activations")
+    [100]
+    """
+
+    _read_only = False
+
+    def __init__(
+        self,
+        location: LocationLike,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        path: str = ARTIFACTS_DIR,
+        codec: Codec = DEFAULT_CODEC,
+    ) -> None:
+        super().__init__(location, storage_options=storage_options, path=path)
+        self._codec = codec
+        self._root_ready = False
+
+    # --- groups -------------------------------------------------------------------------------
+
+    def _ensure_root(self) -> None:
+        if self._root_ready:
+            return
+        if not self._check_format():
+            zarr.open_group(
+                self._location.store,
+                path=self._location.prefix,
+                mode="a",
+                zarr_format=3,
+                attributes={"epochstore_format": FORMAT_VERSION, "epochstore_version": __version__},
+            )
+        self._root_ready = True
+
+    def _write_manifest(self, manifest: AnalyzerManifest) -> None:
+        zarr.open_group(
+            self._location.store,
+            path=self._location.key(manifest.analyzer),
+            mode="a",
+            zarr_format=3,
+        ).attrs.put({ATTRS_KEY: manifest.to_attrs()})
+        self._manifests.pop(manifest.analyzer, None)
+
+    def create_analyzer(
+        self,
+        analyzer: str,
+        *,
+        version: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> AnalyzerManifest:
+        """Create the analyzer's group (once), recording its version and run-level params.
+
+        Calling it again with the same values does nothing, so parallel workers can all call
+        it; the pipeline calls it before any task starts so that workers never race on it.
+
+        Raises
+        ------
+        SchemaMismatchError
+            If the analyzer exists with another version or other params.
+        """
+        validate_name(analyzer, "analyzer name")
+        self._ensure_root()
+        params = dict(params or {})
+        try:
+            current = self._manifest(analyzer)
+        except KeyError:
+            manifest = AnalyzerManifest(
+                analyzer=analyzer, codec=self._codec, version=version, params=params
+            )
+            self._write_manifest(manifest)
+            return manifest
+        if current.version != version or dict(current.params) != params:
+            raise SchemaMismatchError(
+                f"analyzer {analyzer!r} in {self._location.display} was written by version "
+                f"{current.version!r} with params {dict(current.params)!r}, not {version!r} "
+                f"with {params!r}; delete it (store.delete_analyzer({analyzer!r})) to recompute "
+                "all its epochs, or use a new analyzer name"
+            )
+        return current
+
+    def delete_analyzer(self, analyzer: str) -> None:
+        """Delete an analyzer and every epoch of it."""
+        self._analyzer_attrs(analyzer)
+        for epoch in self.get_epochs(analyzer):
+            self._commit.delete(analyzer, epoch)
+        sync(self._location.store.delete_dir(self._location.key(analyzer)))
+        self._manifests.pop(analyzer, None)
+
+    # --- epochs -------------------------------------------------------------------------------
+
+    def _prepare_outputs(
+        self,
+        analyzer: str,
+        outputs: Mapping[str, ArrayLike],
+        dims: Mapping[str, Sequence[str]] | None,
+        chunks: Mapping[str, Sequence[int]] | None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, FieldManifest]]:
+        if not isinstance(outputs, Mapping) or not outputs:
+            raise UnsupportedArrayError(
+                f"outputs for analyzer {analyzer!r} must be a non-empty mapping of field name "
+                f"to array, got {type(outputs).__name__}"
+            )
+        dims = dict(dims or {})
+        chunks = dict(chunks or {})
+        for extra in (set(dims) | set(chunks)) - set(outputs):
+            raise SchemaMismatchError(
+                f"dims/chunks given for {extra!r}, which is not an output of analyzer "
+                f"{analyzer!r} (outputs: {sorted(outputs)})"
+            )
+        arrays: dict[str, np.ndarray] = {}
+        fields: dict[str, FieldManifest] = {}
+        for name, value in outputs.items():
+            validate_name(name, f"field name of analyzer {analyzer!r}")
+            array = _as_storable_array(analyzer, name, value)
+            field_dims = tuple(dims.get(name, [f"{name}_dim_{i}" for i in range(array.ndim)]))
+            if len(field_dims) != array.ndim:
+                raise SchemaMismatchError(
+                    f"field {name!r} of analyzer {analyzer!r} has {array.ndim} dimensions but "
+                    f"dims {field_dims} names {len(field_dims)}; give one name per axis"
+                )
+            for dim in field_dims:
+                try:
+                    validate_name(dim, f"dimension name of field {name!r}")
+                except InvalidNameError as exc:
+                    raise InvalidNameError(str(exc)) from None
+                if dim == "epoch":
+                    raise InvalidNameError(
+                        f"dimension name 'epoch' of field {name!r} is reserved for the stacked "
+                        "epoch axis of load_epochs(); rename it"
+                    )
+            if len(set(field_dims)) != len(field_dims):
+                raise SchemaMismatchError(f"dims {field_dims} of field {name!r} repeat a name")
+            field_chunks = chunks.get(name)
+            layout = default_layout(
+                array.shape,
+                array.dtype,
+                None if field_chunks is None else tuple(int(c) for c in field_chunks),
+            )
+            arrays[name] = array
+            fields[name] = FieldManifest(
+                dims=field_dims, dtype=array.dtype.str, shape=array.shape, layout=layout
+            )
+        return arrays, fields
+
+    def _check_schema(
+        self,
+        manifest: AnalyzerManifest,
+        fields: Mapping[str, FieldManifest],
+        dims_given: Mapping[str, Sequence[str]] | None,
+    ) -> None:
+        where = f"analyzer {manifest.analyzer!r} in {self._location.display}"
+        fix = (
+            "every epoch of an analyzer must have the same fields, shapes and dtypes; write to "
+            "a new analyzer name, or delete_analyzer() to start over"
+        )
+        if set(fields) != set(manifest.fields):
+            raise SchemaMismatchError(
+                f"{where} has fields {sorted(manifest.fields)}, this epoch has "
+                f"{sorted(fields)}; {fix}"
+            )
+        for name, new in fields.items():
+            old = manifest.fields[name]
+            if new.shape != old.shape or new.dtype != old.dtype:
+                raise SchemaMismatchError(
+                    f"field {name!r} of {where} is {old.dtype} {old.shape} in earlier epochs, "
+                    f"this epoch gives {new.dtype} {new.shape}; {fix}"
+                )
+            if dims_given and name in dims_given and new.dims != old.dims:
+                raise SchemaMismatchError(
+                    f"field {name!r} of {where} has dims {old.dims}, this epoch gives "
+                    f"{new.dims}; {fix}"
+                )
+
+    def write_epoch(
+        self,
+        analyzer: str,
+        epoch: int,
+        outputs: Mapping[str, ArrayLike],
+        *,
+        dims: Mapping[str, Sequence[str]] | None = None,
+        overwrite: bool = False,
+        chunks: Mapping[str, Sequence[int]] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write one epoch of one analyzer atomically.
+
+        Parameters
+        ----------
+        analyzer
+            Analyzer name (``[a-z][a-z0-9_]*``); its group is created on first write.
+        epoch
+            Epoch number, 0..99999.
+        outputs
+            Field name to array (numeric or bool dtype).
+        dims
+            Field name to dimension names; default ``<field>_dim_0, <field>_dim_1, ...``. Recorded once, in
+            the analyzer's manifest, by the first epoch written.
+        overwrite
+            Replace an existing epoch (readers see the old epoch or the new, never a mix).
+        chunks
+            Field name to chunk shape, for the first epoch of an analyzer (later epochs use the
+            recorded layout, so every epoch is chunked alike).
+        attrs
+            Extra JSON-serialisable attributes of this epoch's group.
+
+        Raises
+        ------
+        EpochExistsError
+            If the epoch exists and ``overwrite`` is false.
+        SchemaMismatchError
+            If fields, shapes, dtypes or dims differ from the analyzer's earlier epochs.
+        InvalidNameError, InvalidEpochError, UnsupportedArrayError
+            On bad names, epochs or arrays, before anything is written.
+        StoreWriteError
+            If the storage fails (disk full, I/O error); nothing partial is visible.
+        """
+        validate_name(analyzer, "analyzer name")
+        epoch = validate_epoch(epoch)
+        arrays, fields = self._prepare_outputs(analyzer, outputs, dims, chunks)
+        self._ensure_root()
+        try:
+            manifest = self._manifest(analyzer)
+        except KeyError:
+            manifest = self.create_analyzer(analyzer)
+        if not manifest.fields:
+            manifest = AnalyzerManifest(
+                analyzer=analyzer,
+                fields=fields,
+                codec=manifest.codec,
+                version=manifest.version,
+                params=manifest.params,
+            )
+            self._write_manifest(manifest)
+        else:
+            self._check_schema(manifest, fields, dims)
+        codec = manifest.codec
+        layouts = {name: manifest.fields[name] for name in arrays}
+        epoch_attrs = {**dict(attrs or {}), "epoch": epoch}
+
+        def write_node(store: Store, path: str) -> None:
+            group = zarr.create_group(store, path=path, attributes=epoch_attrs, zarr_format=3)
+            for name, array in arrays.items():
+                field = layouts[name]
+                target = group.create_array(
+                    name,
+                    shape=array.shape,
+                    dtype=array.dtype,
+                    chunks=field.layout.chunks,
+                    shards=field.layout.shards,
+                    compressors=codec.zarr_compressors(),
+                    dimension_names=field.dims,
+                    fill_value=0,
+                    config={"write_empty_chunks": True},
+                )
+                if array.size:
+                    target[...] = array
+
+        self._commit.commit(analyzer, epoch, write_node, overwrite=overwrite)
+
+    def delete_epoch(self, analyzer: str, epoch: int) -> None:
+        """Delete one epoch of an analyzer; it disappears whole.
+
+        Raises
+        ------
+        EpochNotFoundError
+            If the epoch does not exist.
+        """
+        self._analyzer_attrs(analyzer)
+        epoch = validate_epoch(epoch)
+        if not self.has_epoch(analyzer, epoch):
+            raise EpochNotFoundError(
+                f"cannot delete epoch {epoch} of analyzer {analyzer!r}: it is not in "
+                f"{self._location.display}"
+            )
+        self._commit.delete(analyzer, epoch)
+
+    def cleanup(self, *, older_than: float = 0.0) -> list[str]:
+        """Remove what killed writers left behind; return the removed keys.
+
+        Parameters
+        ----------
+        older_than
+            Only remove leftovers at least this many seconds old (local stores), so a writer
+            still running is not disturbed. On object stores every uncommitted epoch is removed:
+            call it only when no writer runs.
+        """
+        removed: list[str] = []
+        for analyzer in self.get_available_analyzers():
+            removed += self._commit.cleanup(analyzer, self._list(analyzer), older_than)
+        return removed
+
+    def loader(self) -> Any:
+        """Return a read-only :class:`~epochstore.ArtifactLoader` on the same location."""
+        from epochstore.store.reader import ArtifactLoader
+
+        if self._location.local_root is not None:
+            return ArtifactLoader(self._location.local_root, path="")
+        return ArtifactLoader(self._location.store, path=self._location.prefix)
+
+
+def _as_storable_array(analyzer: str, name: str, value: ArrayLike) -> np.ndarray:
+    where = f"field {name!r} of analyzer {analyzer!r}"
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise UnsupportedArrayError(f"{where} is not array-like: {exc}") from None
+    if array.dtype.kind not in _ALLOWED_KINDS:
+        raise UnsupportedArrayError(
+            f"{where} has dtype {array.dtype}, which epochstore does not store; use a numeric "
+            "or bool dtype (encode strings or objects as numbers, or put them in attrs)"
+        )
+    nbytes = array.dtype.itemsize * math.prod(array.shape)
+    if nbytes > MAX_FIELD_BYTES:
+        raise UnsupportedArrayError(
+            f"{where} is {nbytes / 1024**3:.1f} GiB for one epoch, over the "
+            f"{MAX_FIELD_BYTES / 1024**3:.0f} GiB limit; split it into several fields"
+        )
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    # np.ascontiguousarray would turn a 0-d array into 1-d.
+    return np.require(array, requirements="C")
