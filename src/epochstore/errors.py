@@ -13,6 +13,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "CorruptArtifactError",
     "CorruptCheckpointError",
+    "EpochChangedError",
     "EpochExistsError",
     "EpochNotFoundError",
     "EpochstoreError",
@@ -77,6 +78,10 @@ class EpochNotFoundError(EpochstoreError, KeyError):
 
 class EpochExistsError(EpochstoreError, FileExistsError):
     """The epoch already exists and ``overwrite`` was not requested."""
+
+
+class EpochChangedError(EpochstoreError, RuntimeError):
+    """The epoch was overwritten or deleted while it was being read; load it again."""
 
 
 class ReadOnlyError(EpochstoreError, PermissionError):

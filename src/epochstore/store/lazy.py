@@ -12,14 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import json
+
 import numpy as np
 import zarr
-from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+from zarr.core.sync import sync
 from zarr.storage import WrapperStore
 from xarray.backends.common import BackendArray
 from xarray.core import indexing
 
-from epochstore.errors import CorruptArtifactError, EpochNotFoundError, EpochstoreError
+from epochstore.errors import (
+    CorruptArtifactError,
+    EpochChangedError,
+    EpochNotFoundError,
+    EpochstoreError,
+)
+from epochstore.store.manifest import WRITE_TOKEN_KEY
 from epochstore.naming import epoch_name
 
 if TYPE_CHECKING:
@@ -64,14 +73,42 @@ def _open_array(store: Store, path: str) -> zarr.Array:
     return zarr.open_array(store=store, path=path, mode="r", zarr_format=3)
 
 
+def _current_token(store: Store, path: str) -> str | None:
+    """Re-read an array's metadata (uncached) and return its write token."""
+    raw = sync(store.get(f"{path}/zarr.json", prototype=default_buffer_prototype()))
+    if raw is None:
+        return None
+    token = json.loads(raw.to_bytes()).get("attributes", {}).get(WRITE_TOKEN_KEY)
+    return token if isinstance(token, str) else None
+
+
 def read_field(
-    store: Store, path: str, key: _Key, *, display: str, analyzer: str, epoch: int, field: str
+    store: Store,
+    path: str,
+    key: _Key,
+    *,
+    display: str,
+    analyzer: str,
+    epoch: int,
+    field: str,
+    token: str | None = None,
 ) -> np.ndarray:
-    """Read ``key`` (outer indexing) of one field of one epoch, translating failures."""
+    """Read ``key`` (outer indexing) of one field of one epoch, translating failures.
+
+    With ``token`` (the epoch group's write token), a field written by another write, i.e. an
+    overwrite that happened while the epoch was being read, raises :class:`EpochChangedError`.
+    """
     where = f"field {field!r} of analyzer {analyzer!r}, epoch {epoch}, in {display}"
     try:
         array = _open_array(store, path)
-        return np.asarray(array.oindex[key] if key else array[...])
+        if token is not None and array.attrs.get(WRITE_TOKEN_KEY) != token:
+            raise EpochChangedError(
+                f"{where} was overwritten or deleted while it was being read; load it again"
+            )
+        values = np.asarray(array.oindex[key] if key else array[...])
+        if token is not None and _current_token(store, path) != token:
+            raise EpochChangedError(f"{where} changed during the read; load it again")
+        return values
     except EpochstoreError:
         raise
     except (FileNotFoundError, KeyError) as exc:
@@ -108,7 +145,7 @@ class _LazyBase(BackendArray):  # type: ignore[misc]
 class EpochFieldArray(_LazyBase):
     """One field of one epoch, read on demand."""
 
-    __slots__ = ("epoch", "path")
+    __slots__ = ("epoch", "path", "token")
 
     def __init__(
         self,
@@ -121,8 +158,9 @@ class EpochFieldArray(_LazyBase):
         field: str,
         epoch: int,
         display: str,
+        token: str | None = None,
     ) -> None:
-        self.store, self.path = store, path
+        self.store, self.path, self.token = store, path, token
         self.shape, self.dtype = shape, dtype
         self.analyzer, self.field, self.epoch, self.display = analyzer, field, epoch, display
 
@@ -135,6 +173,7 @@ class EpochFieldArray(_LazyBase):
             analyzer=self.analyzer,
             epoch=self.epoch,
             field=self.field,
+            token=self.token,
         )
 
 

@@ -12,10 +12,12 @@ from typing import Any
 
 from epochstore.store.codecs import DEFAULT_CODEC, Codec, Layout
 
-__all__ = ["ATTRS_KEY", "FORMAT_VERSION", "AnalyzerManifest", "FieldManifest"]
+__all__ = ["ATTRS_KEY", "FORMAT_VERSION", "WRITE_TOKEN_KEY", "AnalyzerManifest", "FieldManifest"]
 
 #: Key of epochstore's own entries in zarr attributes.
 ATTRS_KEY = "epochstore"
+#: Attribute of an epoch group and its arrays naming the write that made them.
+WRITE_TOKEN_KEY = "epochstore_write"
 #: Version of the on-disk format (``docs/format.md``); stored as ``epochstore_format``.
 FORMAT_VERSION = 1
 

@@ -28,7 +28,12 @@ from epochstore.run import ARTIFACTS_DIR
 from epochstore.store.commit import METADATA_KEY, commit_strategy_for
 from epochstore.store.lazy import EpochFieldArray, StackedFieldArray, StrictReadStore, node_path
 from epochstore.store.location import LocationLike, open_location
-from epochstore.store.manifest import ATTRS_KEY, FORMAT_VERSION, AnalyzerManifest
+from epochstore.store.manifest import (
+    ATTRS_KEY,
+    FORMAT_VERSION,
+    WRITE_TOKEN_KEY,
+    AnalyzerManifest,
+)
 
 if TYPE_CHECKING:
     from zarr.abc.store import Store
@@ -226,12 +231,17 @@ class _ArtifactView:
                         field=name,
                         epoch=epoch,
                         display=self._location.display,
+                        token=group.get("attributes", {}).get(WRITE_TOKEN_KEY),
                     )
                 ),
             )
             for name, field in manifest.fields.items()
         }
-        attrs = {k: v for k, v in group.get("attributes", {}).items() if k != ATTRS_KEY}
+        attrs = {
+            k: v
+            for k, v in group.get("attributes", {}).items()
+            if k not in (ATTRS_KEY, WRITE_TOKEN_KEY)
+        }
         attrs.update(analyzer=analyzer, epoch=epoch)
         return xr.Dataset(variables, coords={"epoch": epoch}, attrs=attrs)
 

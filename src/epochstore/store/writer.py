@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,13 @@ from epochstore.errors import (
 from epochstore.naming import validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
 from epochstore.store.codecs import DEFAULT_CODEC, Codec, default_layout
-from epochstore.store.manifest import ATTRS_KEY, FORMAT_VERSION, AnalyzerManifest, FieldManifest
+from epochstore.store.manifest import (
+    ATTRS_KEY,
+    FORMAT_VERSION,
+    WRITE_TOKEN_KEY,
+    AnalyzerManifest,
+    FieldManifest,
+)
 from epochstore.store.reader import _ArtifactView
 
 if TYPE_CHECKING:
@@ -297,7 +304,10 @@ class ArtifactStore(_ArtifactView):
             self._check_schema(manifest, fields, dims)
         codec = manifest.codec
         layouts = {name: manifest.fields[name] for name in arrays}
-        epoch_attrs = {**dict(attrs or {}), "epoch": epoch}
+        # One token per write, in the group and every array: a reader that finds two tokens
+        # read across an overwrite and must retry, instead of mixing two versions.
+        token = uuid.uuid4().hex
+        epoch_attrs = {**dict(attrs or {}), "epoch": epoch, WRITE_TOKEN_KEY: token}
 
         def write_node(store: Store, path: str) -> None:
             group = zarr.create_group(store, path=path, attributes=epoch_attrs, zarr_format=3)
@@ -313,6 +323,7 @@ class ArtifactStore(_ArtifactView):
                     dimension_names=field.dims,
                     fill_value=0,
                     config={"write_empty_chunks": True},
+                    attributes={WRITE_TOKEN_KEY: token},
                 )
                 if array.size:
                     target[...] = array

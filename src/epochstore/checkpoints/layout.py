@@ -1,0 +1,233 @@
+"""The layout of a checkpoint file: which tensor keys and header metadata hold what.
+
+Tensor keys (each section is verified on its own, see :mod:`.fileformat`)::
+
+    model.<state-dict key>              the model's state dict, tied weights stored once
+    optimizer.state.<i>.<name>          optimizer state tensors (exp_avg, step, ...)
+    optimizer.<path>                    any other tensor in the optimizer state dict
+    scheduler.<path>, rng.<path>        tensors of the LR scheduler and RNG states
+
+Header ``__metadata__`` (all values are strings; JSON is canonical, see :mod:`.state`)::
+
+    epochstore.format     "1"                 epochstore.kind   "checkpoint"
+    epochstore.store_id   id of the manifest that owns the file
+    epochstore.epoch      "100"
+    epochstore.model      {"keys": [state-dict keys in order]}
+    epochstore.aliases    {"model.b": "model.a", ...}  tied tensors
+    epochstore.optimizer  param_groups, scalars and tensor references, or absent
+    epochstore.scheduler, epochstore.rng   likewise, or absent
+    epochstore.metrics, epochstore.config, epochstore.metadata
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, NotRequired, TypedDict
+
+import torch
+
+from epochstore.checkpoints.fileformat import read_header, read_tensors, section_of
+from epochstore.checkpoints.state import (
+    canonical_json,
+    decode_json,
+    decode_tree,
+    deduplicate,
+    encode_json,
+    encode_tree,
+    resolve_aliases,
+)
+from epochstore.errors import CheckpointFormatError
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    from epochstore.checkpoints.fileformat import Digest, Header
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "MapLocation",
+    "check_header",
+    "pack",
+    "read_checkpoint",
+    "store_id_of",
+]
+
+FORMAT_VERSION: Final = 1
+_PREFIX: Final = "epochstore."
+_FORMAT: Final = "epochstore.format"
+_KIND: Final = "epochstore.kind"
+_STORE_ID: Final = "epochstore.store_id"
+_EPOCH: Final = "epochstore.epoch"
+_MODEL: Final = "epochstore.model"
+_ALIASES: Final = "epochstore.aliases"
+_METRICS: Final = "epochstore.metrics"
+_CONFIG: Final = "epochstore.config"
+_METADATA: Final = "epochstore.metadata"
+_TREES: Final = ("optimizer", "scheduler", "rng")
+
+MapLocation = str | torch.device | None
+
+
+class Checkpoint(TypedDict):
+    """A loaded checkpoint.
+
+    ``optimizer``, ``scheduler`` and ``rng_state`` are ``None`` when the checkpoint has none or
+    when they were not requested; ``version`` is set for promoted checkpoints.
+    """
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any] | None
+    scheduler: dict[str, Any] | None
+    rng_state: dict[str, Any] | None
+    epoch: int
+    metrics: dict[str, float]
+    config: Any
+    metadata: dict[str, Any]
+    version: NotRequired[str]
+
+
+def pack(
+    *,
+    model_state: Mapping[str, Any],
+    optimizer_state: Mapping[str, Any] | None,
+    scheduler_state: Mapping[str, Any] | None,
+    rng_state: Mapping[str, Any] | None,
+    epoch: int,
+    metrics: Mapping[str, float],
+    config: Any,
+    metadata: Mapping[str, Any],
+    store_id: str,
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Return the tensors and header metadata of a checkpoint file.
+
+    Raises
+    ------
+    TypeError
+        If a state holds something that cannot be stored without pickle; the message names
+        the key.
+    """
+    tensors: dict[str, Any] = {}
+    keys: list[str] = []
+    for key, value in model_state.items():
+        if not isinstance(key, str):
+            raise TypeError(f"model state dict keys must be str, got {key!r}")
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"model state dict entry {key!r} is a {type(value).__name__}, not a tensor; "
+                f"safetensors checkpoints hold tensors only (no pickled extra state)"
+            )
+        tensors[f"model.{key}"] = value
+        keys.append(key)
+    header = {
+        _FORMAT: str(FORMAT_VERSION),
+        _KIND: "checkpoint",
+        _STORE_ID: store_id,
+        _EPOCH: str(epoch),
+        _MODEL: canonical_json({"keys": keys}),
+        _METRICS: encode_json(dict(metrics), "metrics"),
+        _CONFIG: encode_json(config, "config"),
+        _METADATA: encode_json(dict(metadata), "metadata"),
+    }
+    for name, tree in zip(_TREES, (optimizer_state, scheduler_state, rng_state), strict=True):
+        if tree is not None:
+            header[_PREFIX + name] = canonical_json(encode_tree(dict(tree), name, tensors))
+    unique, aliases = deduplicate(tensors)
+    header[_ALIASES] = canonical_json(aliases)
+    return unique, header
+
+
+def check_header(header: Header, path: str) -> int:
+    """Check that a valid safetensors header is an epochstore checkpoint; return its epoch.
+
+    Raises
+    ------
+    CheckpointFormatError
+        If the file was not written by epochstore, or by a newer, unknown format version.
+    """
+    meta = header.metadata
+    if meta.get(_KIND) != "checkpoint" or _FORMAT not in meta:
+        raise CheckpointFormatError(
+            f"{path} is a safetensors file but not an epochstore checkpoint (its metadata has "
+            f"no {_KIND!r}); load it with safetensors directly"
+        )
+    if meta[_FORMAT] != str(FORMAT_VERSION):
+        raise CheckpointFormatError(
+            f"{path} has checkpoint format {meta[_FORMAT]!r}; this epochstore reads format "
+            f"{FORMAT_VERSION}: upgrade epochstore"
+        )
+    try:
+        return int(meta[_EPOCH])
+    except (KeyError, ValueError):
+        raise CheckpointFormatError(f"{path}: metadata has no valid {_EPOCH!r}") from None
+
+
+def store_id_of(header: Header) -> str | None:
+    """Return the id of the manifest that wrote the file, or ``None`` if it has none."""
+    return header.metadata.get(_STORE_ID)
+
+
+def _json(meta: Mapping[str, str], key: str, path: str) -> Any:
+    try:
+        return decode_json(meta[key])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointFormatError(f"{path}: header metadata {key!r} is missing or invalid "
+                                    f"({exc})") from None
+
+
+def read_checkpoint(
+    handle: BinaryIO,
+    size: int,
+    path: str,
+    digest: Digest | None,
+    *,
+    include_optimizer: bool = True,
+    map_location: MapLocation = None,
+) -> Checkpoint:
+    """Read a checkpoint file, verified against ``digest`` (see :func:`.fileformat.read_tensors`).
+
+    With ``include_optimizer=False`` only the header and the model's tensors are read.
+
+    Raises
+    ------
+    CheckpointFormatError
+        If the file is not an epochstore safetensors checkpoint (it is never unpickled).
+    CorruptCheckpointError
+        If its bytes do not match ``digest``.
+    """
+    device = torch.device(map_location) if map_location is not None else None
+    header = read_header(handle, size, path)
+    epoch = check_header(header, path)
+    meta = header.metadata
+    aliases = _json(meta, _ALIASES, path)
+    sections: set[str] | None = None
+    if not include_optimizer:
+        sections = {"model"}
+        sections |= {section_of(t) for a, t in aliases.items() if section_of(a) == "model"}
+    tensors = read_tensors(handle, header, path, digest, sections)
+    if device is not None and device.type != "cpu":
+        tensors = {k: v if k.startswith("rng.") else v.to(device) for k, v in tensors.items()}
+    resolve_aliases(tensors, aliases)
+    try:
+        model = {key: tensors[f"model.{key}"] for key in _json(meta, _MODEL, path)["keys"]}
+        trees = {
+            name: decode_tree(json.loads(meta[_PREFIX + name]), tensors)
+            if include_optimizer and _PREFIX + name in meta
+            else None
+            for name in _TREES
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointFormatError(
+            f"{path}: header metadata refers to a tensor the file does not hold ({exc})"
+        ) from None
+    return Checkpoint(
+        model=model,
+        optimizer=trees["optimizer"],
+        scheduler=trees["scheduler"],
+        rng_state=trees["rng"],
+        epoch=epoch,
+        metrics=_json(meta, _METRICS, path),
+        config=_json(meta, _CONFIG, path),
+        metadata=_json(meta, _METADATA, path),
+    )

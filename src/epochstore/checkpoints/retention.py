@@ -1,0 +1,175 @@
+"""Retention as small policy objects: each says which committed checkpoints it preserves.
+
+A checkpoint is deleted only when *no* policy preserves it, only after the save that made
+it surplus has committed, and only if the manifest lists it (the manager never deletes files it
+did not create). The manager combines ``KeepLast(max_checkpoints)``, ``KeepBest(metric, mode)``,
+``KeepEvery(keep_every)`` and ``KeepEpochs(<promoted epochs>)`` with :class:`AnyOf`;
+``max_checkpoints=None`` is :class:`KeepAll`.
+
+Metric values that are NaN or infinite (in either direction, whatever the mode) rank worst:
+they are never the best. Among equal best values the earliest epoch wins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from epochstore.checkpoints.manifest import CheckpointRecord, Mode
+
+__all__ = [
+    "AnyOf",
+    "KeepAll",
+    "KeepBest",
+    "KeepEpochs",
+    "KeepEvery",
+    "KeepLast",
+    "RetentionPolicy",
+    "best_record",
+    "check_mode",
+    "select_for_deletion",
+]
+
+
+def check_mode(mode: object) -> Mode:
+    """Return ``mode`` if it is ``"min"`` or ``"max"``; raise ``ValueError`` otherwise."""
+    if mode == "min":
+        return "min"
+    if mode == "max":
+        return "max"
+    raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+
+
+def _positive(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def best_record(
+    records: Iterable[CheckpointRecord], metric: str, mode: Mode
+) -> CheckpointRecord | None:
+    """Return the record with the best finite value of ``metric``, or ``None`` if none has one.
+
+    Examples
+    --------
+    >>> from epochstore.checkpoints.fileformat import Digest
+    >>> from epochstore.checkpoints.manifest import CheckpointRecord
+    >>> digest = Digest(size=0, sha256="0" * 64, header_sha256="0" * 64, sections={})
+    >>> records = [
+    ...     CheckpointRecord(epoch=e, file=f"f{e}", digest=digest, metrics={"loss": v})
+    ...     for e, v in [(1, 0.5), (2, float("nan")), (3, 0.2), (4, float("-inf"))]
+    ... ]
+    >>> best_record(records, "loss", "min").epoch
+    3
+    """
+    check_mode(mode)
+    best: CheckpointRecord | None = None
+    best_rank = math.inf
+    for record in sorted(records, key=lambda r: r.epoch):
+        value = record.metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            continue
+        rank = value if mode == "min" else -value
+        if best is None or rank < best_rank:
+            best, best_rank = record, rank
+    return best
+
+
+@runtime_checkable
+class RetentionPolicy(Protocol):
+    """Decides which committed checkpoints to keep."""
+
+    def preserve(self, records: Sequence[CheckpointRecord]) -> frozenset[int]:
+        """Return the epochs to keep among ``records`` (committed, sorted by epoch)."""
+        ...  # pragma: no cover - protocol
+
+
+@dataclass(frozen=True)
+class KeepAll:
+    """Keep every checkpoint (the default: analysis wants every epoch)."""
+
+    def preserve(self, records: Sequence[CheckpointRecord]) -> frozenset[int]:
+        """Return every epoch."""
+        return frozenset(r.epoch for r in records)
+
+
+@dataclass(frozen=True)
+class KeepLast:
+    """Keep the ``n`` newest checkpoints."""
+
+    n: int
+
+    def __post_init__(self) -> None:
+        _positive(self.n, "max_checkpoints (KeepLast.n)")
+
+    def preserve(self, records: Sequence[CheckpointRecord]) -> frozenset[int]:
+        """Return the ``n`` highest epochs."""
+        return frozenset(sorted(r.epoch for r in records)[-self.n :])
+
+
+@dataclass(frozen=True)
+class KeepBest:
+    """Keep the checkpoint with the best finite value of ``metric``."""
+
+    metric: str
+    mode: Mode = "min"
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode)
+
+    def preserve(self, records: Sequence[CheckpointRecord]) -> frozenset[int]:
+        """Return the best epoch, if any checkpoint has a finite value of the metric."""
+        best = best_record(records, self.metric, self.mode)
+        return frozenset() if best is None else frozenset({best.epoch})
+
+
+@dataclass(frozen=True)
+class KeepEvery:
+    """Keep every checkpoint whose epoch is a multiple of ``k``."""
+
+    k: int
+
+    def __post_init__(self) -> None:
+        _positive(self.k, "keep_every (KeepEvery.k)")
+
+    def preserve(self, records: Sequence[CheckpointRecord]) -> frozenset[int]:
+        """Return the epochs divisible by ``k``."""
+        return frozenset(r.epoch for r in records if r.epoch % self.k == 0)
+
+
+@dataclass(frozen=True)
+class KeepEpochs:
+    """Keep the given epochs (the manager uses it for promoted checkpoints)."""
+
+    epochs: frozenset[int]
+
+    def preserve(self, records: Sequence[CheckpointRecord]) -> frozenset[int]:
+        """Return the listed epochs that are committed."""
+        return frozenset(r.epoch for r in records if r.epoch in self.epochs)
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Keep what any of ``policies`` keeps."""
+
+    policies: tuple[RetentionPolicy, ...]
+
+    def preserve(self, records: Sequence[CheckpointRecord]) -> frozenset[int]:
+        """Return the union of the policies' epochs."""
+        kept: set[int] = set()
+        for policy in self.policies:
+            kept |= policy.preserve(records)
+        return frozenset(kept)
+
+
+def select_for_deletion(
+    records: Sequence[CheckpointRecord], policy: RetentionPolicy
+) -> list[CheckpointRecord]:
+    """Return the records no part of ``policy`` preserves, oldest first."""
+    ordered = sorted(records, key=lambda r: r.epoch)
+    kept = policy.preserve(ordered)
+    return [r for r in ordered if r.epoch not in kept]

@@ -1,0 +1,100 @@
+"""Laziness, asserted by counting store reads (stable), never by timing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from zarr.storage import LocalStore
+
+from epochstore import ArtifactLoader, ArtifactStore
+from epochstore.store.instrumented import CountingStore
+
+N_EPOCHS = 12
+SHAPE = (16, 5, 5)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> tuple[Path, dict[int, np.ndarray]]:
+    store = ArtifactStore(tmp_path)
+    rng = np.random.default_rng(0)
+    data = {}
+    for epoch in range(0, N_EPOCHS * 100, 100):
+        data[epoch] = rng.standard_normal(SHAPE).astype(np.float32)
+        store.write_epoch(
+            "neuron_activations",
+            epoch,
+            {"activations": data[epoch], "loss": np.float32(epoch)},
+            dims={"activations": ("neuron", "a", "b")},
+            chunks={"activations": (1, 5, 5)},
+        )
+    return tmp_path, data
+
+
+def _counting_loader(path: Path) -> tuple[ArtifactLoader, CountingStore]:
+    counting = CountingStore(LocalStore(path, read_only=True))
+    return ArtifactLoader(counting), counting
+
+
+def test_listing_epochs_reads_no_epoch_metadata_or_chunks(run: tuple[Path, dict]) -> None:
+    loader, counting = _counting_loader(run[0])
+    assert len(loader.get_epochs("neuron_activations")) == N_EPOCHS
+    assert sum(counting.chunk_reads.values()) == 0
+    assert all("epoch_" not in key for key in counting.metadata_reads)
+    assert counting.list_calls == 1
+
+
+@pytest.mark.parametrize("chunks", ["zarr", None])
+def test_opening_load_epochs_reads_no_chunk(run: tuple[Path, dict], chunks: str | None) -> None:
+    loader, counting = _counting_loader(run[0])
+    ds = loader.load_epochs("neuron_activations", chunks=chunks)  # type: ignore[arg-type]
+    assert ds.sizes["epoch"] == N_EPOCHS
+    assert sum(counting.chunk_reads.values()) == 0
+    # Only the root and the analyzer group: no epoch is opened to build the dataset.
+    assert all("epoch_" not in key for key in counting.metadata_reads)
+
+
+@pytest.mark.parametrize("chunks", ["zarr", None])
+def test_one_neuron_across_epochs_reads_one_chunk_per_epoch(
+    run: tuple[Path, dict], chunks: str | None
+) -> None:
+    path, data = run
+    loader, counting = _counting_loader(path)
+    ds = loader.load_epochs("neuron_activations", chunks=chunks)  # type: ignore[arg-type]
+    values = ds["activations"].sel(neuron=7).values
+    np.testing.assert_array_equal(values, np.stack([d[7] for d in data.values()]))
+    touched = [k for k in counting.chunk_reads if "/activations/" in k]
+    assert len(touched) == N_EPOCHS  # one shard object per epoch ...
+    shard_bytes = sum(
+        p.stat().st_size for p in path.rglob("*") if p.is_file() and "/activations/c/" in str(p)
+    )
+    # ... and from each, only the shard index and neuron 7's chunk.
+    assert counting.bytes_read < shard_bytes / 4
+    assert not [k for k in counting.chunk_reads if "/loss/" in k]
+
+
+def test_one_epoch_one_neuron_reads_one_chunk(run: tuple[Path, dict]) -> None:
+    path, data = run
+    loader, counting = _counting_loader(path)
+    ds = loader.load_epoch("neuron_activations", 300)
+    assert sum(counting.chunk_reads.values()) == 0
+    np.testing.assert_array_equal(ds["activations"][3].values, data[300][3])
+    assert list(counting.chunk_reads) == [
+        "artifacts/neuron_activations/epoch_00300/activations/c/0/0/0"
+    ]
+
+
+def test_reduction_over_epochs_streams_chunk_by_chunk(run: tuple[Path, dict]) -> None:
+    path, data = run
+    loader, _ = _counting_loader(path)
+    ds = loader.load_epochs("neuron_activations")
+    act = ds["activations"]
+    assert act.chunks is not None
+    # Every dask chunk is one Zarr chunk of one epoch: no task holds more than one neuron.
+    assert max(act.data.chunksize) == 5
+    assert act.data.chunksize[:2] == (1, 1)
+    mean = act.mean("epoch")
+    assert isinstance(mean, xr.DataArray)
+    np.testing.assert_allclose(mean.values, np.mean(list(data.values()), axis=0), atol=1e-6)
