@@ -5,7 +5,6 @@ The default run does a modest number of seeded trials; ``-m soak`` runs many mor
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -58,7 +57,7 @@ def _kill_trials(tmp_path: Path, trials: int, seed: int) -> None:
         proc.wait()
         _check_every_listed_epoch(run)
         ArtifactStore(run).cleanup()
-        leftovers = [p for p in run.rglob(".tmp-*")] + [p for p in run.rglob("*.partial")]
+        leftovers = [*run.rglob(".tmp-*"), *run.rglob("*.partial")]
         assert leftovers == []
         # Writing again completes the set.
         proc = _start(run, "epochs", n)
@@ -107,4 +106,5 @@ def test_reader_never_sees_a_mix_of_two_overwrites(tmp_path: Path) -> None:
         reads += 1
     assert proc.wait(timeout=120) == 0
     assert reads > 0
-    assert set(os.listdir(tmp_path / "artifacts" / "acts")) == {"zarr.json", "epoch_00000"}
+    names = {p.name for p in (tmp_path / "artifacts" / "acts").iterdir()}
+    assert names == {"zarr.json", "epoch_00000"}

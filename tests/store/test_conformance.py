@@ -156,7 +156,11 @@ def test_create_analyzer_is_idempotent_and_refuses_changes(backend: Backend) -> 
         ({"activations": np.zeros((8, 5, 5), np.float64)}, None, "float32|<f4"),
         ({"activations": np.zeros((8, 5, 5), np.float32), "extra": np.zeros(1)}, None, "fields"),
         ({"other": np.zeros((8, 5, 5), np.float32)}, None, "fields"),
-        ({"activations": np.zeros((8, 5, 5), np.float32)}, {"activations": ("x", "y", "z")}, "dims"),
+        (
+            {"activations": np.zeros((8, 5, 5), np.float32)},
+            {"activations": ("x", "y", "z")},
+            "dims",
+        ),
     ],
 )
 def test_schema_changes_between_epochs_are_refused(
@@ -362,7 +366,9 @@ arrays = hnp.arrays(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(values=st.lists(arrays, min_size=1, max_size=3))
 def test_random_arrays_round_trip(backend: Backend, values: list[np.ndarray]) -> None:
     import uuid

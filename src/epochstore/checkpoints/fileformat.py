@@ -221,7 +221,7 @@ def write_safetensors(
     handle.write(head)
     for name, tensor in entries:
         cpu = tensor.detach().to("cpu").contiguous()
-        data = memoryview(cpu.reshape(-1).view(torch.uint8).numpy())
+        data = cpu.reshape(-1).view(torch.uint8).numpy().data
         handle.write(data)
         file_hash.update(data)
         sections.setdefault(section_of(name), hashlib.sha256()).update(data)
@@ -239,9 +239,10 @@ def write_safetensors(
 def _read_exact(handle: BinaryIO, size: int, path: str) -> bytearray:
     buffer = bytearray(size)
     view = memoryview(buffer)
+    reader: Any = handle  # typing.BinaryIO lacks readinto, which real binary files have
     done = 0
     while done < size:
-        count = handle.readinto(view[done:])
+        count = reader.readinto(view[done:])
         if not count:
             raise CorruptCheckpointError(
                 f"{path}: file ended after {done} of {size} expected bytes (truncated while "

@@ -56,6 +56,10 @@ class FileSystem(ABC):
         """Join path parts."""
 
     @abstractmethod
+    def parent(self, path: str) -> str:
+        """Return the directory holding ``path``."""
+
+    @abstractmethod
     def exists(self, path: str) -> bool:
         """Return whether a file exists at ``path``."""
 
@@ -110,7 +114,10 @@ class LocalFileSystem(FileSystem):
     supports_permissions = True
 
     def join(self, *parts: str) -> str:
-        return os.path.join(*parts)
+        return str(Path(*parts))
+
+    def parent(self, path: str) -> str:
+        return str(Path(path).absolute().parent)
 
     def exists(self, path: str) -> bool:
         return Path(path).is_file()
@@ -155,6 +162,9 @@ class FsspecFileSystem(FileSystem):
 
     def join(self, *parts: str) -> str:
         return "/".join([parts[0].rstrip("/"), *(part.strip("/") for part in parts[1:])])
+
+    def parent(self, path: str) -> str:
+        return path.rstrip("/").rpartition("/")[0] or "/"
 
     def exists(self, path: str) -> bool:
         return bool(self._fs.isfile(path))
@@ -221,7 +231,7 @@ def open_filesystem(
             raise ValueError(
                 f"storage_options are only for fsspec URLs, not for the local path {text!r}"
             )
-        return LocalFileSystem(), os.path.abspath(text.removeprefix("file://"))
+        return LocalFileSystem(), str(Path(text.removeprefix("file://")).expanduser().absolute())
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(text, **dict(storage_options or {}))

@@ -253,7 +253,7 @@ def _parse_best(data: Any, path: str) -> BestState | None:
             value=float(value),
         )
     except (KeyError, TypeError, ValueError):
-        raise CheckpointFormatError(f"{path}: 'best' is not a valid best-checkpoint record") from None
+        raise CheckpointFormatError(f"{path}: 'best' is not a valid best record") from None
     if best.mode not in ("min", "max"):
         raise CheckpointFormatError(f"{path}: 'best.mode' must be 'min' or 'max'")
     return best

@@ -39,7 +39,15 @@ if TYPE_CHECKING:
     from epochstore.checkpoints.fs import FileSystem
     from epochstore.checkpoints.manifest import CheckpointRecord
 
-__all__ = ["PRODUCTION_DIR", "VALIDATED_DIR", "ProductionRecord", "Registry", "VersionRecord"]
+__all__ = [
+    "PRODUCTION_DIR",
+    "VALIDATED_DIR",
+    "ProductionRecord",
+    "Registry",
+    "VersionRecord",
+    "check_file",
+    "copy_verified",
+]
 
 VALIDATED_DIR: Final = "validated"
 PRODUCTION_DIR: Final = "production"
@@ -204,6 +212,22 @@ def copy_verified(fs: FileSystem, source: str, target: str, digest: Digest) -> N
                 f"({size} bytes, sha256 {file_hash.hexdigest()}; recorded {digest.size} bytes, "
                 f"{digest.sha256}); it is corrupt or was changed"
             )
+
+
+def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
+    """Return ``None`` if the file at ``path`` matches ``digest``, else what is wrong."""
+    if not fs.exists(path):
+        return "file is missing"
+    size = fs.size(path)
+    if size != digest.size:
+        return f"size is {size} bytes, but {digest.size} were recorded (truncated or changed)"
+    file_hash = hashlib.sha256()
+    with fs.open_read(path) as handle:
+        while chunk := handle.read(_CHUNK):
+            file_hash.update(chunk)
+    if file_hash.hexdigest() != digest.sha256:
+        return f"sha256 is {file_hash.hexdigest()}, but {digest.sha256} was recorded (corrupt)"
+    return None
 
 
 class Registry:
@@ -383,7 +407,7 @@ class Registry:
             current is not None
             and current.version == source.version
             and resuming
-            and self._matches(self.production_file, current.digest)
+            and check_file(self._fs, self.production_file, current.digest) is None
         ):
             return current
         target = self.production_file
@@ -417,23 +441,3 @@ class Registry:
             )
         self._fs.write_bytes(self.production_record_path, _dumps(entry.to_json()))
         return entry
-
-    def _matches(self, path: str, digest: Digest) -> bool:
-        if not self._fs.exists(path) or self._fs.size(path) != digest.size:
-            return False
-        file_hash = hashlib.sha256()
-        with self._fs.open_read(path) as handle:
-            while chunk := handle.read(_CHUNK):
-                file_hash.update(chunk)
-        return file_hash.hexdigest() == digest.sha256
-
-    def check_file(self, path: str, digest: Digest) -> str | None:
-        """Return ``None`` if ``path`` matches ``digest``, else what is wrong."""
-        if not self._fs.exists(path):
-            return "file is missing"
-        size = self._fs.size(path)
-        if size != digest.size:
-            return f"size is {size} bytes, {digest.size} recorded"
-        if not self._matches(path, digest):
-            return "sha256 does not match the record"
-        return None

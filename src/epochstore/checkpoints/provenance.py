@@ -36,7 +36,7 @@ class GitInfo:
 
 
 def utc_now() -> str:
-    """Return the current time as an ISO-8601 string in UTC (``2025-01-31T12:00:00.000000+00:00``)."""
+    """Return the current time in UTC as ISO-8601 (``2025-01-31T12:00:00.000000+00:00``)."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "RetentionPolicy",
     "best_record",
     "check_mode",
+    "check_positive",
     "select_for_deletion",
 ]
 
@@ -43,7 +44,8 @@ def check_mode(mode: object) -> Mode:
     raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
 
 
-def _positive(value: object, what: str) -> int:
+def check_positive(value: object, what: str) -> int:
+    """Return ``value`` if it is a positive ``int``; raise ``ValueError`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
     return value
@@ -104,7 +106,7 @@ class KeepLast:
     n: int
 
     def __post_init__(self) -> None:
-        _positive(self.n, "max_checkpoints (KeepLast.n)")
+        check_positive(self.n, "max_checkpoints (KeepLast.n)")
 
     def preserve(self, records: Sequence[CheckpointRecord]) -> frozenset[int]:
         """Return the ``n`` highest epochs."""
@@ -134,7 +136,7 @@ class KeepEvery:
     k: int
 
     def __post_init__(self) -> None:
-        _positive(self.k, "keep_every (KeepEvery.k)")
+        check_positive(self.k, "keep_every (KeepEvery.k)")
 
     def preserve(self, records: Sequence[CheckpointRecord]) -> frozenset[int]:
         """Return the epochs divisible by ``k``."""

@@ -171,7 +171,7 @@ def decode_tree(value: Any, tensors: Mapping[str, torch.Tensor] | None = None) -
         return value
     if len(value) == 1:
         ((tag, inner),) = value.items()
-        if tag == _TENSOR or tag == _NDARRAY:
+        if tag in (_TENSOR, _NDARRAY):
             if tensors is None:
                 raise KeyError(inner)
             tensor = tensors[inner]
@@ -232,7 +232,9 @@ def _storage_key(tensor: torch.Tensor) -> tuple[Any, ...]:
     )
 
 
-def deduplicate(tensors: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def deduplicate(
+    tensors: Mapping[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Split tensors into unique ones and aliases (key -> first key holding the same tensor).
 
     Tensors are the same when they are the same view of the same memory (tied weights).
@@ -269,10 +271,10 @@ def capture_rng_state() -> dict[str, Any]:
     """Return the state of Python's, NumPy's and torch's (CPU and initialised CUDA) RNGs."""
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": np.random.get_state(),  # noqa: NPY002 - the legacy global RNG is what we save
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
@@ -298,7 +300,7 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
     if "python" in state:
         random.setstate(state["python"])
     if "numpy" in state:
-        np.random.set_state(state["numpy"])
+        np.random.set_state(state["numpy"])  # noqa: NPY002 - restoring the legacy global RNG
     if "torch" in state:
         torch.set_rng_state(state["torch"].to("cpu", torch.uint8))
     if "cuda" in state and torch.cuda.is_available():

@@ -261,7 +261,8 @@ class MetadataLastStore(WrapperStore[Any]):
     ) -> Buffer | None:
         if key in self._held and byte_range is None:
             return self._held[key]
-        return await self._store.get(key, prototype, byte_range)
+        value: Buffer | None = await self._store.get(key, prototype, byte_range)
+        return value
 
     async def exists(self, key: str) -> bool:
         return key in self._held or await self._store.exists(key)

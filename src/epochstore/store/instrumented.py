@@ -68,7 +68,7 @@ class CountingStore(WrapperStore[Any]):
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
-        value = await self._store.get(key, prototype, byte_range)
+        value: Buffer | None = await self._store.get(key, prototype, byte_range)
         with self._lock:
             if _is_metadata(key):
                 self.metadata_reads[key] += 1

@@ -9,18 +9,17 @@ Zarr arrays are opened on first use, so opening a stacked dataset reads no per-e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import json
-
 import numpy as np
 import zarr
+from xarray.backends.common import BackendArray
+from xarray.core import indexing
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import WrapperStore
-from xarray.backends.common import BackendArray
-from xarray.core import indexing
 
 from epochstore.errors import (
     CorruptArtifactError,
@@ -28,8 +27,8 @@ from epochstore.errors import (
     EpochNotFoundError,
     EpochstoreError,
 )
-from epochstore.store.manifest import WRITE_TOKEN_KEY
 from epochstore.naming import epoch_name
+from epochstore.store.manifest import WRITE_TOKEN_KEY
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest, Store
@@ -63,13 +62,13 @@ class StrictReadStore(WrapperStore[Any]):
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
-        value = await self._store.get(key, prototype, byte_range)
+        value: Buffer | None = await self._store.get(key, prototype, byte_range)
         if value is None and not key.endswith("zarr.json"):
             raise MissingChunkError(f"chunk {key!r} is missing")
         return value
 
 
-def _open_array(store: Store, path: str) -> zarr.Array:
+def _open_array(store: Store, path: str) -> zarr.Array[Any]:
     return zarr.open_array(store=store, path=path, mode="r", zarr_format=3)
 
 
@@ -123,11 +122,13 @@ def read_field(
         ) from exc
 
 
-class _LazyBase(BackendArray):  # type: ignore[misc]
+class _LazyBase(BackendArray):
     """Shared state: where the arrays are, and what to call them in errors."""
 
     __slots__ = ("analyzer", "display", "dtype", "field", "shape", "store")
 
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
     store: Store
     analyzer: str
     field: str

@@ -87,8 +87,7 @@ def open_location(
         store = location.with_read_only(read_only) if read_only != location.read_only else location
         return Location(store=store, prefix=path, local_root=None, display=repr(location))
     text = os.fspath(location)
-    if text.startswith("file://"):
-        text = text[len("file://") :]
+    text = text.removeprefix("file://")
     if "://" in text:
         fs_store = FsspecStore.from_url(
             text, storage_options=dict(storage_options or {}), read_only=read_only

@@ -262,8 +262,8 @@ class ArtifactStore(_ArtifactView):
         outputs
             Field name to array (numeric or bool dtype).
         dims
-            Field name to dimension names; default ``<field>_dim_0, <field>_dim_1, ...``. Recorded once, in
-            the analyzer's manifest, by the first epoch written.
+            Field name to dimension names; default ``<field>_dim_0, <field>_dim_1, ...``.
+            Recorded once, in the analyzer's manifest, by the first epoch written.
         overwrite
             Replace an existing epoch (readers see the old epoch or the new, never a mix).
         chunks

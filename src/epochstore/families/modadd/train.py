@@ -131,7 +131,7 @@ def train_loop(
     inputs, labels = data.train_inputs, data.train_labels
     model.train()
     for epoch in range(start_epoch, num_epochs):
-        logits = model(inputs)[:, -1]
+        logits = model.final_logits(inputs)
         loss = loss_fn(logits, labels)
         yield EpochState(epoch, float(loss.detach()), _accuracy(logits.detach(), labels))
         if epoch == num_epochs - 1:

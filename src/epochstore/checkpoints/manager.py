@@ -1,0 +1,965 @@
+"""``CheckpointManager``: save, retain, load, verify and promote training checkpoints.
+
+The crash-safety protocol of :meth:`CheckpointManager.save`:
+
+1. Write ``checkpoint_epoch_NNNNN.safetensors`` under a temporary name in the same directory,
+   hashing while streaming; flush, ``fsync``, ``os.replace`` onto the final name, ``fsync`` the
+   directory (fsspec URLs: a temporary key moved onto the final one).
+2. Rewrite ``manifest.json`` the same way with the new record: this is the commit. A file the
+   manifest does not list is not a checkpoint, whatever its name.
+3. Only then apply retention: first commit a manifest without the surplus checkpoints (listing
+   their files as *retired*), then delete those files. A crash in between leaves retired files
+   that the next writable manager deletes on open.
+
+Readers verify every byte they use against the sha256 values in the manifest, so a corrupt or
+swapped file is reported and skipped, never loaded silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import torch
+
+from epochstore.checkpoints.fileformat import read_header, write_safetensors
+from epochstore.checkpoints.fs import open_filesystem, temp_target
+from epochstore.checkpoints.layout import (
+    Checkpoint,
+    MapLocation,
+    pack,
+    read_checkpoint,
+    store_id_of,
+)
+from epochstore.checkpoints.manifest import (
+    MANIFEST_NAME,
+    BestState,
+    CheckpointRecord,
+    Manifest,
+    Mode,
+)
+from epochstore.checkpoints.promotion import (
+    HISTORY_FILE,
+    PRODUCTION_FILE,
+    PRODUCTION_RECORD,
+    ProductionRecord,
+    Registry,
+    VersionRecord,
+    check_file,
+)
+from epochstore.checkpoints.provenance import collect_metadata
+from epochstore.checkpoints.retention import (
+    AnyOf,
+    KeepAll,
+    KeepBest,
+    KeepEpochs,
+    KeepEvery,
+    KeepLast,
+    RetentionPolicy,
+    best_record,
+    check_mode,
+    check_positive,
+    select_for_deletion,
+)
+from epochstore.checkpoints.semver import Version
+from epochstore.checkpoints.state import (
+    HasStateDict,
+    capture_rng_state,
+    encode_tree,
+    normalise_metrics,
+    state_dict_of,
+)
+from epochstore.errors import (
+    CheckpointFormatError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    EpochExistsError,
+    EpochstoreWarning,
+    PromotionError,
+    ReadOnlyError,
+)
+from epochstore.naming import checkpoint_name, parse_checkpoint_name, validate_epoch
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from epochstore.checkpoints.fileformat import Digest
+    from epochstore.checkpoints.fs import FileSystem
+
+__all__ = ["CheckpointManager", "VerificationProblem", "VerificationReport"]
+
+PromotionTarget = Literal["validated", "production"]
+_VERSION_FILE: Final = re.compile(r"v.+\.(safetensors|json)")
+_PRODUCTION_FILES: Final = frozenset({PRODUCTION_FILE, PRODUCTION_RECORD, HISTORY_FILE})
+
+
+@dataclass(frozen=True)
+class VerificationProblem:
+    """One file that failed :meth:`CheckpointManager.verify`.
+
+    Attributes
+    ----------
+    path
+        The file.
+    problem
+        What is wrong with it.
+    epoch
+        Its epoch, for a raw checkpoint.
+    version
+        Its version, for a validated or production copy.
+    """
+
+    path: str
+    problem: str
+    epoch: int | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """The result of :meth:`CheckpointManager.verify`.
+
+    Attributes
+    ----------
+    verified
+        Paths of the files that match their records.
+    problems
+        Files that are missing, truncated, corrupt or unreadable.
+    uncommitted
+        Files named like checkpoints that the manifest does not list (an interrupted save, or
+        files written by something else); they are never loaded.
+    """
+
+    verified: tuple[str, ...]
+    problems: tuple[VerificationProblem, ...]
+    uncommitted: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether every recorded file verified."""
+        return not self.problems
+
+    @property
+    def corrupt_epochs(self) -> list[int]:
+        """Epochs of the raw checkpoints that failed."""
+        return sorted(p.epoch for p in self.problems if p.epoch is not None)
+
+
+def _describe(epochs: Sequence[int]) -> str:
+    if not epochs:
+        return "none"
+    if len(epochs) <= 6:
+        return ", ".join(map(str, epochs))
+    return f"{epochs[0]}, {epochs[1]}, ..., {epochs[-1]} ({len(epochs)} epochs)"
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+class CheckpointManager:
+    """Save and load training checkpoints as safetensors files, safely.
+
+    Each checkpoint is ``checkpoint_epoch_NNNNN.safetensors`` in ``checkpoint_dir``, holding the
+    model, optimizer, optional scheduler and RNG state, metrics, config and provenance metadata;
+    nothing is pickled. ``manifest.json`` is the commit record (see the module docstring for the
+    crash-safety protocol). One writing manager per directory at a time; any number of readers.
+
+    Parameters
+    ----------
+    checkpoint_dir
+        A local directory or an fsspec URL (``s3://bucket/run/checkpoints``).
+    max_checkpoints
+        Keep at most this many newest checkpoints, plus the kept best, every ``keep_every``-th
+        and promoted ones. ``None`` (the default) keeps every checkpoint.
+    keep_best
+        Never delete the best checkpoint by ``metric_for_best`` / ``mode``.
+    metric_for_best
+        The metric that ranks checkpoints; NaN and inf values rank worst.
+    mode
+        ``"min"`` if lower values of the metric are better, ``"max"`` if higher are.
+    keep_every
+        Also keep every checkpoint whose epoch is a multiple of this.
+    registry_dir
+        Where ``validated/`` and ``production/`` live; by default the parent of
+        ``checkpoint_dir`` (the run directory).
+    read_only
+        Open for reading only: no directory creation, no cleanup, and writes raise
+        :class:`~epochstore.errors.ReadOnlyError`.
+    storage_options
+        Options for the fsspec filesystem of a URL.
+    stale_after
+        Seconds after its last change when a temporary file of an interrupted write is
+        removed by a writable manager opening the directory.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Linear(2, 1)
+    >>> optimizer = torch.optim.AdamW(model.parameters())
+    >>> manager = CheckpointManager(checkpoint_dir=str(tmp / "checkpoints"), max_checkpoints=5,
+    ...                             keep_best=True, metric_for_best="loss", mode="min")
+    >>> record = manager.save(model=model, optimizer=optimizer, epoch=100,
+    ...                       metrics={"loss": 0.5, "accuracy": 0.95}, config={"lr": 1e-3})
+    >>> checkpoint = manager.load_latest()
+    >>> model.load_state_dict(checkpoint["model"])
+    <All keys matched successfully>
+    >>> optimizer.load_state_dict(checkpoint["optimizer"])
+    >>> manager.epochs()
+    [100]
+    """
+
+    def __init__(
+        self,
+        checkpoint_dir: str | os.PathLike[str],
+        max_checkpoints: int | None = None,
+        keep_best: bool = True,
+        metric_for_best: str = "loss",
+        mode: Mode = "min",
+        keep_every: int | None = None,
+        *,
+        registry_dir: str | os.PathLike[str] | None = None,
+        read_only: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
+        stale_after: float = 600.0,
+    ) -> None:
+        if not isinstance(metric_for_best, str) or not metric_for_best:
+            raise ValueError(f"metric_for_best must be a non-empty str, got {metric_for_best!r}")
+        if not isinstance(keep_best, bool):
+            raise TypeError(f"keep_best must be a bool, got {keep_best!r}")
+        self.max_checkpoints = None if max_checkpoints is None else check_positive(
+            max_checkpoints, "max_checkpoints"
+        )
+        self.keep_every = None if keep_every is None else check_positive(keep_every, "keep_every")
+        self.keep_best = keep_best
+        self.metric_for_best = metric_for_best
+        self.mode: Mode = check_mode(mode)
+        self.read_only = bool(read_only)
+        self.stale_after = float(stale_after)
+        self._fs, self._dir = open_filesystem(checkpoint_dir, storage_options)
+        if registry_dir is None:
+            self._registry_fs, self._registry_root = self._fs, self._fs.parent(self._dir)
+        else:
+            self._registry_fs, self._registry_root = open_filesystem(registry_dir, storage_options)
+        if not self.read_only:
+            self._fs.makedirs(self._dir)
+            self._recover()
+
+    def __repr__(self) -> str:
+        return (
+            f"CheckpointManager({self._dir!r}, max_checkpoints={self.max_checkpoints}, "
+            f"keep_best={self.keep_best}, metric_for_best={self.metric_for_best!r}, "
+            f"mode={self.mode!r}, keep_every={self.keep_every}, read_only={self.read_only})"
+        )
+
+    # --- paths, manifest, registry ------------------------------------------------------------
+
+    @property
+    def checkpoint_dir(self) -> str:
+        """The checkpoint directory (a local absolute path, or the path within the fsspec URL)."""
+        return self._dir
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """The retention policy of this manager (promoted checkpoints are always kept too)."""
+        if self.max_checkpoints is None:
+            return KeepAll()
+        policies: list[RetentionPolicy] = [KeepLast(self.max_checkpoints)]
+        if self.keep_best:
+            policies.append(KeepBest(self.metric_for_best, self.mode))
+        if self.keep_every is not None:
+            policies.append(KeepEvery(self.keep_every))
+        return AnyOf(tuple(policies))
+
+    def path(self, epoch: int) -> str:
+        """Return the path of the checkpoint file of ``epoch`` (committed or not)."""
+        return self._fs.join(self._dir, checkpoint_name(epoch))
+
+    @property
+    def _manifest_path(self) -> str:
+        return self._fs.join(self._dir, MANIFEST_NAME)
+
+    def _read_manifest(self) -> Manifest | None:
+        path = self._manifest_path
+        try:
+            data = self._fs.read_bytes(path)
+        except FileNotFoundError:
+            return None
+        return Manifest.from_bytes(data, path)
+
+    def _manifest(self) -> Manifest:
+        """Return the current manifest (an empty one for a read-only view of no manifest)."""
+        return self._read_manifest() or Manifest(store_id="")
+
+    def _write_manifest(self, manifest: Manifest) -> None:
+        files = {record.file for record in manifest.checkpoints}
+        retired = tuple(
+            name
+            for name in manifest.retired
+            if name not in files and self._fs.exists(self._fs.join(self._dir, name))
+        )
+        self._fs.write_bytes(self._manifest_path, manifest.with_retired(retired).to_bytes())
+
+    def _registry(self, manifest: Manifest) -> Registry:
+        return Registry(self._registry_fs, self._registry_root, manifest.store_id)
+
+    def _check_writable(self, action: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"cannot {action}: this CheckpointManager of {self._dir} was opened with "
+                f"read_only=True"
+            )
+
+    def _owned(self, path: str, store_id: str) -> bool:
+        """Whether ``path`` is a checkpoint file written by the manifest ``store_id``."""
+        try:
+            with self._fs.open_read(path) as handle:
+                header = read_header(handle, self._fs.size(path), path)
+        except (CheckpointFormatError, CorruptCheckpointError, FileNotFoundError):
+            return False
+        return bool(store_id) and store_id_of(header) == store_id
+
+    # --- opening: recovery of interrupted writes ----------------------------------------------
+
+    def _recover(self) -> None:
+        manifest = self._read_manifest()
+        if manifest is None:
+            manifest = Manifest.new()
+            self._fs.write_bytes(self._manifest_path, manifest.to_bytes())
+        self._remove_stale(self._fs, self._dir, _is_checkpoint_target)
+        registry = self._registry(manifest)
+        self._remove_stale(self._registry_fs, registry.validated_dir, _VERSION_FILE.fullmatch)
+        self._remove_stale(
+            self._registry_fs, registry.production_dir, _PRODUCTION_FILES.__contains__
+        )
+        if manifest.retired:
+            files = {record.file for record in manifest.checkpoints}
+            for name in manifest.retired:
+                if name not in files and parse_checkpoint_name(name) is not None:
+                    self._fs.remove(self._fs.join(self._dir, name))
+            self._write_manifest(manifest)
+
+    def _remove_stale(self, fs: FileSystem, directory: str, ours: Any) -> None:
+        now = time.time()
+        for name in fs.list_names(directory):
+            target = temp_target(name)
+            if target is None or not ours(target):
+                continue
+            path = fs.join(directory, name)
+            modified = fs.modified(path)
+            if modified is not None and now - modified >= self.stale_after:
+                fs.remove(path)
+
+    # --- saving -------------------------------------------------------------------------------
+
+    def save(
+        self,
+        model: torch.nn.Module | Mapping[str, torch.Tensor],
+        optimizer: torch.optim.Optimizer | Mapping[str, Any] | None = None,
+        *,
+        epoch: int,
+        metrics: Mapping[str, float] | None = None,
+        config: Any = None,
+        scheduler: HasStateDict | Mapping[str, Any] | None = None,
+        rng_state: bool = False,
+        overwrite: bool = False,
+    ) -> CheckpointRecord:
+        """Save and commit the checkpoint of ``epoch``, then apply retention.
+
+        Parameters
+        ----------
+        model
+            The model, or its state dict.
+        optimizer
+            The optimizer, or its state dict. Its tensors are stored as
+            ``optimizer.state.<i>.<name>``; ``param_groups`` and Python scalars as JSON.
+        epoch
+            The epoch, 0..99999.
+        metrics
+            Metric name -> number (NaN and inf allowed; they rank worst).
+        config
+            JSON-able training configuration (dicts, lists, tuples, numbers, strings).
+        scheduler
+            An LR scheduler (anything with ``state_dict()``), or its state dict.
+        rng_state
+            Also store the Python, NumPy and torch RNG states (restore them with
+            :func:`~epochstore.checkpoints.restore_rng_state`).
+        overwrite
+            Replace an existing committed checkpoint of ``epoch``.
+
+        Returns
+        -------
+        CheckpointRecord
+            The committed record (file size, sha256, metrics, metadata).
+
+        Raises
+        ------
+        EpochExistsError
+            If ``epoch`` is committed and ``overwrite`` is false, or a file not written by
+            this manager has the checkpoint's name.
+        PromotionError
+            If ``overwrite`` would replace a promoted checkpoint.
+        TypeError
+            If a state holds something that cannot be stored without pickle.
+        ReadOnlyError
+            If the manager is read-only.
+        """
+        self._check_writable("save")
+        epoch = validate_epoch(epoch)
+        metric_values = normalise_metrics(metrics)
+        metadata = collect_metadata()
+        tensors, header = pack(
+            model_state=state_dict_of(model, "model"),
+            optimizer_state=None if optimizer is None else state_dict_of(optimizer, "optimizer"),
+            scheduler_state=None if scheduler is None else state_dict_of(scheduler, "scheduler"),
+            rng_state=capture_rng_state() if rng_state else None,
+            epoch=epoch,
+            metrics=metric_values,
+            config=config,
+            metadata=metadata,
+            store_id=(manifest := self._manifest()).store_id,
+        )
+        path = self.path(epoch)
+        if manifest.get(epoch) is not None:
+            if not overwrite:
+                raise EpochExistsError(
+                    f"epoch {epoch} already has a committed checkpoint in {self._dir}; pass "
+                    f"overwrite=True to replace it"
+                )
+            if epoch in self._registry(manifest).promoted_epochs():
+                raise PromotionError(
+                    f"epoch {epoch} was promoted; its checkpoint cannot be overwritten"
+                )
+        elif self._fs.exists(path) and not self._owned(path, manifest.store_id):
+            raise EpochExistsError(
+                f"{path} exists but was not written by this manager (it is not in "
+                f"{MANIFEST_NAME}); it is never overwritten: move it away"
+            )
+        with self._fs.atomic_write(path) as handle:
+            digest = write_safetensors(handle, tensors, header)
+        del tensors
+        record = CheckpointRecord(
+            epoch=epoch,
+            file=checkpoint_name(epoch),
+            digest=digest,
+            metrics=metric_values,
+            metadata=metadata,
+        )
+        manifest = manifest.with_record(record)
+        manifest = manifest.with_best(self._best_state(manifest.checkpoints))
+        self._write_manifest(manifest)
+        self._apply_retention(manifest)
+        return record
+
+    def _best_state(self, records: Iterable[CheckpointRecord]) -> BestState | None:
+        best = best_record(records, self.metric_for_best, self.mode)
+        if best is None:
+            return None
+        return BestState(
+            metric=self.metric_for_best,
+            mode=self.mode,
+            epoch=best.epoch,
+            value=best.metrics[self.metric_for_best],
+        )
+
+    def _apply_retention(self, manifest: Manifest) -> None:
+        if self.max_checkpoints is None:
+            return
+        promoted = self._registry(manifest).promoted_epochs()
+        policy = AnyOf((self.retention, KeepEpochs(promoted)))
+        doomed = select_for_deletion(manifest.checkpoints, policy)
+        if not doomed:
+            return
+        manifest = manifest.without({record.epoch for record in doomed})
+        manifest = manifest.with_best(self._best_state(manifest.checkpoints))
+        self._write_manifest(manifest)
+        for record in doomed:
+            try:
+                self._fs.remove(self._fs.join(self._dir, record.file))
+            except OSError as exc:
+                warnings.warn(
+                    f"retention could not delete {record.file} ({exc}); it stays retired in "
+                    f"{MANIFEST_NAME} and is deleted when a writable manager next opens",
+                    EpochstoreWarning,
+                    stacklevel=3,
+                )
+
+    def delete(self, epoch: int) -> None:
+        """Delete the committed checkpoint of ``epoch``.
+
+        Raises
+        ------
+        CheckpointNotFoundError
+            If ``epoch`` is not committed.
+        PromotionError
+            If the checkpoint was promoted (promoted checkpoints are never deleted).
+        """
+        self._check_writable("delete a checkpoint")
+        epoch = validate_epoch(epoch)
+        manifest = self._manifest()
+        record = manifest.get(epoch)
+        if record is None:
+            raise CheckpointNotFoundError(
+                f"no committed checkpoint of epoch {epoch} in {self._dir}"
+            )
+        if epoch in self._registry(manifest).promoted_epochs():
+            raise PromotionError(
+                f"refusing to delete the checkpoint of epoch {epoch}: it was promoted "
+                f"(validated versions keep a record of their source)"
+            )
+        manifest = manifest.without({epoch})
+        self._write_manifest(manifest.with_best(self._best_state(manifest.checkpoints)))
+        self._fs.remove(self._fs.join(self._dir, record.file))
+
+    # --- listing and loading ------------------------------------------------------------------
+
+    def epochs(self) -> list[int]:
+        """Return the committed epochs, sorted. Uncommitted files are ignored."""
+        return self._manifest().epochs()
+
+    def records(self) -> tuple[CheckpointRecord, ...]:
+        """Return the manifest records of the committed checkpoints, sorted by epoch."""
+        return self._manifest().checkpoints
+
+    def _load_record(
+        self, record: CheckpointRecord, include_optimizer: bool, map_location: MapLocation
+    ) -> Checkpoint:
+        path = self._fs.join(self._dir, record.file)
+        return self._load_file(path, record.digest, include_optimizer, map_location, record.epoch)
+
+    def _load_file(
+        self,
+        path: str,
+        digest: Digest,
+        include_optimizer: bool,
+        map_location: MapLocation,
+        epoch: int,
+        fs: FileSystem | None = None,
+    ) -> Checkpoint:
+        fs = fs or self._fs
+        try:
+            size = fs.size(path)
+        except FileNotFoundError:
+            raise CorruptCheckpointError(f"{path} is recorded but missing") from None
+        if size != digest.size:
+            raise CorruptCheckpointError(
+                f"{path} has {size} bytes but {digest.size} were recorded (truncated or "
+                f"changed); it is not loaded"
+            )
+        try:
+            with fs.open_read(path) as handle:
+                checkpoint = read_checkpoint(
+                    handle, size, path, digest,
+                    include_optimizer=include_optimizer, map_location=map_location,
+                )
+        except CheckpointFormatError as exc:
+            raise CorruptCheckpointError(
+                f"{path} is recorded but is no longer a valid checkpoint: {exc}"
+            ) from exc
+        if checkpoint["epoch"] != epoch:
+            raise CorruptCheckpointError(
+                f"{path} holds epoch {checkpoint['epoch']}, but epoch {epoch} was recorded"
+            )
+        return checkpoint
+
+    def load(
+        self,
+        epoch: int,
+        *,
+        map_location: MapLocation = "cpu",
+        include_optimizer: bool = True,
+    ) -> Checkpoint:
+        """Load the committed checkpoint of ``epoch``, verified against the manifest.
+
+        Parameters
+        ----------
+        epoch
+            The epoch.
+        map_location
+            Device for the tensors (``"cpu"``, ``"cuda:0"``, a ``torch.device``).
+        include_optimizer
+            Also read the optimizer, scheduler and RNG state. With ``False`` only the header
+            and the model's tensors are read (and verified); those keys are ``None``.
+
+        Returns
+        -------
+        Checkpoint
+            A dict with ``model``, ``optimizer``, ``scheduler``, ``rng_state``, ``epoch``,
+            ``metrics``, ``config`` and ``metadata``.
+
+        Raises
+        ------
+        CheckpointNotFoundError
+            If ``epoch`` has no committed checkpoint.
+        CheckpointFormatError
+            If an uncommitted file of that name is not a safetensors file (never unpickled).
+        CorruptCheckpointError
+            If the file does not match its recorded size or sha256.
+        """
+        epoch = validate_epoch(epoch)
+        manifest = self._manifest()
+        record = manifest.get(epoch)
+        if record is None:
+            path = self.path(epoch)
+            if self._fs.exists(path):
+                with self._fs.open_read(path) as handle:
+                    read_header(handle, self._fs.size(path), path)  # refuses non-safetensors
+                raise CheckpointNotFoundError(
+                    f"{path} exists but is not committed (not in {MANIFEST_NAME}: an "
+                    f"interrupted save, or not written by this manager); it is not loaded"
+                )
+            raise CheckpointNotFoundError(
+                f"no committed checkpoint of epoch {epoch} in {self._dir}; committed "
+                f"epochs: {_describe(manifest.epochs())}"
+            )
+        return self._load_record(record, include_optimizer, map_location)
+
+    def _first_good(
+        self,
+        records: Sequence[CheckpointRecord],
+        include_optimizer: bool,
+        map_location: MapLocation,
+        what: str,
+    ) -> Checkpoint:
+        for record in records:
+            try:
+                return self._load_record(record, include_optimizer, map_location)
+            except CorruptCheckpointError as exc:
+                warnings.warn(
+                    f"skipping the checkpoint of epoch {record.epoch}: {exc}",
+                    EpochstoreWarning,
+                    stacklevel=3,
+                )
+        skipped = f" ({len(records)} failed verification)" if records else ""
+        raise CheckpointNotFoundError(f"no {what} checkpoint in {self._dir}{skipped}")
+
+    def load_latest(
+        self, *, map_location: MapLocation = "cpu", include_optimizer: bool = True
+    ) -> Checkpoint:
+        """Load the newest committed checkpoint that verifies.
+
+        A newer checkpoint that fails verification is skipped with an
+        :class:`~epochstore.errors.EpochstoreWarning`. See :meth:`load` for the parameters.
+
+        Raises
+        ------
+        CheckpointNotFoundError
+            If no committed checkpoint verifies.
+        """
+        records = self._manifest().checkpoints[::-1]
+        return self._first_good(records, include_optimizer, map_location, "committed")
+
+    def load_best(
+        self,
+        metric: str | None = None,
+        mode: Mode | None = None,
+        *,
+        map_location: MapLocation = "cpu",
+        include_optimizer: bool = True,
+    ) -> Checkpoint:
+        """Load the checkpoint with the best finite value of ``metric`` that verifies.
+
+        Parameters
+        ----------
+        metric, mode
+            Default to ``metric_for_best`` and ``mode`` of the manager. NaN and inf rank
+            worst and are never loaded as best; ties go to the earliest epoch.
+        map_location, include_optimizer
+            See :meth:`load`.
+
+        Raises
+        ------
+        CheckpointNotFoundError
+            If no committed checkpoint has a finite value of ``metric`` and verifies.
+        """
+        metric = self.metric_for_best if metric is None else metric
+        mode = check_mode(self.mode if mode is None else mode)
+        remaining = list(self._manifest().checkpoints)
+        ranked = []
+        while (best := best_record(remaining, metric, mode)) is not None:
+            ranked.append(best)
+            remaining.remove(best)
+        return self._first_good(
+            ranked, include_optimizer, map_location, f"{mode}-{metric!r} (with a finite value)"
+        )
+
+    def load_model_state(
+        self, epoch: int | None = None, *, map_location: MapLocation = "cpu"
+    ) -> dict[str, torch.Tensor]:
+        """Return the model state dict of ``epoch`` (default: the latest), reading nothing else.
+
+        Only the header and the model's tensors are read and verified: the cheap path for
+        analysis that loads one epoch after another.
+        """
+        if epoch is None:
+            return self.load_latest(map_location=map_location, include_optimizer=False)["model"]
+        return self.load(epoch, map_location=map_location, include_optimizer=False)["model"]
+
+    def load_into(
+        self,
+        model: torch.nn.Module,
+        epoch: int | None = None,
+        *,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: Any = None,
+        map_location: MapLocation = None,
+        strict: bool = True,
+    ) -> Checkpoint:
+        """Load a checkpoint into ``model`` (and ``optimizer`` / ``scheduler`` if given).
+
+        Parameters
+        ----------
+        model
+            The module to load into.
+        epoch
+            The epoch, or ``None`` for the latest that verifies.
+        optimizer, scheduler
+            Also restore these. Without them no optimizer or scheduler bytes are read.
+        map_location
+            Device of the loaded tensors; by default the device of ``model``.
+        strict
+            Passed to ``model.load_state_dict``.
+
+        Returns
+        -------
+        Checkpoint
+            The loaded checkpoint.
+        """
+        device = _device_of(model) if map_location is None else map_location
+        include = optimizer is not None or scheduler is not None
+        checkpoint = (
+            self.load_latest(map_location=device, include_optimizer=include)
+            if epoch is None
+            else self.load(epoch, map_location=device, include_optimizer=include)
+        )
+        model.load_state_dict(checkpoint["model"], strict=strict)
+        for target, state, key in (
+            (optimizer, checkpoint["optimizer"], "optimizer"),
+            (scheduler, checkpoint["scheduler"], "scheduler"),
+        ):
+            if target is None:
+                continue
+            if state is None:
+                raise CheckpointFormatError(
+                    f"the checkpoint of epoch {checkpoint['epoch']} has no {key} state"
+                )
+            target.load_state_dict(state)
+        return checkpoint
+
+    # --- verification -------------------------------------------------------------------------
+
+    def verify(self) -> VerificationReport:
+        """Check every recorded file against its size and sha256.
+
+        Covers the committed checkpoints, the validated versions and the production copy,
+        and lists uncommitted files named like checkpoints. Nothing is loaded or changed.
+
+        Returns
+        -------
+        VerificationReport
+            ``report.ok`` is true when every recorded file verified.
+        """
+        manifest = self._manifest()
+        registry = self._registry(manifest)
+        verified: list[str] = []
+        problems: list[VerificationProblem] = []
+        for record in manifest.checkpoints:
+            path = self._fs.join(self._dir, record.file)
+            problem = check_file(self._fs, path, record.digest)
+            if problem is None:
+                verified.append(path)
+            else:
+                problems.append(VerificationProblem(path=path, problem=problem, epoch=record.epoch))
+        versions: list[tuple[str, str, Digest]] = []
+        try:
+            versions = [
+                (registry.file_path(Version.parse(r.version)), r.version, r.digest)
+                for r in registry.records()
+            ]
+            production = registry.production()
+            registry.history()
+            if production is not None:
+                versions.append((registry.production_file, production.version, production.digest))
+        except CheckpointFormatError as exc:
+            problems.append(VerificationProblem(path=registry.root, problem=str(exc)))
+        for path, version, digest in versions:
+            problem = check_file(self._registry_fs, path, digest)
+            if problem is None:
+                verified.append(path)
+            else:
+                problems.append(VerificationProblem(path=path, problem=problem, version=version))
+        files = {record.file for record in manifest.checkpoints}
+        uncommitted = tuple(
+            self._fs.join(self._dir, name)
+            for name in self._fs.list_names(self._dir)
+            if parse_checkpoint_name(name) is not None and name not in files
+        )
+        return VerificationReport(tuple(verified), tuple(problems), uncommitted)
+
+    # --- promotion ----------------------------------------------------------------------------
+
+    def promote(
+        self,
+        epoch: int | None = None,
+        *,
+        to: PromotionTarget,
+        version: str,
+        checks: Mapping[str, Any] | None = None,
+    ) -> VersionRecord | ProductionRecord:
+        """Promote a checkpoint: raw -> ``validated`` -> ``production``.
+
+        ``promote(epoch=100, to="validated", version="1.0.0", checks={...})`` copies the
+        verified checkpoint of epoch 100 to ``validated/v1.0.0.safetensors`` with an immutable
+        record. ``promote(version="1.0.0", to="production")`` copies that version to
+        ``production/model.safetensors`` and appends to the production history.
+
+        Parameters
+        ----------
+        epoch
+            The committed epoch to validate (``to="validated"``). With ``to="production"``
+            it is optional and, if given, must be the version's source epoch.
+        to
+            ``"validated"`` or ``"production"``.
+        version
+            A semantic version, e.g. ``"1.0.0"``.
+        checks
+            JSON-able results of the checks that passed (``{"test_accuracy": 0.99}``);
+            a check whose value is ``False`` failed and refuses the promotion.
+
+        Returns
+        -------
+        VersionRecord or ProductionRecord
+            The record written.
+
+        Raises
+        ------
+        InvalidVersionError
+            If ``version`` is not a semantic version.
+        PromotionError
+            If the version exists already, a check failed, the checkpoint or validated file is
+            corrupt, or a production promotion names a version that was not validated.
+        CheckpointNotFoundError
+            If ``epoch`` is not committed.
+        """
+        self._check_writable("promote")
+        parsed = Version.parse(version)
+        manifest = self._manifest()
+        registry = self._registry(manifest)
+        if to == "validated":
+            if epoch is None:
+                raise ValueError("promote(to='validated') needs the epoch to validate: epoch=...")
+            if checks is not None and not isinstance(checks, Mapping):
+                raise TypeError(f"checks must be a mapping, got {type(checks).__name__}")
+            check_values = dict(checks or {})
+            encode_tree(check_values, "checks", None)
+            epoch = validate_epoch(epoch)
+            record = manifest.get(epoch)
+            if record is None:
+                raise CheckpointNotFoundError(
+                    f"cannot promote epoch {epoch}: it has no committed checkpoint in "
+                    f"{self._dir} (committed: {_describe(manifest.epochs())})"
+                )
+            return registry.validate(
+                record, self._fs.join(self._dir, record.file), parsed, check_values
+            )
+        if to == "production":
+            if checks:
+                raise ValueError("checks belong to promote(to='validated')")
+            if epoch is not None:
+                source = registry.record(parsed) if parsed in registry.versions() else None
+                if source is not None and source.source_epoch != validate_epoch(epoch):
+                    raise PromotionError(
+                        f"version {parsed} was validated from epoch {source.source_epoch}, "
+                        f"not {epoch}"
+                    )
+            return registry.to_production(parsed)
+        raise ValueError(f"to must be 'validated' or 'production', got {to!r}")
+
+    def versions(self) -> list[str]:
+        """Return the validated versions, in semantic-version order (``1.9.0`` < ``1.10.0``)."""
+        return [str(v) for v in self._registry(self._manifest()).versions()]
+
+    def version_record(self, version: str) -> VersionRecord:
+        """Return the immutable record of a validated version."""
+        return self._registry(self._manifest()).record(Version.parse(version))
+
+    def production_record(self) -> ProductionRecord | None:
+        """Return which version is in production, or ``None``."""
+        return self._registry(self._manifest()).production()
+
+    def production_history(self) -> list[ProductionRecord]:
+        """Return the append-only history of production promotions, oldest first."""
+        return self._registry(self._manifest()).history()
+
+    def load_version(
+        self,
+        version: str,
+        *,
+        map_location: MapLocation = "cpu",
+        include_optimizer: bool = True,
+    ) -> Checkpoint:
+        """Load a validated version, verified against its record.
+
+        The returned checkpoint has ``version`` set and ``epoch`` = the source epoch.
+
+        Raises
+        ------
+        CheckpointNotFoundError
+            If the version was not validated.
+        CorruptCheckpointError
+            If its file does not match the record.
+        """
+        registry = self._registry(self._manifest())
+        record = registry.record(Version.parse(version))
+        checkpoint = self._load_file(
+            registry.file_path(Version.parse(record.version)),
+            record.digest,
+            include_optimizer,
+            map_location,
+            record.source_epoch,
+            fs=self._registry_fs,
+        )
+        checkpoint["version"] = record.version
+        return checkpoint
+
+    def load_production(
+        self, *, map_location: MapLocation = "cpu", include_optimizer: bool = True
+    ) -> Checkpoint:
+        """Load ``production/model.safetensors``, verified against ``production/model.json``.
+
+        Raises
+        ------
+        CheckpointNotFoundError
+            If nothing was promoted to production.
+        CorruptCheckpointError
+            If the production copy does not match its record (for example after an
+            interrupted promotion: run ``promote(version=..., to="production")`` again).
+        """
+        registry = self._registry(self._manifest())
+        record = registry.production()
+        if record is None:
+            raise CheckpointNotFoundError(
+                f"nothing was promoted to production in {registry.production_dir}"
+            )
+        checkpoint = self._load_file(
+            registry.production_file,
+            record.digest,
+            include_optimizer,
+            map_location,
+            record.source_epoch,
+            fs=self._registry_fs,
+        )
+        checkpoint["version"] = record.version
+        return checkpoint
+
+
+def _is_checkpoint_target(name: str) -> bool:
+    return name == MANIFEST_NAME or parse_checkpoint_name(name) is not None
+
