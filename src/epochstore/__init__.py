@@ -26,9 +26,11 @@ from epochstore.errors import (
     StoreWriteError,
     UnsupportedArrayError,
 )
+from epochstore.pipeline import AnalysisPipeline
 from epochstore.store import ArtifactLoader, ArtifactStore, Codec
 
 __all__ = [
+    "AnalysisPipeline",
     "AnalyzerNotFoundError",
     "ArtifactLoader",
     "ArtifactStore",

@@ -455,7 +455,7 @@ class CheckpointManager:
         manifest = manifest.with_record(record)
         manifest = manifest.with_best(self._best_state(manifest.checkpoints))
         self._write_manifest(manifest)
-        self._apply_retention(manifest)
+        self._apply_retention(manifest, epoch)
         return record
 
     def _best_state(self, records: Iterable[CheckpointRecord]) -> BestState | None:
@@ -469,11 +469,13 @@ class CheckpointManager:
             value=best.metrics[self.metric_for_best],
         )
 
-    def _apply_retention(self, manifest: Manifest) -> None:
+    def _apply_retention(self, manifest: Manifest, saved: int) -> None:
         if self.max_checkpoints is None:
             return
+        # The epoch just saved survives its own save even when it is not among the newest
+        # (an older epoch saved again); the next save's retention decides about it.
         promoted = self._registry(manifest).promoted_epochs()
-        policy = AnyOf((self.retention, KeepEpochs(promoted)))
+        policy = AnyOf((self.retention, KeepEpochs(promoted | {saved})))
         doomed = select_for_deletion(manifest.checkpoints, policy)
         if not doomed:
             return
@@ -948,14 +950,21 @@ class CheckpointManager:
             raise CheckpointNotFoundError(
                 f"nothing was promoted to production in {registry.production_dir}"
             )
-        checkpoint = self._load_file(
-            registry.production_file,
-            record.digest,
-            include_optimizer,
-            map_location,
-            record.source_epoch,
-            fs=self._registry_fs,
-        )
+        try:
+            checkpoint = self._load_file(
+                registry.production_file,
+                record.digest,
+                include_optimizer,
+                map_location,
+                record.source_epoch,
+                fs=self._registry_fs,
+            )
+        except CorruptCheckpointError as exc:
+            raise CorruptCheckpointError(
+                f"the production copy does not match {registry.production_record_path} "
+                f"(version {record.version}): {exc}. After an interrupted promotion, run "
+                f"promote(version=..., to='production') again"
+            ) from exc
         checkpoint["version"] = record.version
         return checkpoint
 

@@ -103,3 +103,4 @@ def get_family(name: str) -> ModelFamily:
 def _load_builtin_families() -> None:
     # Imported lazily: the built-in families import torch-heavy modules.
     from epochstore.families import modadd  # noqa: F401
+    from epochstore.testing import toy  # noqa: F401

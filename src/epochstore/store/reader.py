@@ -89,6 +89,11 @@ class _ArtifactView:
         """Key of the artifact root group inside :attr:`store`."""
         return self._location.prefix
 
+    @property
+    def supports_rename(self) -> bool:
+        """Whether epochs commit by rename (a local directory) rather than metadata-last."""
+        return self._location.local_root is not None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._location.display!r})"
 

@@ -1,0 +1,28 @@
+"""The analysis pipeline: analyzers, plans, executors and :class:`AnalysisPipeline`."""
+
+from epochstore.pipeline.analyzer import Analyzer, EpochContext, FieldSpec, RunContext
+from epochstore.pipeline.executors import (
+    DaskExecutor,
+    Executor,
+    ProcessExecutor,
+    SequentialExecutor,
+)
+from epochstore.pipeline.pipeline import AnalysisPipeline, ProgressCallback
+from epochstore.pipeline.plan import EpochResult, EpochTask, Plan, RunReport
+
+__all__ = [
+    "AnalysisPipeline",
+    "Analyzer",
+    "DaskExecutor",
+    "EpochContext",
+    "EpochResult",
+    "EpochTask",
+    "Executor",
+    "FieldSpec",
+    "Plan",
+    "ProcessExecutor",
+    "ProgressCallback",
+    "RunContext",
+    "RunReport",
+    "SequentialExecutor",
+]

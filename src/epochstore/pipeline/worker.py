@@ -1,0 +1,190 @@
+"""One epoch task, as run by any executor: load, forward once, analyze, write, free.
+
+Everything a task needs travels in a small picklable :class:`TaskContext`; heavy per-process
+objects (store handles, the probe, the checkpoint manager) are cached per process.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from epochstore.errors import (
+    CheckpointFormatError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    EpochExistsError,
+    SchemaMismatchError,
+)
+from epochstore.pipeline.analyzer import EpochContext
+from epochstore.pipeline.plan import EpochResult, EpochTask
+
+if TYPE_CHECKING:
+    from epochstore.checkpoints import CheckpointManager
+    from epochstore.families.base import ModelFamily
+    from epochstore.pipeline.analyzer import Analyzer
+    from epochstore.store import ArtifactStore
+
+__all__ = ["TaskContext", "conform_outputs", "peak_rss_bytes", "run_epoch_task"]
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What every task of one run shares (pickled once per task; small)."""
+
+    run: str
+    checkpoint_dir: str
+    storage_options: Mapping[str, Any] | None
+    family: ModelFamily
+    analyzers: Mapping[str, Analyzer]
+    params: Mapping[str, Mapping[str, Any]]
+    config: Mapping[str, Any]
+    device: str
+
+    def key(self) -> str:
+        """Identity of the run for per-process caches."""
+        return json.dumps(
+            [self.run, self.checkpoint_dir, self.family.name, dict(self.config), self.device],
+            sort_keys=True,
+            default=str,
+        )
+
+
+_STORES: dict[str, ArtifactStore] = {}
+_MANAGERS: dict[str, CheckpointManager] = {}
+_PROBES: dict[str, Any] = {}
+
+
+def _store(ctx: TaskContext) -> ArtifactStore:
+    from epochstore.store import ArtifactStore
+
+    key = ctx.key()
+    if key not in _STORES:
+        _STORES[key] = ArtifactStore(ctx.run, storage_options=ctx.storage_options)
+    return _STORES[key]
+
+
+def _manager(ctx: TaskContext) -> CheckpointManager:
+    from epochstore.checkpoints import CheckpointManager
+
+    key = ctx.key()
+    if key not in _MANAGERS:
+        _MANAGERS[key] = CheckpointManager(
+            checkpoint_dir=ctx.checkpoint_dir,
+            storage_options=ctx.storage_options,
+            read_only=True,
+        )
+    return _MANAGERS[key]
+
+
+def _probe(ctx: TaskContext) -> Any:
+    key = ctx.key()
+    if key not in _PROBES:
+        _PROBES[key] = ctx.family.make_probe(ctx.config, device=ctx.device)
+    return _PROBES[key]
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def conform_outputs(analyzer: Analyzer, outputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Check an analyzer's outputs against its declared fields; cast to the declared dtypes.
+
+    Raises
+    ------
+    SchemaMismatchError
+        If fields are missing or extra, or an array's rank differs from its dims.
+    """
+    declared = analyzer.fields
+    if set(outputs) != set(declared):
+        raise SchemaMismatchError(
+            f"analyzer {analyzer.name!r} returned fields {sorted(outputs)} but declares "
+            f"{sorted(declared)}; fix its compute() or its fields"
+        )
+    result = {}
+    for name, spec in declared.items():
+        value = outputs[name]
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        array = np.asarray(value, dtype=np.dtype(spec.dtype))
+        if array.ndim != len(spec.dims):
+            raise SchemaMismatchError(
+                f"field {name!r} of analyzer {analyzer.name!r} has {array.ndim} dimensions, "
+                f"but its dims are {spec.dims}"
+            )
+        result[name] = array
+    return result
+
+
+def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
+    """Analyze one checkpoint: every missing analyzer, each result written at once.
+
+    A checkpoint that is missing, corrupt or not a safetensors file is reported in the result
+    (``error``) and skipped; the other epochs go on.
+    """
+    import torch
+
+    ctx, task = job
+    started = time.perf_counter()
+    try:
+        checkpoint = _manager(ctx).load(
+            task.epoch, map_location=ctx.device, include_optimizer=False
+        )
+    except (CorruptCheckpointError, CheckpointFormatError, CheckpointNotFoundError) as exc:
+        return EpochResult(epoch=task.epoch, error=f"{type(exc).__name__}: {exc}")
+    model = ctx.family.build_model(ctx.config)
+    model.load_state_dict(checkpoint["model"])
+    model.to(ctx.device).eval()
+    probe = _probe(ctx)
+    store = _store(ctx)
+    written: list[str] = []
+    already: list[str] = []
+    with torch.no_grad():
+        cache = ctx.family.run_with_cache(model, probe)
+        for name in task.analyzers:
+            if store.has_epoch(name, task.epoch):  # another worker or run got there first
+                already.append(name)
+                continue
+            analyzer = ctx.analyzers[name]
+            context = EpochContext(
+                epoch=task.epoch,
+                metrics=dict(checkpoint.get("metrics") or {}),
+                config=ctx.config,
+                params=ctx.params.get(name, {}),
+                device=ctx.device,
+            )
+            outputs = conform_outputs(analyzer, analyzer.compute(model, cache, probe, context))
+            try:
+                store.write_epoch(
+                    name,
+                    task.epoch,
+                    outputs,
+                    dims={field: spec.dims for field, spec in analyzer.fields.items()},
+                )
+            except EpochExistsError:
+                already.append(name)
+            else:
+                written.append(name)
+            del outputs
+    del model, cache, checkpoint
+    gc.collect()
+    if ctx.device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return EpochResult(
+        epoch=task.epoch,
+        written=tuple(written),
+        already_done=tuple(already),
+        seconds=time.perf_counter() - started,
+        peak_rss_bytes=peak_rss_bytes(),
+    )

@@ -1,0 +1,5 @@
+"""Testing helpers shipped with the library (as zarr ships ``zarr.testing``).
+
+:mod:`epochstore.testing.toy` is a tiny model family that trains in milliseconds: use it to test
+your own analyzers, executors and tooling against real checkpoints and a real store.
+"""

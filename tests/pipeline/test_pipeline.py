@@ -1,0 +1,155 @@
+"""AnalysisPipeline end to end on the toy family: plans, resumes, parallel runs, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from epochstore import AnalysisPipeline, ArtifactLoader, ArtifactStore, EpochstoreError
+from epochstore.errors import FamilyNotFoundError
+from epochstore.testing.toy import ToyFamily
+
+EPOCHS = [0, 1, 2, 3, 5, 8]
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    ToyFamily().train(str(tmp_path / "run"), {"epochs": EPOCHS})
+    return tmp_path / "run"
+
+
+def _snapshot(run: Path) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    loader = ArtifactLoader(run)
+    return {
+        (name, epoch): {k: v.values for k, v in loader.load_epoch(name, epoch).load().items()}
+        for name in loader.get_available_analyzers()
+        for epoch in loader.get_epochs(name)
+    }
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        for field in a[key]:
+            np.testing.assert_allclose(a[key][field], b[key][field], rtol=1e-6, err_msg=str(key))
+
+
+def test_plan_lists_every_missing_pair_and_run_computes_them(run: Path) -> None:
+    pipeline = AnalysisPipeline(run)
+    plan = pipeline.plan()
+    assert plan.epochs == tuple(EPOCHS)
+    assert len(plan) == 3 * len(EPOCHS)
+    report = pipeline.run(progress=False)
+    assert report.ok
+    assert sorted(report.written) == sorted(plan.pairs)
+    loader = ArtifactLoader(run)
+    assert loader.get_available_analyzers() == [
+        "hidden_activations", "output_norm", "weight_drift"
+    ]
+    assert loader.get_epochs("output_norm") == EPOCHS
+    ds = loader.load_epochs("weight_drift")
+    # The final checkpoint's drift from itself is zero; params came from prepare() once.
+    assert float(ds["distance"].sel(epoch=8)) == pytest.approx(0.0, abs=1e-6)
+    assert float(ds["distance"].sel(epoch=0)) > 0
+    assert "final_hidden" in loader.manifest("weight_drift").params
+    losses = loader.load_epochs("output_norm")["loss"].values
+    assert np.all(np.isfinite(losses))
+
+
+def test_second_run_is_a_no_op(run: Path) -> None:
+    AnalysisPipeline(run).run(progress=False)
+    before = _snapshot(run)
+    pipeline = AnalysisPipeline(run)
+    assert len(pipeline.plan()) == 0
+    report = pipeline.run(progress=False)
+    assert report.written == []
+    _assert_same(before, _snapshot(run))
+
+
+def test_adding_an_analyzer_computes_only_that_analyzer(run: Path) -> None:
+    AnalysisPipeline(run, analyzers=["output_norm"]).run(progress=False)
+    pipeline = AnalysisPipeline(run)
+    assert {name for name, _ in pipeline.plan().pairs} == {"hidden_activations", "weight_drift"}
+    events: list[tuple[int, int]] = []
+    report = pipeline.run(progress=False, callback=lambda r, done, total: events.append((done, total)))
+    assert {name for name, _ in report.written} == {"hidden_activations", "weight_drift"}
+    assert events[-1] == (len(EPOCHS), len(EPOCHS))
+
+
+def test_missing_epochs_only(run: Path) -> None:
+    AnalysisPipeline(run).run(progress=False)
+    ArtifactStore(run).delete_epoch("hidden_activations", 3)
+    report = AnalysisPipeline(run).run(progress=False)
+    assert report.written == [("hidden_activations", 3)]
+
+
+def test_two_workers_equal_one(tmp_path: Path) -> None:
+    runs = []
+    for name in ("seq", "par"):
+        ToyFamily().train(str(tmp_path / name), {"epochs": EPOCHS})
+        runs.append(tmp_path / name)
+    AnalysisPipeline(runs[0]).run(progress=False)
+    report = AnalysisPipeline(runs[1]).run(workers=2, progress=False)
+    assert report.ok
+    assert len(report.written) == 3 * len(EPOCHS)
+    _assert_same(_snapshot(runs[0]), _snapshot(runs[1]))
+
+
+def test_resume_after_sigkill_equals_a_clean_run(tmp_path: Path) -> None:
+    clean = tmp_path / "clean"
+    ToyFamily().train(str(clean), {"epochs": list(range(40))})
+    AnalysisPipeline(clean).run(progress=False)
+    killed = tmp_path / "killed"
+    ToyFamily().train(str(killed), {"epochs": list(range(40))})
+    code = (
+        "import sys; from epochstore import AnalysisPipeline\n"
+        "AnalysisPipeline(sys.argv[1]).run(progress=False, "
+        "callback=lambda r, d, t: print(d, flush=True))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(killed)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    for _ in range(5):  # let it write a few epochs, then kill it mid-run
+        proc.stdout.readline()
+    time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = AnalysisPipeline(killed).plan()
+    assert 0 < len(partial) < 3 * 40
+    AnalysisPipeline(killed).run(progress=False)
+    assert len(AnalysisPipeline(killed).plan()) == 0
+    _assert_same(_snapshot(clean), _snapshot(killed))
+
+
+def test_a_corrupt_checkpoint_is_reported_and_skipped(run: Path) -> None:
+    path = run / "checkpoints" / "checkpoint_epoch_00002.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    report = AnalysisPipeline(run, analyzers=["output_norm"]).run(progress=False)
+    assert list(report.failed) == [2]
+    assert "sha256" in report.failed[2] or "Corrupt" in report.failed[2]
+    assert ArtifactLoader(run).get_epochs("output_norm") == [e for e in EPOCHS if e != 2]
+
+
+def test_bad_input(tmp_path: Path, run: Path) -> None:
+    with pytest.raises(FamilyNotFoundError, match="toy"):
+        AnalysisPipeline(run, family="no_such_family")
+    with pytest.raises(FamilyNotFoundError, match="output_norm"):
+        AnalysisPipeline(run, analyzers=["nope"])
+    with pytest.raises(EpochstoreError, match="variant.json"):
+        AnalysisPipeline(tmp_path / "not_a_run")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "variant.json").write_text((run / "variant.json").read_text())
+    with pytest.raises(EpochstoreError, match="no committed checkpoints"):
+        AnalysisPipeline(empty).plan()
+    with pytest.raises(EpochstoreError, match=r"\[4\]"):
+        AnalysisPipeline(run).plan(epochs=[4])
