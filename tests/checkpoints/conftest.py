@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,13 +13,12 @@ from epochstore.checkpoints.fileformat import read_header
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _outside_any_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Run each module in a scratch cwd, so provenance never inspects the project's checkout."""
-    previous = os.getcwd()
+    previous = Path.cwd()
     os.chdir(tmp_path_factory.mktemp("cwd"))
     try:
         yield

@@ -168,7 +168,9 @@ def test_pickle_named_like_a_checkpoint_is_refused_and_never_executed(
         ((4).to_bytes(8, "little") + b"{\xff} ", "UTF-8 JSON"),
         ((2).to_bytes(8, "little") + b"{}" + b"extra", "cover 0 bytes"),
         (
-            (len(h := b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}')).to_bytes(8, "little")
+            (len(h := b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}')).to_bytes(
+                8, "little"
+            )
             + h + b"\0" * 4,
             "does not match its shape",
         ),

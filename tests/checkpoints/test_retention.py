@@ -110,13 +110,16 @@ def test_nan_and_inf_rank_worst() -> None:
     records = [_record(0, math.nan), _record(1, 5.0), _record(2, -math.inf), _record(3, math.inf)]
     best_min = best_record(records, "loss", "min")
     best_max = best_record(records, "loss", "max")
-    assert best_min is not None and best_min.epoch == 1
-    assert best_max is not None and best_max.epoch == 1
+    assert best_min is not None
+    assert best_min.epoch == 1
+    assert best_max is not None
+    assert best_max.epoch == 1
     assert best_record(records[:1], "loss", "min") is None
     assert best_record(records, "accuracy", "max") is None
     ties = [_record(0, 1.0), _record(1, 1.0)]
     best_tie = best_record(ties, "loss", "min")
-    assert best_tie is not None and best_tie.epoch == 0
+    assert best_tie is not None
+    assert best_tie.epoch == 0
 
 
 def test_policies() -> None:

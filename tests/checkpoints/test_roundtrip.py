@@ -212,8 +212,10 @@ def test_model_only_load_reads_no_optimizer_bytes(
     for key, tensor in model.state_dict().items():
         assert torch.equal(state[key], tensor)
     light = manager.load(epoch=4, include_optimizer=False)
-    assert light["optimizer"] is None and light["rng_state"] is None
-    assert light["metrics"] == {} and light["epoch"] == 4
+    assert light["optimizer"] is None
+    assert light["rng_state"] is None
+    assert light["metrics"] == {}
+    assert light["epoch"] == 4
     fresh = make_model(5)
     manager.load_into(fresh, epoch=4)
     assert torch.equal(fresh[0].weight, model[0].weight)
@@ -247,7 +249,8 @@ def test_metadata_records_provenance(ckpt_dir: str) -> None:
     assert metadata["torch_version"] == torch.__version__
     assert metadata["python_version"].count(".") == 2
     assert metadata["epochstore_version"]
-    assert metadata["git_hash"] is None and metadata["git_dirty"] is None  # not in a checkout
+    assert metadata["git_hash"] is None  # not in a git checkout
+    assert metadata["git_dirty"] is None
     assert manager.load(epoch=0)["metrics"] == {"loss": math.inf}
 
 

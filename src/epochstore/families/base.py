@@ -46,9 +46,7 @@ class ModelFamily(Protocol):
         """Build the analysis probe (the inputs analyzers run the model on)."""
         ...
 
-    def run_with_cache(
-        self, model: torch.nn.Module, probe: Any
-    ) -> Mapping[str, torch.Tensor]:
+    def run_with_cache(self, model: torch.nn.Module, probe: Any) -> Mapping[str, torch.Tensor]:
         """Run one forward pass on ``probe`` and return the activation cache (no grad)."""
         ...
 

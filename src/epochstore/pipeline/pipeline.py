@@ -19,7 +19,7 @@ from epochstore.pipeline.executors import (
     SequentialExecutor,
 )
 from epochstore.pipeline.plan import EpochResult, EpochTask, Plan, RunReport
-from epochstore.pipeline.worker import TaskContext, run_epoch_task
+from epochstore.pipeline.worker import TaskContext, run_epoch_task, unfreeze
 from epochstore.run import CHECKPOINTS_DIR, join, read_variant
 
 if TYPE_CHECKING:
@@ -298,6 +298,7 @@ class AnalysisPipeline:
                 bar = stack.enter_context(
                     tqdm(total=len(plan.tasks), unit="epoch", desc=f"analyze {self.run_dir}")
                 )
+            stack.callback(unfreeze)
             jobs = [(ctx, task) for task in plan.tasks]
             for result in executor.map_unordered(run_epoch_task, jobs):
                 results.append(result)

@@ -86,7 +86,7 @@ def paper_schedule(num_epochs: int = 25_000) -> tuple[int, ...]:
     (0, 100, 200, 300, 349)
     """
     full = schedule_from_ranges(PAPER_SCHEDULE_RANGES)
-    return tuple(e for e in full if e < num_epochs - 1) + (num_epochs - 1,)
+    return (*tuple(e for e in full if e < num_epochs - 1), num_epochs - 1)
 
 
 def every_n_schedule(every: int, num_epochs: int) -> tuple[int, ...]:

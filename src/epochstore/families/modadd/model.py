@@ -15,7 +15,7 @@ The prediction of ``(a + b) mod p`` is read at the last position (the ``=`` toke
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping
+from collections.abc import Collection, MutableMapping
 
 import torch
 from torch import nn
@@ -113,9 +113,6 @@ class ModAddTransformer(nn.Module):
         self.W_out = gaussian(d_mlp, d_model)
         self.b_out = nn.Parameter(torch.zeros(d_model))
         self.W_U = gaussian(d_model, p, std=1.0 / math.sqrt(d_vocab))
-        self.register_buffer(
-            "causal_mask", torch.tril(torch.ones(N_CTX, N_CTX, dtype=torch.bool)), persistent=False
-        )
 
     @classmethod
     def from_config(
@@ -158,7 +155,10 @@ class ModAddTransformer(nn.Module):
         return resid_post @ self.W_U
 
     def forward(
-        self, x: torch.Tensor, cache: MutableMapping[str, torch.Tensor] | None = None
+        self,
+        x: torch.Tensor,
+        cache: MutableMapping[str, torch.Tensor] | None = None,
+        cache_keys: Collection[str] | None = None,
     ) -> torch.Tensor:
         """Run the model on token sequences.
 
@@ -168,6 +168,8 @@ class ModAddTransformer(nn.Module):
             ``(batch, 3)`` int64 tokens (``[a, b, p]`` for the task).
         cache
             If given, filled with detached activations under the keys of :data:`CACHE_KEYS`.
+        cache_keys
+            Store only these keys (default: all of them), to save memory.
 
         Returns
         -------
@@ -180,8 +182,9 @@ class ModAddTransformer(nn.Module):
         k = torch.einsum("bpd,hde->bhpe", resid_pre, self.W_K)
         v = torch.einsum("bpd,hde->bhpe", resid_pre, self.W_V)
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.d_head)
-        mask: torch.Tensor = self.causal_mask
-        scores = scores.masked_fill(~mask, float("-inf"))
+        n_ctx = x.shape[1]
+        causal = torch.ones(n_ctx, n_ctx, dtype=torch.bool, device=x.device).tril()
+        scores = scores.masked_fill(~causal, float("-inf"))
         pattern = torch.softmax(scores, dim=-1)
         z = pattern @ v
         attn_out = torch.einsum("bhpe,hed->bpd", z, self.W_O)
@@ -192,6 +195,9 @@ class ModAddTransformer(nn.Module):
         resid_post = resid_mid + mlp_out
         logits = resid_post @ self.W_U
         if cache is not None:
+            unknown = set(cache_keys or ()) - CACHE_KEYS.keys()
+            if unknown:
+                raise KeyError(f"unknown cache keys {sorted(unknown)}; known: {list(CACHE_KEYS)}")
             for key, value in (
                 ("embed", embed),
                 ("pos_embed", self.W_pos),
@@ -210,7 +216,8 @@ class ModAddTransformer(nn.Module):
                 ("resid_post", resid_post),
                 ("logits", logits),
             ):
-                cache[key] = value.detach()
+                if cache_keys is None or key in cache_keys:
+                    cache[key] = value.detach()
         return logits
 
 

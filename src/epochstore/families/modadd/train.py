@@ -25,7 +25,7 @@ import torch
 from epochstore.errors import EpochExistsError, EpochstoreError
 from epochstore.families.modadd.config import ModAddConfig
 from epochstore.families.modadd.data import ModAddData, make_data
-from epochstore.families.modadd.model import build_model
+from epochstore.families.modadd.model import ModAddTransformer, build_model
 from epochstore.run import CHECKPOINTS_DIR, VARIANT_FILE, Variant, read_variant, write_variant
 
 __all__ = [
@@ -102,7 +102,7 @@ class EpochState:
 
 
 def train_loop(
-    model: torch.nn.Module,
+    model: ModAddTransformer,
     optimizer: torch.optim.Optimizer,
     data: ModAddData,
     *,
@@ -137,7 +137,7 @@ def train_loop(
         if epoch == num_epochs - 1:
             break
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         optimizer.step()
 
 
@@ -231,7 +231,12 @@ def train_run(
     cfg = ModAddConfig.from_dict(config)
     run = Path(run_dir)
     _check_variant(run, cfg)
-    manager = CheckpointManager(checkpoint_dir=run / CHECKPOINTS_DIR, max_checkpoints=None)
+    manager = CheckpointManager(
+        checkpoint_dir=run / CHECKPOINTS_DIR,
+        max_checkpoints=None,
+        metric_for_best="test_loss",
+        mode="min",
+    )
     model = build_model(cfg, device)
     optimizer = make_optimizer(model, cfg)
     data = make_data(cfg, device)
@@ -244,10 +249,7 @@ def train_run(
                 f"{run} already has checkpoints (epochs {existing[0]}..{existing[-1]}); "
                 "pass resume=True to continue it or train into a new directory"
             )
-        state = manager.load_latest()
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["epoch"])
+        start = int(manager.load_into(model, optimizer=optimizer)["epoch"])
     result = TrainResult(run_dir=os.fspath(run), start_epoch=start)
     write_variant(run, Variant(family=FAMILY_NAME, params=cfg.to_dict()))
 

@@ -1,0 +1,608 @@
+"""Analyzers of the Modulo Addition family: what is stored for every checkpoint.
+
+Each analyzer implements :class:`epochstore.pipeline.analyzer.Analyzer`. They read the model's
+weights and the activation cache of one forward pass over the full ``(a, b)`` grid (the probe,
+:class:`~epochstore.families.modadd.data.ModAddData`, row ``a * p + b``). Field names of the
+original npz-based tool are kept: ``dominant_frequencies/coefficients``,
+``neuron_activations/activations`` and ``neuron_freq_norm/norm_matrix``.
+
+Dimension names shared by the analyzers: ``fourier_component`` (the ``p`` rows of
+:func:`~epochstore.families.modadd.fourier.fourier_basis`: const, sin 1, cos 1, ...),
+``frequency`` (``p // 2`` entries, index ``i`` is frequency ``k = i + 1``), ``neuron``
+(``d_mlp``), ``a`` and ``b`` (the two operands).
+
+References
+----------
+N. Nanda, L. Chan, T. Lieberum, J. Smith, J. Steinhardt, "Progress measures for grokking via
+mechanistic interpretability", ICLR 2023.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from epochstore.errors import CheckpointNotFoundError
+from epochstore.families.modadd.data import ModAddData
+from epochstore.families.modadd.fourier import (
+    fourier_basis,
+    frequency_norms,
+    gini,
+    neuron_frequency_fractions,
+)
+from epochstore.families.modadd.train import loss_fn
+from epochstore.pipeline.analyzer import FieldSpec
+
+if TYPE_CHECKING:
+    from epochstore.pipeline.analyzer import Analyzer, EpochContext, JSONValue, RunContext
+
+__all__ = [
+    "SPECIALISED_THRESHOLD",
+    "DominantFrequencies",
+    "NeuronActivations",
+    "NeuronFreqNorm",
+    "ProgressMeasures",
+    "TrainingMetrics",
+    "default_analyzers",
+    "embedding_fourier_norms",
+    "excluded_loss",
+    "key_frequencies_from_embedding",
+    "key_frequencies_from_neurons",
+    "neuron_grid",
+    "restricted_loss",
+]
+
+#: A neuron is *specialised* (clustered) when at least this fraction of its DC-removed
+#: Fourier energy lies in one frequency.
+SPECIALISED_THRESHOLD: Final = 0.85
+
+Array = npt.NDArray[Any]
+
+
+def _probe(probe: Any) -> ModAddData:
+    if not isinstance(probe, ModAddData):
+        raise TypeError(
+            f"modadd analyzers need the family's probe (ModAddData), got {type(probe).__name__}"
+        )
+    return probe
+
+
+def _cached(cache: Mapping[str, torch.Tensor], key: str) -> torch.Tensor:
+    try:
+        return cache[key]
+    except KeyError:
+        raise KeyError(
+            f"activation cache has no {key!r}; run the model with "
+            "ModAddFamily.run_with_cache (or model(x, cache={}))"
+        ) from None
+
+
+def _param(model: torch.nn.Module, name: str) -> torch.Tensor:
+    return model.get_parameter(name).detach().to("cpu", torch.float64)
+
+
+def neuron_grid(cache: Mapping[str, torch.Tensor], p: int) -> torch.Tensor:
+    """Return the MLP post-activations at ``=`` over the grid as ``(d_mlp, p, p)`` (neuron, a, b).
+
+    The cache must come from a forward pass over the probe's rows in order ``a * p + b``.
+    """
+    post = _cached(cache, "mlp_post")[:, -1, :]
+    if post.shape[0] != p * p:
+        raise ValueError(f"expected the full grid of {p * p} rows, got {post.shape[0]}")
+    return post.T.reshape(-1, p, p)
+
+
+def embedding_fourier_norms(model: torch.nn.Module, p: int) -> Array:
+    """Norms of the number tokens' embedding along each Fourier basis row.
+
+    ``coefficients[i] = || F[i] @ W_E[:p] ||_2`` where ``F`` is the ``(p, p)`` Fourier basis of
+    Z_p and ``W_E[:p]`` the ``(p, d_model)`` embeddings of tokens ``0..p-1`` (``=`` excluded):
+    how much the embedding varies like ``F[i]`` as a function of the token.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(p,)`` float64.
+    """
+    w_e = _param(model, "W_E")[:p].numpy()
+    result: Array = np.linalg.norm(fourier_basis(p) @ w_e, axis=1)
+    return result
+
+
+def _neuron_logit_fourier_norms(model: torch.nn.Module, p: int) -> Array:
+    # W_L = W_out @ W_U maps neurons to logits; its Fourier norms along the output class.
+    w_l = (_param(model, "W_out") @ _param(model, "W_U")).numpy()
+    result: Array = np.linalg.norm(w_l @ fourier_basis(p).T, axis=0)
+    return result
+
+
+def key_frequencies_from_neurons(
+    fractions: Array,
+    threshold: float = SPECIALISED_THRESHOLD,
+    min_share: float = 0.05,
+    min_neurons: int = 2,
+) -> list[int]:
+    """Frequencies that clusters of specialised neurons are tuned to.
+
+    A neuron is specialised if its largest frequency fraction (see
+    :func:`~epochstore.families.modadd.fourier.neuron_frequency_fractions`) is
+    ``>= threshold``; a frequency is *key* if at least ``max(min_neurons, min_share * S)`` of
+    the ``S`` specialised neurons are tuned to it.
+
+    Parameters
+    ----------
+    fractions
+        ``(p // 2, d_mlp)`` frequency fractions; row ``k - 1`` is frequency ``k``.
+
+    Returns
+    -------
+    list of int
+        Sorted frequencies ``k`` (1-based); empty if no neuron is specialised.
+    """
+    best = fractions.max(axis=0)
+    dominant = fractions.argmax(axis=0) + 1
+    chosen = dominant[best >= threshold]
+    if chosen.size == 0:
+        return []
+    freqs, counts = np.unique(chosen, return_counts=True)
+    needed = max(min_neurons, min_share * chosen.size)
+    return sorted(int(f) for f, c in zip(freqs, counts, strict=True) if c >= needed)
+
+
+def key_frequencies_from_embedding(norms: Array, ratio: float = 0.5) -> list[int]:
+    """Frequencies whose embedding norm is at least ``ratio`` times the largest one.
+
+    Parameters
+    ----------
+    norms
+        ``(p // 2,)`` per-frequency embedding norms; entry ``k - 1`` is frequency ``k``.
+    """
+    return sorted(int(i) + 1 for i in np.flatnonzero(norms >= ratio * norms.max()))
+
+
+def _key_directions(p: int, key_frequencies: Sequence[int]) -> torch.Tensor:
+    """``(p*p, 2K)`` orthonormal columns ``cos(w_k(a+b))``, ``sin(w_k(a+b))`` on rows a*p+b."""
+    a = torch.arange(p, dtype=torch.float64).repeat_interleave(p)
+    b = torch.arange(p, dtype=torch.float64).repeat(p)
+    columns = []
+    for k in key_frequencies:
+        angle = 2 * math.pi * k / p * (a + b)
+        for wave in (torch.cos(angle), torch.sin(angle)):
+            columns.append(wave / wave.norm())
+    if not columns:
+        return torch.zeros(p * p, 0, dtype=torch.float64)
+    return torch.stack(columns, dim=1)
+
+
+def _check_frequencies(p: int, key_frequencies: Sequence[int]) -> list[int]:
+    freqs = [int(k) for k in key_frequencies]
+    bad = [k for k in freqs if not 1 <= k <= p // 2]
+    if bad or len(set(freqs)) != len(freqs):
+        raise ValueError(
+            f"key frequencies must be distinct integers in 1..{p // 2}, got {list(key_frequencies)}"
+        )
+    return freqs
+
+
+def _key_parts(
+    model: torch.nn.Module,
+    cache: Mapping[str, torch.Tensor],
+    probe: ModAddData,
+    key_frequencies: Sequence[int],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    p = probe.p
+    freqs = _check_frequencies(p, key_frequencies)
+    acts = _cached(cache, "mlp_post")[:, -1, :].to("cpu", torch.float64)
+    logits = _cached(cache, "logits")[:, -1, :].to("cpu", torch.float64)
+    w_l = _param(model, "W_out") @ _param(model, "W_U")
+    directions = _key_directions(p, freqs)
+    key_acts = directions @ (directions.T @ acts)
+    return acts, logits, key_acts, w_l
+
+
+def restricted_loss(
+    model: torch.nn.Module,
+    cache: Mapping[str, torch.Tensor],
+    probe: ModAddData,
+    key_frequencies: Sequence[int],
+) -> float:
+    """Test loss of the model restricted to the key frequencies (Nanda et al. 2023).
+
+    With ``N`` the ``(p^2, d_mlp)`` neuron activations at ``=`` over the grid and ``u_k``,
+    ``v_k`` the unit vectors ``cos(w_k (a + b))``, ``sin(w_k (a + b))`` over the grid
+    (``w_k = 2 pi k / p``), keep the mean activation plus the projections on the key
+    directions::
+
+        N_R = mean_rows(N) + sum_k (u_k u_k^T + v_k v_k^T) N
+        L_R = N_R W_out W_U + (mean_rows(L) - mean_rows(N_R W_out W_U))
+
+    where ``L`` are the model's logits: everything not going through the key-frequency parts
+    of the neurons is replaced by its average. Returns the float64 cross-entropy of ``L_R`` on
+    the test set. It falls well before the test loss does: the generalising circuit forms
+    before the memorising one is cleaned up.
+    """
+    acts, logits, key_acts, w_l = _key_parts(model, cache, probe, key_frequencies)
+    restricted_acts = acts.mean(dim=0, keepdim=True) + key_acts
+    restricted = restricted_acts @ w_l
+    restricted = (
+        restricted + logits.mean(dim=0, keepdim=True) - restricted.mean(dim=0, keepdim=True)
+    )
+    test = probe.test_indices.cpu()
+    return float(loss_fn(restricted[test], probe.labels.cpu()[test]))
+
+
+def excluded_loss(
+    model: torch.nn.Module,
+    cache: Mapping[str, torch.Tensor],
+    probe: ModAddData,
+    key_frequencies: Sequence[int],
+) -> float:
+    """Train loss of the model with the key frequencies' neuron components removed.
+
+    With the notation of :func:`restricted_loss`, subtract from the logits what the
+    key-frequency parts of the neuron activations contribute::
+
+        L_E = L - (sum_k (u_k u_k^T + v_k v_k^T) N) W_out W_U
+
+    and return the float64 cross-entropy of ``L_E`` on the training set. It rises while the
+    model comes to rely on the Fourier circuit instead of memorisation.
+    """
+    _, logits, key_acts, w_l = _key_parts(model, cache, probe, key_frequencies)
+    excluded = logits - key_acts @ w_l
+    train = probe.train_indices.cpu()
+    return float(loss_fn(excluded[train], probe.labels.cpu()[train]))
+
+
+class _Base:
+    """Shared defaults: no run-level parameters."""
+
+    name: str
+    version: str
+    fields: Mapping[str, FieldSpec]
+
+    def prepare(self, run: RunContext) -> Mapping[str, JSONValue]:
+        """Return ``{}``: this analyzer has no run-level parameters."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class DominantFrequencies(_Base):
+    """Token embedding in the Fourier basis of Z_p.
+
+    ``coefficients[i] = || F[i] @ W_E[:p] ||_2`` for the ``p`` basis rows ``F[i]`` (const,
+    sin 1, cos 1, ..., see :func:`~epochstore.families.modadd.fourier.fourier_basis`), and
+    ``frequency_norms[k - 1] = sqrt(coefficients[2k-1]^2 + coefficients[2k]^2)`` for
+    ``k = 1..p//2``. After grokking a handful of frequencies carry most of the norm.
+    """
+
+    name = "dominant_frequencies"
+    version = "1"
+    fields: Mapping[str, FieldSpec] = MappingProxyType(
+        {
+            "coefficients": FieldSpec(
+                ("fourier_component",),
+                "float32",
+                "norm of W_E[:p] along each Fourier basis row (const, sin 1, cos 1, ...)",
+            ),
+            "frequency_norms": FieldSpec(
+                ("frequency",),
+                "float32",
+                "sqrt(sin_k^2 + cos_k^2) of the coefficients; index i is frequency i + 1",
+            ),
+        }
+    )
+
+    def compute(
+        self,
+        model: torch.nn.Module,
+        cache: Mapping[str, torch.Tensor],
+        probe: Any,
+        context: EpochContext,
+    ) -> dict[str, Array]:
+        """Return ``coefficients`` ``(p,)`` and ``frequency_norms`` ``(p // 2,)``."""
+        p = _probe(probe).p
+        coefficients = embedding_fourier_norms(model, p)
+        return {
+            "coefficients": coefficients.astype(np.float32),
+            "frequency_norms": frequency_norms(coefficients).astype(np.float32),
+        }
+
+
+class NeuronActivations(_Base):
+    """MLP post-activations (after ReLU) at the ``=`` position over the full grid.
+
+    ``activations[n, a, b]`` is neuron ``n``'s activation on input ``a b =``.
+    """
+
+    name = "neuron_activations"
+    version = "1"
+    fields: Mapping[str, FieldSpec] = MappingProxyType(
+        {
+            "activations": FieldSpec(
+                ("neuron", "a", "b"), "float32", "MLP post-activation at '=' for input 'a b ='"
+            ),
+        }
+    )
+
+    def compute(
+        self,
+        model: torch.nn.Module,
+        cache: Mapping[str, torch.Tensor],
+        probe: Any,
+        context: EpochContext,
+    ) -> dict[str, Array]:
+        """Return ``activations`` ``(d_mlp, p, p)`` float32."""
+        grid = neuron_grid(cache, _probe(probe).p)
+        return {"activations": grid.to("cpu", torch.float32).numpy()}
+
+
+class NeuronFreqNorm(_Base):
+    """How much of each neuron's variation over the grid lies in each frequency.
+
+    For neuron ``n`` with activations ``A_n[a, b]``: centre it (``C_n = A_n - mean A_n``), take
+    its 2-D Fourier coefficients ``G_n = F C_n F^T``, and for frequency ``k`` sum ``G_n[x, y]^2``
+    over ``x, y`` in ``{const, sin k, cos k}`` (``(x, y) = (const, const)`` is zero after
+    centring), divided by ``sum G_n^2 = ||C_n||^2``. So
+    ``norm_matrix[k - 1, n]`` is the fraction of the neuron's DC-removed energy explained by
+    frequency ``k`` alone (terms in ``a``, in ``b``, and their products at frequency ``k``).
+    ``dominant_frequency[n]`` is the ``k`` with the largest fraction (0 for a neuron with no
+    variation, e.g. dead) and ``dominant_fraction[n]`` that fraction; a neuron is specialised
+    when it is ``>= 0.85``.
+    """
+
+    name = "neuron_freq_norm"
+    version = "1"
+    fields: Mapping[str, FieldSpec] = MappingProxyType(
+        {
+            "norm_matrix": FieldSpec(
+                ("frequency", "neuron"),
+                "float32",
+                "fraction of the neuron's DC-removed Fourier energy in frequency i + 1",
+            ),
+            "dominant_frequency": FieldSpec(
+                ("neuron",), "int32", "frequency k with the largest fraction (0: no variation)"
+            ),
+            "dominant_fraction": FieldSpec(
+                ("neuron",), "float32", "the largest fraction (>= 0.85: specialised neuron)"
+            ),
+        }
+    )
+
+    def compute(
+        self,
+        model: torch.nn.Module,
+        cache: Mapping[str, torch.Tensor],
+        probe: Any,
+        context: EpochContext,
+    ) -> dict[str, Array]:
+        """Return ``norm_matrix`` ``(p // 2, d_mlp)``, ``dominant_frequency``/``_fraction``."""
+        grid = neuron_grid(cache, _probe(probe).p).to("cpu", torch.float64).numpy()
+        fractions = neuron_frequency_fractions(grid)
+        best = fractions.max(axis=0)
+        dominant = np.where(best > 0, fractions.argmax(axis=0) + 1, 0)
+        return {
+            "norm_matrix": fractions.astype(np.float32),
+            "dominant_frequency": dominant.astype(np.int32),
+            "dominant_fraction": best.astype(np.float32),
+        }
+
+
+class TrainingMetrics(_Base):
+    """Train and test loss and accuracy of the checkpoint, recomputed on the probe.
+
+    The probe covers the whole grid, so one forward pass gives both sets. Losses are the
+    float64 mean cross-entropy at ``=`` (as in training); accuracies the fraction of argmax
+    predictions equal to ``(a + b) mod p``.
+    """
+
+    name = "training_metrics"
+    version = "1"
+    fields: Mapping[str, FieldSpec] = MappingProxyType(
+        {
+            "train_loss": FieldSpec((), "float64", "cross-entropy on the training set"),
+            "test_loss": FieldSpec((), "float64", "cross-entropy on the test set"),
+            "train_accuracy": FieldSpec((), "float64", "accuracy on the training set"),
+            "test_accuracy": FieldSpec((), "float64", "accuracy on the test set"),
+        }
+    )
+
+    def compute(
+        self,
+        model: torch.nn.Module,
+        cache: Mapping[str, torch.Tensor],
+        probe: Any,
+        context: EpochContext,
+    ) -> dict[str, Array]:
+        """Return the four metrics as 0-d float64 arrays."""
+        data = _probe(probe)
+        logits = _cached(cache, "logits")[:, -1, :].to("cpu", torch.float64)
+        labels = data.labels.cpu()
+        out: dict[str, Array] = {}
+        for split, idx in (("train", data.train_indices), ("test", data.test_indices)):
+            rows = idx.cpu()
+            out[f"{split}_loss"] = np.asarray(float(loss_fn(logits[rows], labels[rows])))
+            correct = logits[rows].argmax(dim=-1) == labels[rows]
+            out[f"{split}_accuracy"] = np.asarray(float(correct.to(torch.float64).mean()))
+        return out
+
+
+class ProgressMeasures:
+    """The progress measures of Nanda et al. (2023), with key frequencies from the final epoch.
+
+    ``prepare`` loads the run's final checkpoint and picks its *key frequencies*: those that
+    clusters of specialised neurons (``>= 0.85`` of their energy on one frequency, see
+    :class:`NeuronFreqNorm`) are tuned to (:func:`key_frequencies_from_neurons`), or, when no
+    neuron is specialised, the frequencies with the largest embedding norms
+    (:func:`key_frequencies_from_embedding`). They are stored as the analyzer's parameters and
+    reused for every epoch. Per epoch:
+
+    ``restricted_loss``
+        :func:`restricted_loss`: test loss using only the key-frequency parts of the neurons.
+    ``excluded_loss``
+        :func:`excluded_loss`: train loss with those parts removed.
+    ``gini_embedding``
+        Gini coefficient (:func:`~epochstore.families.modadd.fourier.gini`) of the
+        per-frequency norms of ``W_E[:p]`` in the Fourier basis (``k = 1..p//2``): near 0 when
+        the embedding spreads over all frequencies, large when a few dominate.
+    ``gini_neuron_logit``
+        The same for the neuron-to-logit map ``W_L = W_out W_U``, along the output class.
+    ``specialised_neurons``
+        How many neurons have ``>= 0.85`` of their energy on one frequency.
+    ``sum_squared_weights``
+        Sum of squares of all parameters (what weight decay shrinks).
+
+    Parameters
+    ----------
+    key_frequencies
+        Use these instead of choosing them from the final checkpoint.
+    threshold
+        The specialisation threshold.
+    """
+
+    name = "progress_measures"
+    version = "1"
+    fields: Mapping[str, FieldSpec] = MappingProxyType(
+        {
+            "restricted_loss": FieldSpec(
+                (), "float64", "test loss using only the key-frequency neuron components"
+            ),
+            "excluded_loss": FieldSpec(
+                (), "float64", "train loss with the key-frequency neuron components removed"
+            ),
+            "gini_embedding": FieldSpec(
+                (), "float64", "Gini coefficient of W_E's per-frequency Fourier norms"
+            ),
+            "gini_neuron_logit": FieldSpec(
+                (), "float64", "Gini coefficient of W_out W_U's per-frequency Fourier norms"
+            ),
+            "specialised_neurons": FieldSpec(
+                (), "int64", "neurons with >= 0.85 of their energy on one frequency"
+            ),
+            "sum_squared_weights": FieldSpec((), "float64", "sum of squares of all parameters"),
+        }
+    )
+
+    def __init__(
+        self,
+        key_frequencies: Sequence[int] | None = None,
+        threshold: float = SPECIALISED_THRESHOLD,
+    ) -> None:
+        self.key_frequencies = None if key_frequencies is None else list(key_frequencies)
+        self.threshold = threshold
+
+    def __repr__(self) -> str:
+        return (
+            f"ProgressMeasures(key_frequencies={self.key_frequencies!r}, "
+            f"threshold={self.threshold!r})"
+        )
+
+    def prepare(self, run: RunContext) -> Mapping[str, JSONValue]:
+        """Choose the key frequencies from the run's final checkpoint.
+
+        Returns
+        -------
+        dict
+            ``{"key_frequencies": [...], "method": "neurons" | "embedding" | "given",
+            "source_epoch": final epoch or None, "threshold": threshold}``.
+
+        Raises
+        ------
+        CheckpointNotFoundError
+            If key frequencies were not given and the run has no checkpoints.
+        """
+        if self.key_frequencies is not None:
+            return {
+                "key_frequencies": sorted(self.key_frequencies),
+                "method": "given",
+                "source_epoch": None,
+                "threshold": self.threshold,
+            }
+        if not run.epochs:
+            raise CheckpointNotFoundError(
+                f"run {run.run_dir!r} has no checkpoints to choose key frequencies from; "
+                "train it first or pass ProgressMeasures(key_frequencies=[...])"
+            )
+        final = run.epochs[-1]
+        model = run.load_model(final)
+        probe = _probe(run.family.make_probe(run.config, run.device))
+        cache = run.family.run_with_cache(model, probe)
+        freqs, method = self.choose_key_frequencies(model, cache, probe)
+        return {
+            "key_frequencies": freqs,
+            "method": method,
+            "source_epoch": final,
+            "threshold": self.threshold,
+        }
+
+    def choose_key_frequencies(
+        self,
+        model: torch.nn.Module,
+        cache: Mapping[str, torch.Tensor],
+        probe: ModAddData,
+    ) -> tuple[list[int], str]:
+        """Return the key frequencies of a (trained) model and the method that found them."""
+        grid = neuron_grid(cache, probe.p).to("cpu", torch.float64).numpy()
+        freqs = key_frequencies_from_neurons(neuron_frequency_fractions(grid), self.threshold)
+        if freqs:
+            return freqs, "neurons"
+        norms = frequency_norms(embedding_fourier_norms(model, probe.p))
+        return key_frequencies_from_embedding(norms), "embedding"
+
+    def compute(
+        self,
+        model: torch.nn.Module,
+        cache: Mapping[str, torch.Tensor],
+        probe: Any,
+        context: EpochContext,
+    ) -> dict[str, Array]:
+        """Return the six progress measures of this epoch as 0-d arrays.
+
+        Raises
+        ------
+        ValueError
+            If ``context.params`` has no ``key_frequencies`` (``prepare`` was not run) and
+            none were given to the constructor.
+        """
+        data = _probe(probe)
+        keys = context.params.get("key_frequencies", self.key_frequencies)
+        if keys is None:
+            raise ValueError(
+                "progress_measures needs key frequencies: run prepare(run) first (the "
+                "pipeline does) or pass ProgressMeasures(key_frequencies=[...])"
+            )
+        p = data.p
+        grid = neuron_grid(cache, p).to("cpu", torch.float64).numpy()
+        fractions = neuron_frequency_fractions(grid)
+        embed = frequency_norms(embedding_fourier_norms(model, p))
+        logit = frequency_norms(_neuron_logit_fourier_norms(model, p))
+        with torch.no_grad():
+            weights = sum(float((w.detach().double() ** 2).sum()) for w in model.parameters())
+        return {
+            "restricted_loss": np.asarray(restricted_loss(model, cache, data, keys)),
+            "excluded_loss": np.asarray(excluded_loss(model, cache, data, keys)),
+            "gini_embedding": np.asarray(gini(embed)),
+            "gini_neuron_logit": np.asarray(gini(logit)),
+            "specialised_neurons": np.asarray(
+                int((fractions.max(axis=0) >= self.threshold).sum()), dtype=np.int64
+            ),
+            "sum_squared_weights": np.asarray(weights, dtype=np.float64),
+        }
+
+
+def default_analyzers() -> list[Analyzer]:
+    """Return one instance of each analyzer of the family, in a stable order."""
+    return [
+        DominantFrequencies(),
+        NeuronActivations(),
+        NeuronFreqNorm(),
+        TrainingMetrics(),
+        ProgressMeasures(),
+    ]

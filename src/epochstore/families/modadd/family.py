@@ -1,0 +1,93 @@
+"""The Modulo Addition 1-Layer family: the :class:`~epochstore.families.base.ModelFamily` glue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from epochstore.families.modadd.analyzers import default_analyzers
+from epochstore.families.modadd.config import PRESETS, ModAddConfig
+from epochstore.families.modadd.data import ModAddData, make_data
+from epochstore.families.modadd.model import ModAddTransformer, build_model
+from epochstore.families.modadd.train import FAMILY_NAME, train_run
+
+if TYPE_CHECKING:
+    from epochstore.pipeline.analyzer import Analyzer
+
+__all__ = ["ModAddFamily"]
+
+
+class ModAddFamily:
+    """Modulo Addition 1-Layer: learn ``(a + b) mod p`` from ``a b =`` (Nanda et al. 2023).
+
+    Configs are :class:`~epochstore.families.modadd.config.ModAddConfig` dicts (missing keys
+    take the paper's defaults); presets are ``"paper"`` and ``"demo"``.
+
+    Parameters
+    ----------
+    cache_keys
+        Activations :meth:`run_with_cache` keeps (default: all of
+        :data:`~epochstore.families.modadd.model.CACHE_KEYS`). The built-in analyzers need
+        only ``mlp_post`` and ``logits``.
+
+    Examples
+    --------
+    >>> family = ModAddFamily()
+    >>> config = {"p": 7, "d_model": 8, "n_heads": 2, "d_head": 4, "d_mlp": 16}
+    >>> model = family.build_model(config)
+    >>> cache = family.run_with_cache(model, family.make_probe(config))
+    >>> tuple(cache["mlp_post"].shape)
+    (49, 3, 16)
+    """
+
+    name = FAMILY_NAME
+
+    def __init__(self, cache_keys: Collection[str] | None = None) -> None:
+        self.cache_keys = None if cache_keys is None else frozenset(cache_keys)
+
+    def __repr__(self) -> str:
+        return f"ModAddFamily(cache_keys={self.cache_keys!r})"
+
+    def presets(self) -> Mapping[str, Mapping[str, Any]]:
+        """Return ``{"demo": ..., "paper": ...}`` as JSON-serialisable config dicts."""
+        return {name: PRESETS[name].to_dict() for name in sorted(PRESETS)}
+
+    def config(self, config: Mapping[str, Any] | ModAddConfig) -> ModAddConfig:
+        """Return ``config`` as a validated :class:`ModAddConfig`."""
+        return ModAddConfig.from_dict(config)
+
+    def build_model(self, config: Mapping[str, Any]) -> ModAddTransformer:
+        """Build the freshly initialised (seeded) model of ``config``."""
+        return build_model(self.config(config))
+
+    def make_probe(self, config: Mapping[str, Any], device: str = "cpu") -> ModAddData:
+        """Return the full ``(a, b)`` grid with the config's train/test split on ``device``."""
+        return make_data(self.config(config), device)
+
+    def run_with_cache(self, model: torch.nn.Module, probe: Any) -> dict[str, torch.Tensor]:
+        """Run ``model`` on every probe row without gradients; return the activation cache."""
+        if not isinstance(probe, ModAddData):
+            raise TypeError(f"expected a ModAddData probe, got {type(probe).__name__}")
+        cache: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            model(probe.inputs, cache=cache, cache_keys=self.cache_keys)
+        return cache
+
+    def analyzers(self) -> Sequence[Analyzer]:
+        """Return the family's analyzers: dominant_frequencies, neuron_activations,
+        neuron_freq_norm, training_metrics, progress_measures."""
+        return default_analyzers()
+
+    def train(
+        self,
+        run_dir: str,
+        config: Mapping[str, Any],
+        *,
+        progress: Callable[[int, Mapping[str, float]], None] | None = None,
+        device: str = "cpu",
+        resume: bool = True,
+    ) -> None:
+        """Train a run into ``run_dir``; see :func:`~epochstore.families.modadd.train.train_run`."""
+        train_run(run_dir, self.config(config), device=device, progress=progress, resume=resume)

@@ -1,0 +1,119 @@
+"""Bad input: clear errors, raised before anything is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from epochstore.checkpoints import CheckpointManager
+from epochstore.errors import (
+    CheckpointNotFoundError,
+    EpochExistsError,
+    InvalidEpochError,
+    ReadOnlyError,
+)
+
+_MODEL = {"w": torch.ones(2)}
+
+
+@pytest.mark.parametrize("epoch", [-1, 100_000, "3", 2.0, True, None])
+def test_invalid_epochs(ckpt_dir: str, epoch: Any) -> None:
+    manager = CheckpointManager(ckpt_dir)
+    with pytest.raises(InvalidEpochError):
+        manager.save(model=_MODEL, epoch=epoch)
+    with pytest.raises(InvalidEpochError):
+        manager.load(epoch)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"metrics": {"loss": "low"}}, TypeError, "real number"),
+        ({"metrics": {"loss": True}}, TypeError, "real number"),
+        ({"metrics": {3: 1.0}}, TypeError, "non-empty strings"),
+        ({"metrics": [("loss", 1.0)]}, TypeError, "mapping"),
+        ({"config": {"fn": print}}, TypeError, r"config\.fn"),
+        ({"config": {"t": torch.ones(1)}}, TypeError, "JSON-able"),
+        ({"model": {"w": torch.ones(1), "extra": {"a": 1}}}, TypeError, "'extra'"),
+        ({"model": {"w": torch.ones(1, dtype=torch.complex128)}}, TypeError, "complex128"),
+        ({"model": {"w": torch.ones(2).to_sparse()}}, TypeError, "dense"),
+        ({"model": object()}, TypeError, "state_dict"),
+        ({"optimizer": {"state": {0: {"x": object()}}}}, TypeError, r"optimizer\.state\.0\.x"),
+    ],
+)
+def test_unstorable_input_is_refused_before_writing(
+    ckpt_dir: str, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    manager = CheckpointManager(ckpt_dir)
+    arguments: dict[str, Any] = {"model": _MODEL, "epoch": 1, **kwargs}
+    with pytest.raises(error, match=match):
+        manager.save(**arguments)
+    assert manager.epochs() == []
+    assert sorted(p.name for p in Path(ckpt_dir).iterdir()) == ["manifest.json"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"mode": "median"}, "'min' or 'max'"),
+        ({"max_checkpoints": 0}, "positive"),
+        ({"max_checkpoints": 2.5}, "positive"),
+        ({"keep_every": -1}, "positive"),
+        ({"metric_for_best": ""}, "non-empty"),
+    ],
+)
+def test_invalid_manager_options(ckpt_dir: str, kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        CheckpointManager(ckpt_dir, **kwargs)
+
+
+def test_existing_epoch_needs_overwrite(ckpt_dir: str) -> None:
+    manager = CheckpointManager(ckpt_dir)
+    manager.save(model=_MODEL, epoch=1)
+    with pytest.raises(EpochExistsError, match="overwrite=True"):
+        manager.save(model={"w": torch.zeros(2)}, epoch=1)
+    manager.save(model={"w": torch.zeros(2)}, epoch=1, overwrite=True)
+    assert torch.equal(manager.load(1)["model"]["w"], torch.zeros(2))
+    assert manager.verify().ok
+
+
+def test_missing_checkpoints(ckpt_dir: str) -> None:
+    manager = CheckpointManager(ckpt_dir)
+    with pytest.raises(CheckpointNotFoundError, match="no committed"):
+        manager.load_latest()
+    with pytest.raises(CheckpointNotFoundError, match="finite"):
+        manager.load_best()
+    manager.save(model=_MODEL, epoch=3)
+    with pytest.raises(CheckpointNotFoundError, match="committed epochs: 3"):
+        manager.load(epoch=4)
+    with pytest.raises(FileNotFoundError):  # the error also subclasses the built-in
+        manager.load(epoch=4)
+
+
+def test_read_only(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    reader = CheckpointManager(str(missing), read_only=True)
+    assert reader.epochs() == []
+    assert not missing.exists()
+    with pytest.raises(ReadOnlyError):
+        reader.save(model=_MODEL, epoch=0)
+    with pytest.raises(PermissionError):
+        reader.delete(0)
+    writer = CheckpointManager(f"file://{missing}")
+    writer.save(model=_MODEL, epoch=0)
+    assert reader.epochs() == [0]
+    assert torch.equal(reader.load_latest()["model"]["w"], _MODEL["w"])
+
+
+def test_load_into_without_optimizer_state(ckpt_dir: str) -> None:
+    model = torch.nn.Linear(2, 2)
+    manager = CheckpointManager(ckpt_dir)
+    manager.save(model=model, epoch=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="no optimizer state"):
+        manager.load_into(torch.nn.Linear(2, 2), optimizer=optimizer)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        manager.load_into(torch.nn.Linear(3, 2))

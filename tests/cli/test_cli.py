@@ -1,0 +1,34 @@
+"""The epochstore command on the toy family (the modadd demo has its own slower test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from epochstore.cli import main
+
+
+def test_train_analyze_ls_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "runs" / "toy" / "a"
+    assert main(["train", str(run), "--family", "toy", "--preset", "demo",
+                 "--set", "epochs=[0,2,4]", "--quiet"]) == 0
+    assert main(["analyze", str(run), "--quiet", "--analyzers", "output_norm"]) == 0
+    assert main(["ls", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "family=toy" in out
+    assert "checkpoints=3" in out
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "output_norm" in out
+    assert "3 epochs (0..4)" in out
+
+
+def test_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    assert "variant.json" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "x"), "--family", "nope"]) == 2
+    assert "unknown model family 'nope'" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "x"), "--family", "toy", "--preset", "huge"]) == 2
+    assert "presets" in capsys.readouterr().err
+    assert main(["ls", str(tmp_path)]) == 1
