@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -16,7 +15,7 @@ from epochstore.errors import EpochstoreError
 
 __all__ = ["main"]
 
-DEMO_RUN = os.path.join("runs", "modadd", "demo")
+DEMO_RUN = str(Path("runs", "modadd", "demo"))
 
 
 def _parse_value(text: str) -> Any:
@@ -176,7 +175,7 @@ def _demo(args: argparse.Namespace) -> int:
     run = args.run
     family = get_family("modadd")
     config = dict(family.presets()["demo"])
-    manager_dir = os.path.join(run, "checkpoints")
+    manager_dir = str(Path(run, "checkpoints"))
     started = time.perf_counter()
     print(f"[1/2] training the Modulo Addition demo preset into {run}", file=sys.stderr)
     family.train(run, config, progress=_train_progress(args.quiet))
@@ -209,7 +208,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  training {trained - started:.0f} s, analysis {done - trained:.0f} s "
           f"({len(report.written)} artifacts written)")
     print(f"  checkpoints: {manager_dir}")
-    print(f"  artifacts:   {os.path.join(run, 'artifacts')}  "
+    print(f"  artifacts:   {Path(run, 'artifacts')}  "
           f"(analyzers: {', '.join(loader.get_available_analyzers())})")
     print(f"  inspect:     epochstore info {run}")
     return 0 if report.ok else 1

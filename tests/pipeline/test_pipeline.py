@@ -36,9 +36,9 @@ def _snapshot(run: Path) -> dict[tuple[str, int], dict[str, np.ndarray]]:
 
 def _assert_same(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
-    for key in a:
-        for field in a[key]:
-            np.testing.assert_allclose(a[key][field], b[key][field], rtol=1e-6, err_msg=str(key))
+    for key, fields in a.items():
+        for field, values in fields.items():
+            np.testing.assert_allclose(values, b[key][field], rtol=1e-6, err_msg=str(key))
 
 
 def test_plan_lists_every_missing_pair_and_run_computes_them(run: Path) -> None:
@@ -78,7 +78,9 @@ def test_adding_an_analyzer_computes_only_that_analyzer(run: Path) -> None:
     pipeline = AnalysisPipeline(run)
     assert {name for name, _ in pipeline.plan().pairs} == {"hidden_activations", "weight_drift"}
     events: list[tuple[int, int]] = []
-    report = pipeline.run(progress=False, callback=lambda r, done, total: events.append((done, total)))
+    report = pipeline.run(
+        progress=False, callback=lambda r, done, total: events.append((done, total))
+    )
     assert {name for name, _ in report.written} == {"hidden_activations", "weight_drift"}
     assert events[-1] == (len(EPOCHS), len(EPOCHS))
 
@@ -144,7 +146,7 @@ def test_bad_input(tmp_path: Path, run: Path) -> None:
         AnalysisPipeline(run, family="no_such_family")
     with pytest.raises(FamilyNotFoundError, match="output_norm"):
         AnalysisPipeline(run, analyzers=["nope"])
-    with pytest.raises(EpochstoreError, match="variant.json"):
+    with pytest.raises(EpochstoreError, match=r"variant\.json"):
         AnalysisPipeline(tmp_path / "not_a_run")
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -112,7 +112,8 @@ class WeightDrift:
         context: EpochContext,
     ) -> dict[str, np.ndarray]:
         final = np.asarray(context.params["final_hidden"], dtype=np.float32)
-        weight = model.hidden.weight.detach().cpu().numpy()  # type: ignore[union-attr]
+        assert isinstance(model, ToyMLP)
+        weight = model.hidden.weight.detach().cpu().numpy()
         return {"distance": np.asarray(float(np.linalg.norm(weight - final)))}
 
 
@@ -154,7 +155,7 @@ class ToyFamily:
         model = self.build_model(config)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(config["lr"]))
         x, y = _data(config)
-        schedule = set(int(e) for e in config["epochs"])
+        schedule = {int(e) for e in config["epochs"]}
         for epoch in range(max(schedule) + 1):
             loss = nn.functional.cross_entropy(model(x), y)
             if epoch in schedule:
@@ -164,7 +165,7 @@ class ToyFamily:
                 if progress is not None:
                     progress(epoch, metrics)
             optimizer.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
 
 
