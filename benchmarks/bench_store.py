@@ -25,6 +25,8 @@ Generated data goes to a temporary directory (``--workdir``), deleted at the end
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import json
 import math
 import os
@@ -168,7 +170,7 @@ def read_neuron_across(
         parts = []
         for e in epochs:
             with np.load(epoch_file(fmt.root, e, ".npz")) as z:
-                parts.append(z[FIELD][NEURON])
+                parts.append(z[FIELD][NEURON].copy())  # not a view pinning the epoch
         return np.stack(parts)
     ds = loader.load_epochs(ANALYZER, chunks=chunks)
     return np.asarray(ds[FIELD].sel(neuron=NEURON).values)
@@ -354,6 +356,25 @@ def direct_shard_read(
     else:
         list(pool.map(decode, [range(j, n_chunks, workers) for j in range(workers)]))
     return out
+
+
+def gathered_neuron_across(loader: Any, epochs: Sequence[int]) -> np.ndarray:
+    """Read neuron ``NEURON`` of every epoch with all reads in one ``sync`` (prototype)."""
+    import zarr.api.asynchronous as zasync
+    from zarr.core.sync import sync
+
+    store = loader._read_store
+    prefix = loader.root_path
+
+    async def one(epoch: int) -> Any:
+        path = "/".join(p for p in (prefix, ANALYZER, f"epoch_{epoch:05d}", FIELD) if p)
+        array = await zasync.open_array(store=store, path=path, mode="r", zarr_format=3)
+        return await array.getitem((NEURON, slice(None), slice(None)))
+
+    async def all_epochs() -> list[Any]:
+        return list(await asyncio.gather(*(one(e) for e in epochs)))
+
+    return np.stack([np.asarray(v) for v in sync(all_epochs())])
 
 
 # --- the benchmark --------------------------------------------------------------------------
@@ -684,6 +705,57 @@ def study(
     out["unsharded_vs_sharded_zarr_direct"] = unsharded
     log("study: unsharded done")
 
+    # one neuron across epochs with every epoch's read issued in one event-loop call
+    # (prototype of a concurrent StackedFieldArray read) vs the loader's sequential reads
+    epochs = sorted(
+        int(p.name.split("_")[1]) for p in (es[0].root / "artifacts" / ANALYZER).glob("epoch_*")
+    )
+    gathered: Json = {}
+    for fmt in es:
+        loader = loaders[fmt.name]
+        ref = read_neuron_across(fmt, epochs, loader, chunks=None)
+        if not np.array_equal(gathered_neuron_across(loader, epochs), ref):
+            raise AssertionError("gathered across-epochs read differs")
+        gathered[fmt.name] = {
+            "loader_nodask": summary(
+                time_calls(lambda f=fmt, lo=loader: read_neuron_across(f, epochs, lo, None), 5)
+            ),
+            "gathered": summary(
+                time_calls(lambda lo=loader: gathered_neuron_across(lo, epochs), 5)
+            ),
+        }
+    out["gathered_neuron_across_epochs"] = gathered
+    log("study: gathered across-epochs done")
+
+    # zarr's codec pipeline swapped for the Rust one from the optional `zarrs` package
+    if importlib.util.find_spec("zarrs") is not None:
+        rust: Json = {}
+        with zarr_config({"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"}):
+            for fmt in es:
+                loader = loaders[fmt.name]
+                if not np.array_equal(read_full_epoch(fmt, mid, loader), sample):
+                    raise AssertionError("zarrs pipeline read differs")
+                node = fmt.root / "artifacts" / ANALYZER / f"epoch_{mid:05d}" / FIELD
+                plain = zarr.open_array(str(node), mode="r")  # a plain LocalStore, no wrapper
+                rust[fmt.name] = {
+                    "zarr_direct_full_epoch": summary(
+                        time_calls(lambda a=plain: a[...], reps, warmup=1)
+                    ),
+                    "full_epoch": summary(
+                        time_calls(lambda f=fmt, lo=loader: read_full_epoch(f, mid, lo), reps, 1)
+                    ),
+                    "one_neuron": summary(
+                        time_calls(lambda f=fmt, lo=loader: read_one_neuron(f, mid, lo), reps, 1)
+                    ),
+                    "across_epochs_nodask": summary(
+                        time_calls(
+                            lambda f=fmt, lo=loader: read_neuron_across(f, epochs, lo, None), 3, 1
+                        )
+                    ),
+                }
+        out["zarrs_pipeline"] = rust
+        log("study: zarrs pipeline done")
+
     # a direct whole-shard decode (what a fast path in epochstore's read path could do)
     direct: Json = {}
     with ThreadPoolExecutor(2) as pool:
@@ -906,6 +978,41 @@ def study_report(res: Json) -> str:
             f"{med_min(e['one_neuron'])} | "
             f"{med_min(e['sharded_one_neuron']) if 'sharded_one_neuron' in e else '-'} |"
         )
+    lines += [
+        "",
+        (
+            "### Study: one neuron across epochs, all epochs' reads in one event-loop call "
+            "(prototype; ms, median [min])"
+        ),
+        "",
+        "| layout | loader, no dask (sequential) | gathered |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, e in s["gathered_neuron_across_epochs"].items():
+        lines.append(
+            f"| {labels[name]} | {med_min(e['loader_nodask'])} | {med_min(e['gathered'])} |"
+        )
+    if "zarrs_pipeline" in s:
+        lines += [
+            "",
+            (
+                "### Study: the loader with zarr's codec pipeline set to "
+                "`zarrs.ZarrsCodecPipeline` (optional Rust package `zarrs`; ms, median [min])"
+            ),
+            "",
+            (
+                "| layout | full epoch (default pipeline) | full epoch (zarrs) | "
+                "one neuron (zarrs) | neuron across epochs, no dask (zarrs) | "
+                "full epoch, plain zarr.open_array (zarrs) |"
+            ),
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for name, e in s["zarrs_pipeline"].items():
+            lines.append(
+                f"| {labels[name]} | {med_min(res['reads']['full_epoch'][name])} | "
+                f"{med_min(e['full_epoch'])} | {med_min(e['one_neuron'])} | "
+                f"{med_min(e['across_epochs_nodask'])} | {med_min(e['zarr_direct_full_epoch'])} |"
+            )
     lines += [
         "",
         (

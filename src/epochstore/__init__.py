@@ -26,6 +26,7 @@ from epochstore.errors import (
     StoreWriteError,
     UnsupportedArrayError,
 )
+from epochstore.checkpoints import Checkpoint, CheckpointManager, VerificationReport
 from epochstore.pipeline import AnalysisPipeline
 from epochstore.store import ArtifactLoader, ArtifactStore, Codec
 
@@ -34,7 +35,9 @@ __all__ = [
     "AnalyzerNotFoundError",
     "ArtifactLoader",
     "ArtifactStore",
+    "Checkpoint",
     "CheckpointFormatError",
+    "CheckpointManager",
     "CheckpointNotFoundError",
     "Codec",
     "CorruptArtifactError",
@@ -55,5 +58,6 @@ __all__ = [
     "StoreFormatError",
     "StoreWriteError",
     "UnsupportedArrayError",
+    "VerificationReport",
     "__version__",
 ]

@@ -21,11 +21,17 @@ from epochstore.checkpoints import CheckpointManager
 
 def expected_state(epoch: int) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
     """Return the model and optimizer state dicts saved for ``epoch``."""
-    model = {"layer.weight": torch.full((192, 192), float(epoch)),
-             "layer.bias": torch.full((192,), float(epoch))}
+    model = {
+        "layer.weight": torch.full((192, 192), float(epoch)),
+        "layer.bias": torch.full((192,), float(epoch)),
+    }
     optimizer = {
-        "state": {0: {"exp_avg": torch.full((192, 192), -float(epoch)),
-                      "step": torch.tensor(float(epoch))}},
+        "state": {
+            0: {
+                "exp_avg": torch.full((192, 192), -float(epoch)),
+                "step": torch.tensor(float(epoch)),
+            }
+        },
         "param_groups": [{"params": [0], "lr": epoch / 1000}],
     }
     return model, optimizer
@@ -36,8 +42,13 @@ def write_forever(directory: str) -> None:
     manager = CheckpointManager(directory, max_checkpoints=3, keep_every=5)
     for epoch in range(100_000):
         model, optimizer = expected_state(epoch)
-        manager.save(model=model, optimizer=optimizer, epoch=epoch,
-                     metrics={"loss": 1.0 / (1 + epoch % 7)}, config={"epoch": epoch})
+        manager.save(
+            model=model,
+            optimizer=optimizer,
+            epoch=epoch,
+            metrics={"loss": 1.0 / (1 + epoch % 7)},
+            config={"epoch": epoch},
+        )
 
 
 def main() -> None:

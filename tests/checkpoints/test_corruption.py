@@ -40,8 +40,12 @@ def _optimizer_state(epoch: int) -> dict[str, object]:
 def _manager_with(ckpt_dir: str, epochs: range) -> CheckpointManager:
     manager = CheckpointManager(ckpt_dir)
     for epoch in epochs:
-        manager.save(model=_weights(epoch), optimizer=_optimizer_state(epoch), epoch=epoch,
-                     metrics={"loss": 1.0 / (epoch + 1)})
+        manager.save(
+            model=_weights(epoch),
+            optimizer=_optimizer_state(epoch),
+            epoch=epoch,
+            metrics={"loss": 1.0 / (epoch + 1)},
+        )
     return manager
 
 
@@ -171,14 +175,16 @@ def test_pickle_named_like_a_checkpoint_is_refused_and_never_executed(
             (len(h := b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}')).to_bytes(
                 8, "little"
             )
-            + h + b"\0" * 4,
+            + h
+            + b"\0" * 4,
             "does not match its shape",
         ),
         (
             (len(h := b'{"a":{"dtype":"PICKLE","shape":[1],"data_offsets":[0,1]}}')).to_bytes(
                 8, "little"
             )
-            + h + b"\0",
+            + h
+            + b"\0",
             "unsupported dtype",
         ),
         (
@@ -188,13 +194,23 @@ def test_pickle_named_like_a_checkpoint_is_refused_and_never_executed(
                     b'"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}'
                 )
             ).to_bytes(8, "little")
-            + h + b"\0" * 3,
+            + h
+            + b"\0" * 3,
             "does not start where",
         ),
         ((11).to_bytes(8, "little") + b'{"__metadata__":{"a":1}}'[:11], "not valid UTF-8 JSON"),
     ],
-    ids=["short", "huge-length", "array", "not-utf8", "trailing", "size", "dtype", "overlap",
-         "cut-json"],
+    ids=[
+        "short",
+        "huge-length",
+        "array",
+        "not-utf8",
+        "trailing",
+        "size",
+        "dtype",
+        "overlap",
+        "cut-json",
+    ],
 )
 def test_header_validation(tmp_path: Path, content: bytes, reason: str) -> None:
     path = tmp_path / "x.safetensors"

@@ -24,15 +24,18 @@ def _expected(epoch: int) -> tuple[float, float]:
 def test_sigkill_during_save_never_yields_a_wrong_checkpoint(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(_WRITER), str(tmp_path), str(_TRIALS), "20240611"],
-        cwd=tmp_path, check=True, timeout=120,
+        cwd=tmp_path,
+        check=True,
+        timeout=120,
     )
     saved = 0
     for trial in range(_TRIALS):
         directory = tmp_path / f"trial{trial}"
         if not directory.exists():
             continue
-        manager = CheckpointManager(str(directory), max_checkpoints=3, keep_every=5,
-                                    stale_after=0)  # opening cleans up after the killed writer
+        manager = CheckpointManager(
+            str(directory), max_checkpoints=3, keep_every=5, stale_after=0
+        )  # opening cleans up after the killed writer
         assert not [p for p in directory.iterdir() if p.name.endswith(".partial")]
         report = manager.verify()
         assert report.ok, report.problems

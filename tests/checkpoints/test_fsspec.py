@@ -25,8 +25,13 @@ def test_save_load_retention_and_verify(url: str) -> None:
     manager = CheckpointManager(url, max_checkpoints=2, metric_for_best="loss")
     optimizer = {"state": {0: {"m": torch.ones(3)}}, "param_groups": [{"params": [0]}]}
     for epoch, loss in enumerate([0.3, 0.1, 0.5, 0.4, 0.6]):
-        manager.save(model=_state(epoch), optimizer=optimizer, epoch=epoch,
-                     metrics={"loss": loss}, config={"url": url})
+        manager.save(
+            model=_state(epoch),
+            optimizer=optimizer,
+            epoch=epoch,
+            metrics={"loss": loss},
+            config={"url": url},
+        )
     assert manager.epochs() == [1, 3, 4]
     latest = manager.load_latest()
     assert latest["epoch"] == 4
@@ -38,8 +43,12 @@ def test_save_load_retention_and_verify(url: str) -> None:
     fs = fsspec.filesystem("memory")
     root = url.removeprefix("memory://")
     names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls("/" + root, detail=False))
-    assert names == ["checkpoint_epoch_00001.safetensors", "checkpoint_epoch_00003.safetensors",
-                     "checkpoint_epoch_00004.safetensors", "manifest.json"]
+    assert names == [
+        "checkpoint_epoch_00001.safetensors",
+        "checkpoint_epoch_00003.safetensors",
+        "checkpoint_epoch_00004.safetensors",
+        "manifest.json",
+    ]
 
     path = f"/{root}/checkpoint_epoch_00004.safetensors"
     fs.pipe_file(path, fs.cat_file(path)[:-3])  # truncate on the "remote" store

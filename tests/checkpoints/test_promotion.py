@@ -25,16 +25,20 @@ from epochstore.errors import (
 def _manager(ckpt_dir: str, epochs: range = range(3)) -> CheckpointManager:
     manager = CheckpointManager(ckpt_dir)
     for epoch in epochs:
-        manager.save(model={"w": torch.full((8,), float(epoch))}, epoch=epoch,
-                     metrics={"loss": 1.0 / (epoch + 1)})
+        manager.save(
+            model={"w": torch.full((8,), float(epoch))},
+            epoch=epoch,
+            metrics={"loss": 1.0 / (epoch + 1)},
+        )
     return manager
 
 
 def test_validated_then_production(ckpt_dir: str) -> None:
     manager = _manager(ckpt_dir)
     run = Path(ckpt_dir).parent
-    record = manager.promote(epoch=2, to="validated", version="1.0.0",
-                             checks={"test_accuracy": 0.99, "smoke": True})
+    record = manager.promote(
+        epoch=2, to="validated", version="1.0.0", checks={"test_accuracy": 0.99, "smoke": True}
+    )
     assert isinstance(record, VersionRecord)
     assert record.source_epoch == 2
     assert record.digest.sha256 == manager.records()[-1].sha256
@@ -181,8 +185,16 @@ def test_custom_registry_dir(ckpt_dir: str, tmp_path: Path) -> None:
     [
         ["1.9.0", "1.10.0"],
         ["0.9.9", "1.0.0"],
-        ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
-         "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0"],
+        [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+        ],
         ["2.0.0", "2.1.0", "2.1.1", "10.0.0"],
     ],
 )
@@ -205,8 +217,20 @@ def test_versions_are_listed_in_semver_order(ckpt_dir: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["1.0", "1.0.0.0", "01.0.0", "1.0.0-", "1.0.0-01", "v1.0.0", "", "1.0.0 ", "\u0661.0.0",
-            "1.0.0/../x", 1],
+    "bad",
+    [
+        "1.0",
+        "1.0.0.0",
+        "01.0.0",
+        "1.0.0-",
+        "1.0.0-01",
+        "v1.0.0",
+        "",
+        "1.0.0 ",
+        "\u0661.0.0",
+        "1.0.0/../x",
+        1,
+    ],
 )
 def test_invalid_versions(bad: object) -> None:
     with pytest.raises(InvalidVersionError):

@@ -89,8 +89,9 @@ def test_manager_keeps_latest_and_best_under_any_metric_order(
     url = f"memory://retention-{uuid.uuid4().hex}/checkpoints"
     manager = CheckpointManager(url, max_checkpoints=keep, metric_for_best="loss", mode=mode)  # type: ignore[arg-type]
     for epoch, value in enumerate(values):
-        manager.save(model={"w": torch.full((2,), float(epoch))}, epoch=epoch,
-                     metrics={"loss": value})
+        manager.save(
+            model={"w": torch.full((2,), float(epoch))}, epoch=epoch, metrics={"loss": value}
+        )
         epochs = manager.epochs()
         best = _expected_best(values[: epoch + 1], mode)
         assert epochs[-1] == epoch
@@ -102,8 +103,9 @@ def test_manager_keeps_latest_and_best_under_any_metric_order(
             with pytest.raises(CheckpointNotFoundError):
                 manager.load_best()
     files = manager._fs.list_names(manager.checkpoint_dir)
-    assert sorted(files) == sorted([f"checkpoint_epoch_{e:05d}.safetensors" for e in epochs]
-                                   + ["manifest.json"])
+    assert sorted(files) == sorted(
+        [f"checkpoint_epoch_{e:05d}.safetensors" for e in epochs] + ["manifest.json"]
+    )
 
 
 def test_nan_and_inf_rank_worst() -> None:
@@ -147,8 +149,9 @@ def test_default_keeps_everything(ckpt_dir: str) -> None:
 
 
 def test_keep_every_and_best(ckpt_dir: str) -> None:
-    manager = CheckpointManager(ckpt_dir, max_checkpoints=2, keep_every=5, mode="max",
-                                metric_for_best="accuracy")
+    manager = CheckpointManager(
+        ckpt_dir, max_checkpoints=2, keep_every=5, mode="max", metric_for_best="accuracy"
+    )
     accuracy = [0.1, 0.9, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.6, 0.5]
     for epoch, value in enumerate(accuracy):
         manager.save(model={"w": torch.ones(1)}, epoch=epoch, metrics={"accuracy": value})

@@ -57,8 +57,15 @@ def test_resume_continues_training_identically(
     optimizer, scheduler = _setup(model)
     _train(model, optimizer, scheduler, range(5))
     manager = CheckpointManager(ckpt_dir)
-    manager.save(model=model, optimizer=optimizer, epoch=5, metrics={"loss": 0.5},
-                 config={"lr": 3e-2}, scheduler=scheduler, rng_state=True)
+    manager.save(
+        model=model,
+        optimizer=optimizer,
+        epoch=5,
+        metrics={"loss": 0.5},
+        config={"lr": 3e-2},
+        scheduler=scheduler,
+        rng_state=True,
+    )
     uninterrupted = _train(model, optimizer, scheduler, range(5, 12))
 
     torch.manual_seed(12345)  # a different RNG state, to be replaced by the saved one
@@ -81,10 +88,20 @@ def test_issue_example_api(ckpt_dir: str, make_model: Callable[[int], torch.nn.M
     optimizer, scheduler = _setup(model)
     _train(model, optimizer, scheduler, range(2))
     config_dict = {"d_model": 128, "betas": (0.9, 0.98), "name": "modadd", "seed": None}
-    manager = CheckpointManager(checkpoint_dir=ckpt_dir, max_checkpoints=5,
-                                keep_best=True, metric_for_best="loss", mode="min")
-    manager.save(model=model, optimizer=optimizer, epoch=100,
-                 metrics={"loss": 0.5, "accuracy": 0.95}, config=config_dict)
+    manager = CheckpointManager(
+        checkpoint_dir=ckpt_dir,
+        max_checkpoints=5,
+        keep_best=True,
+        metric_for_best="loss",
+        mode="min",
+    )
+    manager.save(
+        model=model,
+        optimizer=optimizer,
+        epoch=100,
+        metrics={"loss": 0.5, "accuracy": 0.95},
+        config=config_dict,
+    )
     manager.save(model=model, optimizer=optimizer, epoch=50, metrics={"loss": 0.7})
     checkpoint = manager.load_latest()
     model.load_state_dict(checkpoint["model"])
@@ -110,8 +127,12 @@ def test_optimizer_state_is_flattened_into_tensor_keys(
     with safe_open(manager.path(1), framework="pt") as handle:
         keys = set(handle.keys())
         metadata = handle.metadata()
-    assert {"optimizer.state.0.exp_avg", "optimizer.state.0.exp_avg_sq",
-            "optimizer.state.0.step", "model.0.weight"} <= keys
+    assert {
+        "optimizer.state.0.exp_avg",
+        "optimizer.state.0.exp_avg_sq",
+        "optimizer.state.0.step",
+        "model.0.weight",
+    } <= keys
     assert '"param_groups"' in metadata["epochstore.optimizer"]
     loaded = manager.load(epoch=1)["optimizer"]
     assert loaded is not None
@@ -200,8 +221,7 @@ def test_model_only_load_reads_no_optimizer_bytes(
     optimizer, scheduler = _setup(model)
     _train(model, optimizer, scheduler, range(2))
     manager = CheckpointManager(ckpt_dir)
-    manager.save(model=model, optimizer=optimizer, epoch=4, scheduler=scheduler,
-                 rng_state=True)
+    manager.save(model=model, optimizer=optimizer, epoch=4, scheduler=scheduler, rng_state=True)
     path = manager.path(4)
     # Overwrite every non-model byte: the model-only path must neither read nor need them.
     for name, (start, end) in ranges(path).items():
@@ -254,9 +274,7 @@ def test_metadata_records_provenance(ckpt_dir: str) -> None:
     assert manager.load(epoch=0)["metrics"] == {"loss": math.inf}
 
 
-def test_git_hash_is_read_from_the_checkout(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_git_hash_is_read_from_the_checkout(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     commit = "0123456789abcdef0123456789abcdef01234567"
     git_dir = tmp_path / "repo" / ".git"
     (git_dir / "refs" / "heads").mkdir(parents=True)

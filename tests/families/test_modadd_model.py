@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -51,7 +52,7 @@ def test_demo_preset_schedule_is_dense_early_and_ends_at_the_final_epoch() -> No
     assert 40 <= len(schedule) <= 60
     assert schedule[0] == 0
     assert schedule[-1] == cfg.num_epochs - 1
-    gaps = [b - a for a, b in zip(schedule, schedule[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(schedule)]
     assert gaps[0] <= gaps[-2]
 
 

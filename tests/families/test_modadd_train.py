@@ -37,7 +37,7 @@ CONFIG = ModAddConfig(
 )
 
 
-class Interrupt(Exception):
+class InterruptError(Exception):
     pass
 
 
@@ -85,9 +85,9 @@ def one_thread() -> Iterator[None]:
 def test_interrupted_training_resumes_from_the_latest_checkpoint(tmp_path: Path) -> None:
     def stop_at_30(epoch: int, metrics: Mapping[str, float]) -> None:
         if epoch == 30:
-            raise Interrupt
+            raise InterruptError
 
-    with pytest.raises(Interrupt):
+    with pytest.raises(InterruptError):
         train_run(tmp_path / "resumed", CONFIG, progress=stop_at_30)
     manager = CheckpointManager(tmp_path / "resumed" / "checkpoints", read_only=True)
     assert manager.epochs() == [0, 5, 20]

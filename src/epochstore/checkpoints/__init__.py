@@ -10,11 +10,7 @@ from __future__ import annotations
 
 from epochstore.checkpoints.fileformat import Digest
 from epochstore.checkpoints.layout import Checkpoint
-from epochstore.checkpoints.manager import (
-    CheckpointManager,
-    VerificationProblem,
-    VerificationReport,
-)
+from epochstore.checkpoints.manager import CheckpointManager
 from epochstore.checkpoints.manifest import BestState, CheckpointRecord
 from epochstore.checkpoints.promotion import ProductionRecord, VersionRecord
 from epochstore.checkpoints.retention import (
@@ -28,6 +24,7 @@ from epochstore.checkpoints.retention import (
 )
 from epochstore.checkpoints.semver import Version
 from epochstore.checkpoints.state import capture_rng_state, restore_rng_state
+from epochstore.checkpoints.verification import VerificationProblem, VerificationReport
 
 __all__ = [
     "AnyOf",

@@ -315,9 +315,10 @@ def read_header(handle: BinaryIO, file_size: int, path: str) -> Header:
         raise _not_safetensors(
             path, f"header length {length} does not fit a file of {file_size} bytes", prefix
         )
-    raw = bytes(_read_exact(handle, length, path))
-    if not raw.startswith(b"{"):
+    first = bytes(_read_exact(handle, 1, path))
+    if first != b"{":  # refuse before reading a large "header" that cannot be one
         raise _not_safetensors(path, "the header is not a JSON object", prefix)
+    raw = first + bytes(_read_exact(handle, length - 1, path))
     try:
         parsed = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -338,8 +339,9 @@ def read_header(handle: BinaryIO, file_size: int, path: str) -> Header:
         expected = entry.end
     if expected != file_size - 8 - length:
         raise _not_safetensors(
-            path, f"the tensors cover {expected} bytes but the file holds "
-            f"{file_size - 8 - length} after the header"
+            path,
+            f"the tensors cover {expected} bytes but the file holds "
+            f"{file_size - 8 - length} after the header",
         )
     return Header(length=length, tensors=dict(ordered), metadata=metadata, raw=prefix + raw)
 
@@ -418,6 +420,10 @@ def read_tensors(
         if digest is not None:
             for section, section_hash in hashes.items():
                 if section in digest.sections:
-                    _check(path, f"section {section!r}", section_hash.hexdigest(),
-                           digest.sections[section])
+                    _check(
+                        path,
+                        f"section {section!r}",
+                        section_hash.hexdigest(),
+                        digest.sections[section],
+                    )
     return {name: _tensor(buffer, header.tensors[name]) for name, buffer in buffers.items()}

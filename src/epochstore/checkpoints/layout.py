@@ -37,12 +37,13 @@ from epochstore.checkpoints.state import (
     encode_tree,
     resolve_aliases,
 )
-from epochstore.errors import CheckpointFormatError
+from epochstore.errors import CheckpointFormatError, CorruptCheckpointError
 
 if TYPE_CHECKING:
     from typing import BinaryIO
 
     from epochstore.checkpoints.fileformat import Digest, Header
+    from epochstore.checkpoints.fs import FileSystem
 
 __all__ = [
     "FORMAT_VERSION",
@@ -51,7 +52,7 @@ __all__ = [
     "check_header",
     "pack",
     "read_checkpoint",
-    "store_id_of",
+    "read_store_id",
 ]
 
 FORMAT_VERSION: Final = 1
@@ -163,8 +164,16 @@ def check_header(header: Header, path: str) -> int:
         raise CheckpointFormatError(f"{path}: metadata has no valid {_EPOCH!r}") from None
 
 
-def store_id_of(header: Header) -> str | None:
-    """Return the id of the manifest that wrote the file, or ``None`` if it has none."""
+def read_store_id(fs: FileSystem, path: str) -> str | None:
+    """Return the id of the manifest that wrote the checkpoint at ``path``.
+
+    ``None`` if the file is missing, not safetensors (it is refused unread), or has no id.
+    """
+    try:
+        with fs.open_read(path) as handle:
+            header = read_header(handle, fs.size(path), path)
+    except (CheckpointFormatError, CorruptCheckpointError, FileNotFoundError):
+        return None
     return header.metadata.get(_STORE_ID)
 
 
@@ -172,8 +181,9 @@ def _json(meta: Mapping[str, str], key: str, path: str) -> Any:
     try:
         return decode_json(meta[key])
     except (KeyError, ValueError) as exc:
-        raise CheckpointFormatError(f"{path}: header metadata {key!r} is missing or invalid "
-                                    f"({exc})") from None
+        raise CheckpointFormatError(
+            f"{path}: header metadata {key!r} is missing or invalid ({exc})"
+        ) from None
 
 
 def read_checkpoint(

@@ -22,7 +22,6 @@ import re
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import torch
@@ -34,7 +33,7 @@ from epochstore.checkpoints.layout import (
     MapLocation,
     pack,
     read_checkpoint,
-    store_id_of,
+    read_store_id,
 )
 from epochstore.checkpoints.manifest import (
     MANIFEST_NAME,
@@ -50,7 +49,6 @@ from epochstore.checkpoints.promotion import (
     ProductionRecord,
     Registry,
     VersionRecord,
-    check_file,
 )
 from epochstore.checkpoints.provenance import collect_metadata
 from epochstore.checkpoints.retention import (
@@ -64,6 +62,7 @@ from epochstore.checkpoints.retention import (
     best_record,
     check_mode,
     check_positive,
+    rank_records,
     select_for_deletion,
 )
 from epochstore.checkpoints.semver import Version
@@ -74,6 +73,7 @@ from epochstore.checkpoints.state import (
     normalise_metrics,
     state_dict_of,
 )
+from epochstore.checkpoints.verification import VerificationReport, verify
 from epochstore.errors import (
     CheckpointFormatError,
     CheckpointNotFoundError,
@@ -91,63 +91,11 @@ if TYPE_CHECKING:
     from epochstore.checkpoints.fileformat import Digest
     from epochstore.checkpoints.fs import FileSystem
 
-__all__ = ["CheckpointManager", "VerificationProblem", "VerificationReport"]
+__all__ = ["CheckpointManager"]
 
 PromotionTarget = Literal["validated", "production"]
 _VERSION_FILE: Final = re.compile(r"v.+\.(safetensors|json)")
 _PRODUCTION_FILES: Final = frozenset({PRODUCTION_FILE, PRODUCTION_RECORD, HISTORY_FILE})
-
-
-@dataclass(frozen=True)
-class VerificationProblem:
-    """One file that failed :meth:`CheckpointManager.verify`.
-
-    Attributes
-    ----------
-    path
-        The file.
-    problem
-        What is wrong with it.
-    epoch
-        Its epoch, for a raw checkpoint.
-    version
-        Its version, for a validated or production copy.
-    """
-
-    path: str
-    problem: str
-    epoch: int | None = None
-    version: str | None = None
-
-
-@dataclass(frozen=True)
-class VerificationReport:
-    """The result of :meth:`CheckpointManager.verify`.
-
-    Attributes
-    ----------
-    verified
-        Paths of the files that match their records.
-    problems
-        Files that are missing, truncated, corrupt or unreadable.
-    uncommitted
-        Files named like checkpoints that the manifest does not list (an interrupted save, or
-        files written by something else); they are never loaded.
-    """
-
-    verified: tuple[str, ...]
-    problems: tuple[VerificationProblem, ...]
-    uncommitted: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """Whether every recorded file verified."""
-        return not self.problems
-
-    @property
-    def corrupt_epochs(self) -> list[int]:
-        """Epochs of the raw checkpoints that failed."""
-        return sorted(p.epoch for p in self.problems if p.epoch is not None)
 
 
 def _describe(epochs: Sequence[int]) -> str:
@@ -201,10 +149,11 @@ class CheckpointManager:
 
     Examples
     --------
-    >>> import torch
+    >>> import tempfile, torch
+    >>> run_dir = tempfile.mkdtemp()
     >>> model = torch.nn.Linear(2, 1)
     >>> optimizer = torch.optim.AdamW(model.parameters())
-    >>> manager = CheckpointManager(checkpoint_dir=str(tmp / "checkpoints"), max_checkpoints=5,
+    >>> manager = CheckpointManager(checkpoint_dir=f"{run_dir}/checkpoints", max_checkpoints=5,
     ...                             keep_best=True, metric_for_best="loss", mode="min")
     >>> record = manager.save(model=model, optimizer=optimizer, epoch=100,
     ...                       metrics={"loss": 0.5, "accuracy": 0.95}, config={"lr": 1e-3})
@@ -234,8 +183,8 @@ class CheckpointManager:
             raise ValueError(f"metric_for_best must be a non-empty str, got {metric_for_best!r}")
         if not isinstance(keep_best, bool):
             raise TypeError(f"keep_best must be a bool, got {keep_best!r}")
-        self.max_checkpoints = None if max_checkpoints is None else check_positive(
-            max_checkpoints, "max_checkpoints"
+        self.max_checkpoints = (
+            None if max_checkpoints is None else check_positive(max_checkpoints, "max_checkpoints")
         )
         self.keep_every = None if keep_every is None else check_positive(keep_every, "keep_every")
         self.keep_best = keep_best
@@ -319,12 +268,7 @@ class CheckpointManager:
 
     def _owned(self, path: str, store_id: str) -> bool:
         """Whether ``path`` is a checkpoint file written by the manifest ``store_id``."""
-        try:
-            with self._fs.open_read(path) as handle:
-                header = read_header(handle, self._fs.size(path), path)
-        except (CheckpointFormatError, CorruptCheckpointError, FileNotFoundError):
-            return False
-        return bool(store_id) and store_id_of(header) == store_id
+        return bool(store_id) and read_store_id(self._fs, path) == store_id
 
     # --- opening: recovery of interrupted writes ----------------------------------------------
 
@@ -424,7 +368,7 @@ class CheckpointManager:
             metrics=metric_values,
             config=config,
             metadata=metadata,
-            store_id=(manifest := self._manifest()).store_id,
+            store_id=(manifest := self._read_manifest() or Manifest.new()).store_id,
         )
         path = self.path(epoch)
         if manifest.get(epoch) is not None:
@@ -558,8 +502,12 @@ class CheckpointManager:
         try:
             with fs.open_read(path) as handle:
                 checkpoint = read_checkpoint(
-                    handle, size, path, digest,
-                    include_optimizer=include_optimizer, map_location=map_location,
+                    handle,
+                    size,
+                    path,
+                    digest,
+                    include_optimizer=include_optimizer,
+                    map_location=map_location,
                 )
         except CheckpointFormatError as exc:
             raise CorruptCheckpointError(
@@ -683,11 +631,7 @@ class CheckpointManager:
         """
         metric = self.metric_for_best if metric is None else metric
         mode = check_mode(self.mode if mode is None else mode)
-        remaining = list(self._manifest().checkpoints)
-        ranked = []
-        while (best := best_record(remaining, metric, mode)) is not None:
-            ranked.append(best)
-            remaining.remove(best)
+        ranked = rank_records(self._manifest().checkpoints, metric, mode)
         return self._first_good(
             ranked, include_optimizer, map_location, f"{mode}-{metric!r} (with a finite value)"
         )
@@ -769,41 +713,7 @@ class CheckpointManager:
             ``report.ok`` is true when every recorded file verified.
         """
         manifest = self._manifest()
-        registry = self._registry(manifest)
-        verified: list[str] = []
-        problems: list[VerificationProblem] = []
-        for record in manifest.checkpoints:
-            path = self._fs.join(self._dir, record.file)
-            problem = check_file(self._fs, path, record.digest)
-            if problem is None:
-                verified.append(path)
-            else:
-                problems.append(VerificationProblem(path=path, problem=problem, epoch=record.epoch))
-        versions: list[tuple[str, str, Digest]] = []
-        try:
-            versions = [
-                (registry.file_path(Version.parse(r.version)), r.version, r.digest)
-                for r in registry.records()
-            ]
-            production = registry.production()
-            registry.history()
-            if production is not None:
-                versions.append((registry.production_file, production.version, production.digest))
-        except CheckpointFormatError as exc:
-            problems.append(VerificationProblem(path=registry.root, problem=str(exc)))
-        for path, version, digest in versions:
-            problem = check_file(self._registry_fs, path, digest)
-            if problem is None:
-                verified.append(path)
-            else:
-                problems.append(VerificationProblem(path=path, problem=problem, version=version))
-        files = {record.file for record in manifest.checkpoints}
-        uncommitted = tuple(
-            self._fs.join(self._dir, name)
-            for name in self._fs.list_names(self._dir)
-            if parse_checkpoint_name(name) is not None and name not in files
-        )
-        return VerificationReport(tuple(verified), tuple(problems), uncommitted)
+        return verify(self._fs, self._dir, manifest, self._registry(manifest))
 
     # --- promotion ----------------------------------------------------------------------------
 
@@ -971,4 +881,3 @@ class CheckpointManager:
 
 def _is_checkpoint_target(name: str) -> bool:
     return name == MANIFEST_NAME or parse_checkpoint_name(name) is not None
-

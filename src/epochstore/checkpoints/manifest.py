@@ -228,8 +228,10 @@ class Manifest:
             raise CheckpointFormatError(f"{path}: 'retired' must be a list of file names")
         checkpoints = tuple(
             sorted(
-                (CheckpointRecord.from_json(r, f"{path}, checkpoint #{i}") for i, r in
-                 enumerate(records)),
+                (
+                    CheckpointRecord.from_json(r, f"{path}, checkpoint #{i}")
+                    for i, r in enumerate(records)
+                ),
                 key=lambda r: r.epoch,
             )
         )
@@ -249,7 +251,9 @@ def _parse_best(data: Any, path: str) -> BestState | None:
     try:
         value = decode_tree(data["value"])
         best = BestState(
-            metric=str(data["metric"]), mode=data["mode"], epoch=int(data["epoch"]),
+            metric=str(data["metric"]),
+            mode=data["mode"],
+            epoch=int(data["epoch"]),
             value=float(value),
         )
     except (KeyError, TypeError, ValueError):

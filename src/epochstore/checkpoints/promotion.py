@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from epochstore._version import __version__
-from epochstore.checkpoints.fileformat import Digest, read_header
-from epochstore.checkpoints.layout import store_id_of
+from epochstore.checkpoints.fileformat import Digest
+from epochstore.checkpoints.layout import read_store_id
 from epochstore.checkpoints.provenance import git_info, utc_now
 from epochstore.checkpoints.semver import Version
 from epochstore.checkpoints.state import decode_tree, encode_tree
@@ -236,7 +236,7 @@ class Registry:
     Parameters
     ----------
     fs
-        The filesystem.
+        The filesystem of ``root``.
     root
         The registry directory holding ``validated/`` and ``production/``.
     store_id
@@ -244,7 +244,7 @@ class Registry:
     """
 
     def __init__(self, fs: FileSystem, root: str, store_id: str) -> None:
-        self._fs = fs
+        self.fs = fs
         self.root = root
         self.store_id = store_id
         self.validated_dir = fs.join(root, VALIDATED_DIR)
@@ -254,31 +254,31 @@ class Registry:
 
     def file_path(self, version: Version) -> str:
         """Return the path of a validated version's file."""
-        return self._fs.join(self.validated_dir, f"v{version}.safetensors")
+        return self.fs.join(self.validated_dir, f"v{version}.safetensors")
 
     def record_path(self, version: Version) -> str:
         """Return the path of a validated version's record."""
-        return self._fs.join(self.validated_dir, f"v{version}.json")
+        return self.fs.join(self.validated_dir, f"v{version}.json")
 
     @property
     def production_file(self) -> str:
         """Path of the production copy."""
-        return self._fs.join(self.production_dir, PRODUCTION_FILE)
+        return self.fs.join(self.production_dir, PRODUCTION_FILE)
 
     @property
     def production_record_path(self) -> str:
         """Path of the production record."""
-        return self._fs.join(self.production_dir, PRODUCTION_RECORD)
+        return self.fs.join(self.production_dir, PRODUCTION_RECORD)
 
     @property
     def history_path(self) -> str:
         """Path of the production history."""
-        return self._fs.join(self.production_dir, HISTORY_FILE)
+        return self.fs.join(self.production_dir, HISTORY_FILE)
 
     def versions(self) -> list[Version]:
         """Return the validated versions, sorted by semver precedence."""
         found = []
-        for name in self._fs.list_names(self.validated_dir):
+        for name in self.fs.list_names(self.validated_dir):
             if name.startswith("v") and name.endswith(".json"):
                 try:
                     found.append(Version.parse(name[1 : -len(".json")]))
@@ -302,7 +302,7 @@ class Registry:
                 f"(validated versions: {known})"
             )
         path = self.record_path(existing[version])
-        return VersionRecord.from_json(_read_json(self._fs, path), path)
+        return VersionRecord.from_json(_read_json(self.fs, path), path)
 
     def records(self) -> list[VersionRecord]:
         """Return every version record, in version order."""
@@ -315,28 +315,22 @@ class Registry:
     def production(self) -> ProductionRecord | None:
         """Return the production record, or ``None`` if nothing was promoted to production."""
         path = self.production_record_path
-        if not self._fs.exists(path):
+        if not self.fs.exists(path):
             return None
-        return ProductionRecord.from_json(_read_json(self._fs, path), path)
+        return ProductionRecord.from_json(_read_json(self.fs, path), path)
 
     def history(self) -> list[ProductionRecord]:
         """Return the production history, oldest first."""
         path = self.history_path
-        if not self._fs.exists(path):
+        if not self.fs.exists(path):
             return []
-        entries = _read_json(self._fs, path)
+        entries = _read_json(self.fs, path)
         if not isinstance(entries, list):
             raise CheckpointFormatError(f"{path} must hold a JSON list")
-        return [ProductionRecord.from_json(e, f"{path}, entry #{i}") for i, e in
-                enumerate(entries)]
+        return [ProductionRecord.from_json(e, f"{path}, entry #{i}") for i, e in enumerate(entries)]
 
     def _owned(self, path: str) -> bool:
-        try:
-            with self._fs.open_read(path) as handle:
-                header = read_header(handle, self._fs.size(path), path)
-        except (CheckpointFormatError, CorruptCheckpointError):
-            return False
-        return store_id_of(header) == self.store_id
+        return bool(self.store_id) and read_store_id(self.fs, path) == self.store_id
 
     # --- promotion --------------------------------------------------------------------------
 
@@ -360,13 +354,13 @@ class Registry:
                 f"versions are immutable: choose a new version"
             )
         target = self.file_path(version)
-        if self._fs.exists(target) and not self._owned(target):
+        if self.fs.exists(target) and not self._owned(target):
             raise PromotionError(
                 f"{target} exists but was not written by this manager; move it away first"
             )
-        self._fs.makedirs(self.validated_dir)
+        self.fs.makedirs(self.validated_dir)
         try:
-            copy_verified(self._fs, source_path, target, record.digest)
+            copy_verified(self.fs, source_path, target, record.digest)
         except (CorruptCheckpointError, FileNotFoundError) as exc:
             raise PromotionError(
                 f"refusing to promote epoch {record.epoch}: its checkpoint failed "
@@ -385,10 +379,10 @@ class Registry:
             git_dirty=git.dirty,
             store_id=self.store_id,
         )
-        self._fs.make_read_only(target)
+        self.fs.make_read_only(target)
         path = self.record_path(version)
-        self._fs.write_bytes(path, _dumps(result.to_json()))
-        self._fs.make_read_only(path)
+        self.fs.write_bytes(path, _dumps(result.to_json()))
+        self.fs.make_read_only(path)
         return result
 
     def to_production(self, version: Version) -> ProductionRecord:
@@ -407,17 +401,19 @@ class Registry:
             current is not None
             and current.version == source.version
             and resuming
-            and check_file(self._fs, self.production_file, current.digest) is None
+            and check_file(self.fs, self.production_file, current.digest) is None
         ):
             return current
         target = self.production_file
-        if current is None and self._fs.exists(target) and not self._owned(target):
+        if current is None and self.fs.exists(target) and not self._owned(target):
             raise PromotionError(
                 f"{target} exists but was not written by this manager; move it away first"
             )
-        self._fs.makedirs(self.production_dir)
+        self.fs.makedirs(self.production_dir)
         try:
-            copy_verified(self._fs, self.file_path(version), target, source.digest)
+            copy_verified(
+                self.fs, self.file_path(Version.parse(source.version)), target, source.digest
+            )
         except (CorruptCheckpointError, FileNotFoundError) as exc:
             raise PromotionError(
                 f"refusing to promote {version} to production: its validated file failed "
@@ -436,8 +432,6 @@ class Registry:
         if resuming:
             entry = history[-1]
         else:
-            self._fs.write_bytes(
-                self.history_path, _dumps([e.to_json() for e in [*history, entry]])
-            )
-        self._fs.write_bytes(self.production_record_path, _dumps(entry.to_json()))
+            self.fs.write_bytes(self.history_path, _dumps([e.to_json() for e in [*history, entry]]))
+        self.fs.write_bytes(self.production_record_path, _dumps(entry.to_json()))
         return entry

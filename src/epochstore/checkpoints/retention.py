@@ -31,6 +31,7 @@ __all__ = [
     "best_record",
     "check_mode",
     "check_positive",
+    "rank_records",
     "select_for_deletion",
 ]
 
@@ -68,17 +69,22 @@ def best_record(
     >>> best_record(records, "loss", "min").epoch
     3
     """
+    ranked = rank_records(records, metric, mode)
+    return ranked[0] if ranked else None
+
+
+def rank_records(
+    records: Iterable[CheckpointRecord], metric: str, mode: Mode
+) -> list[CheckpointRecord]:
+    """Return the records with a finite value of ``metric``, best first (ties: earliest)."""
     check_mode(mode)
-    best: CheckpointRecord | None = None
-    best_rank = math.inf
-    for record in sorted(records, key=lambda r: r.epoch):
-        value = record.metrics.get(metric)
-        if value is None or not math.isfinite(value):
-            continue
-        rank = value if mode == "min" else -value
-        if best is None or rank < best_rank:
-            best, best_rank = record, rank
-    return best
+    sign = 1.0 if mode == "min" else -1.0
+    candidates = [
+        (sign * value, record.epoch, record)
+        for record in records
+        if (value := record.metrics.get(metric)) is not None and math.isfinite(value)
+    ]
+    return [record for _, _, record in sorted(candidates, key=lambda item: item[:2])]
 
 
 @runtime_checkable

@@ -258,9 +258,7 @@ def deduplicate(
     return unique, aliases
 
 
-def resolve_aliases(
-    tensors: MutableMapping[str, torch.Tensor], aliases: Mapping[str, str]
-) -> None:
+def resolve_aliases(tensors: MutableMapping[str, torch.Tensor], aliases: Mapping[str, str]) -> None:
     """Add every alias of :func:`deduplicate` back to ``tensors``, as the same object."""
     for alias, target in aliases.items():
         if target in tensors:

@@ -6,8 +6,9 @@ Defaults (see ``docs/format.md`` and ``benchmarks/README.md`` for the measuremen
   without shuffle compressed better than with byte- or bit-shuffle, and LZ4 decodes at GB/s.
 - A CRC32C checksum after compression on every chunk, so a flipped byte is an error on read,
   never a wrong number.
-- Chunks along the leading axis only, sized to about :data:`TARGET_CHUNK_BYTES` (one neuron's
-  ``113 x 113`` float32 grid is one chunk), so one neuron is one small read.
+- Chunks along the leading axis only, of at most :data:`TARGET_CHUNK_BYTES` (16 neurons of a
+  ``113 x 113`` float32 grid, ~0.8 MB), so one neuron is one small read and a whole epoch is a
+  few dozen chunks, not hundreds (zarr's per-chunk overhead dominated 1-neuron chunks).
 - When an epoch's field has more than one chunk, all of them live in a single *shard* (one file
   or object per field per epoch) that keeps an index, so a run of 95 epochs is a few hundred
   files, not tens of thousands, and a one-neuron read is still one small ranged read.
@@ -26,8 +27,13 @@ __all__ = ["DEFAULT_CODEC", "TARGET_CHUNK_BYTES", "Codec", "Layout", "default_la
 ShuffleName = Literal["noshuffle", "shuffle", "bitshuffle"]
 CnameName = Literal["lz4", "lz4hc", "zstd", "zlib", "blosclz"]
 
-#: Target uncompressed size of one chunk along the leading axis.
-TARGET_CHUNK_BYTES = 64 * 1024
+#: Target uncompressed size of one chunk along the leading axis (rows = this // row bytes).
+#: 800 KiB gives 16 neurons of a 113 x 113 float32 grid (817,216 bytes). Measured in
+#: ``benchmarks/bench_store.py``: against 1-neuron chunks (64 KiB) it reads a full epoch 3-5x
+#: faster (zarr pays ~0.15-0.25 ms of Python per chunk), writes ~1.8x faster and compresses a
+#: little better, with the same one-neuron read; larger chunks (32+ neurons) slow the dask
+#: one-neuron-across-epochs read, which decodes whole chunks.
+TARGET_CHUNK_BYTES = 800 * 1024
 
 
 @dataclass(frozen=True)

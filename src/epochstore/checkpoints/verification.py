@@ -1,0 +1,128 @@
+"""``verify()``: check every recorded file against its size and sha256, changing nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from epochstore.checkpoints.promotion import check_file
+from epochstore.errors import CheckpointFormatError
+from epochstore.naming import parse_checkpoint_name
+
+if TYPE_CHECKING:
+    from epochstore.checkpoints.fileformat import Digest
+    from epochstore.checkpoints.fs import FileSystem
+    from epochstore.checkpoints.manifest import Manifest
+    from epochstore.checkpoints.promotion import Registry
+
+__all__ = ["VerificationProblem", "VerificationReport", "verify"]
+
+
+@dataclass(frozen=True)
+class VerificationProblem:
+    """One file that failed verification.
+
+    Attributes
+    ----------
+    path
+        The file.
+    problem
+        What is wrong with it.
+    epoch
+        Its epoch, for a raw checkpoint.
+    version
+        Its version, for a validated or production copy.
+    """
+
+    path: str
+    problem: str
+    epoch: int | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """The result of :meth:`CheckpointManager.verify`.
+
+    Attributes
+    ----------
+    verified
+        Paths of the files that match their records.
+    problems
+        Files that are missing, truncated, corrupt or unreadable.
+    uncommitted
+        Files named like checkpoints that the manifest does not list (an interrupted save, or
+        files written by something else); they are never loaded.
+    """
+
+    verified: tuple[str, ...]
+    problems: tuple[VerificationProblem, ...]
+    uncommitted: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether every recorded file verified."""
+        return not self.problems
+
+    @property
+    def corrupt_epochs(self) -> list[int]:
+        """Epochs of the raw checkpoints that failed."""
+        return sorted(p.epoch for p in self.problems if p.epoch is not None)
+
+
+class _Checker:
+    """Collects verified paths and problems."""
+
+    def __init__(self) -> None:
+        self.verified: list[str] = []
+        self.problems: list[VerificationProblem] = []
+
+    def check(
+        self,
+        fs: FileSystem,
+        path: str,
+        digest: Digest,
+        *,
+        epoch: int | None = None,
+        version: str | None = None,
+    ) -> None:
+        problem = check_file(fs, path, digest)
+        if problem is None:
+            self.verified.append(path)
+        else:
+            self.problems.append(VerificationProblem(path, problem, epoch, version))
+
+
+def verify(
+    fs: FileSystem, directory: str, manifest: Manifest, registry: Registry
+) -> VerificationReport:
+    """Check the checkpoints of ``manifest`` and the versions and production copy of
+    ``registry`` against their records, and list uncommitted checkpoint files."""
+    checker = _Checker()
+    for record in manifest.checkpoints:
+        checker.check(fs, fs.join(directory, record.file), record.digest, epoch=record.epoch)
+    for version in registry.versions():
+        try:
+            entry = registry.record(version)
+        except CheckpointFormatError as exc:
+            path = registry.record_path(version)
+            checker.problems.append(VerificationProblem(path, str(exc), version=str(version)))
+            continue
+        checker.check(registry.fs, registry.file_path(version), entry.digest, version=entry.version)
+    try:
+        production = registry.production()
+        registry.history()
+    except CheckpointFormatError as exc:
+        checker.problems.append(VerificationProblem(registry.production_dir, str(exc)))
+    else:
+        if production is not None:
+            checker.check(
+                registry.fs, registry.production_file, production.digest, version=production.version
+            )
+    files = {record.file for record in manifest.checkpoints}
+    uncommitted = tuple(
+        fs.join(directory, name)
+        for name in fs.list_names(directory)
+        if parse_checkpoint_name(name) is not None and name not in files
+    )
+    return VerificationReport(tuple(checker.verified), tuple(checker.problems), uncommitted)
