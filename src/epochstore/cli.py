@@ -62,6 +62,18 @@ def _train_progress(quiet: bool) -> Any:
     return report
 
 
+def _storage_options(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise EpochstoreError(f"--storage-options must be a JSON object: {exc}") from None
+    if not isinstance(options, dict):
+        raise EpochstoreError("--storage-options must be a JSON object, e.g. '{\"anon\": true}'")
+    return options
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from epochstore.pipeline import AnalysisPipeline
 
@@ -69,6 +81,7 @@ def _analyze(args: argparse.Namespace) -> int:
         args.run,
         analyzers=args.analyzers.split(",") if args.analyzers else None,
         device=args.device,
+        storage_options=_storage_options(args.storage_options),
     )
     plan = pipeline.plan()
     print(plan.summary(), file=sys.stderr)
@@ -240,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask-workers", type=int, default=0,
                    help="start a Dask LocalCluster with this many worker processes")
     p.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--storage-options", metavar="JSON",
+                   help="fsspec options for a URL run, e.g. "
+                   "'{\"client_kwargs\": {\"endpoint_url\": \"http://host:9000\"}}'")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_analyze)

@@ -66,17 +66,42 @@ class Variant:
         )
 
 
-def write_variant(run: str | os.PathLike[str], variant: Variant) -> None:
-    """Write ``variant.json`` into a local run directory, atomically."""
-    from epochstore._atomic import atomic_write_bytes
+def write_variant(
+    run: str | os.PathLike[str],
+    variant: Variant,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``variant.json`` into a run (local directory or fsspec URL), atomically.
+
+    Parameters
+    ----------
+    run
+        The run directory or URL (``"s3://bucket/runs/p113"``); a local directory is created.
+    variant
+        The family and parameters of the run.
+    storage_options
+        fsspec options for a URL (credentials, ``client_kwargs={"endpoint_url": ...}``).
+    """
+    from epochstore.checkpoints.fs import open_filesystem
 
     validate_name(variant.family, "family name")
-    Path(run).mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(join(run, VARIANT_FILE), variant.to_json().encode())
+    fs, root = open_filesystem(run, storage_options)
+    fs.makedirs(root)
+    fs.write_bytes(fs.join(root, VARIANT_FILE), variant.to_json().encode())
 
 
-def read_variant(run: str | os.PathLike[str]) -> Variant:
-    """Read and validate ``variant.json`` of a run.
+def read_variant(
+    run: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+) -> Variant:
+    """Read and validate ``variant.json`` of a run (local directory or fsspec URL).
+
+    Parameters
+    ----------
+    run
+        The run directory or URL.
+    storage_options
+        fsspec options for a URL.
 
     Raises
     ------
@@ -85,11 +110,11 @@ def read_variant(run: str | os.PathLike[str]) -> Variant:
     EpochstoreError
         If the file is not a JSON object with a valid ``family`` and a ``params`` object.
     """
-    path = join(run, VARIANT_FILE)
-    import fsspec
+    from epochstore.checkpoints.fs import open_filesystem
 
-    with fsspec.open(path, "rb") as handle:
-        raw = handle.read()
+    path = join(run, VARIANT_FILE)
+    fs, root = open_filesystem(run, storage_options)
+    raw = fs.read_bytes(fs.join(root, VARIANT_FILE))
     try:
         data = json.loads(raw)
     except ValueError as exc:

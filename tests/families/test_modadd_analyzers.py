@@ -163,6 +163,8 @@ def test_neuron_activations_match_one_input_at_a_time(setup: Any) -> None:
     out = NeuronActivations().compute(model, cache, probe, ctx())
     assert out["activations"].shape == (12, P, P)
     assert out["activations"].dtype == np.float32
+    assert out["activations"].flags.c_contiguous
+    assert not np.shares_memory(out["activations"], cache["mlp_post"].numpy())
     np.testing.assert_allclose(out["activations"], ref_neuron_acts(model, P), atol=1e-5)
 
 

@@ -238,3 +238,18 @@ def test_cache_keys_filter() -> None:
     assert set(cache) == {"mlp_post", "logits"}
     with pytest.raises(KeyError, match="unknown cache keys"):
         model(all_pairs(5)[0], cache={}, cache_keys={"hook_mlp_out"})
+
+
+def test_final_logits_give_the_same_gradients_as_forward() -> None:
+    from epochstore.families.modadd.train import loss_fn
+
+    cfg = ModAddConfig(**SMALL)
+    data = make_data(cfg)
+    grads = []
+    for fn in ("forward", "final_logits"):
+        model = build_model(cfg)
+        logits = model(data.inputs)[:, -1] if fn == "forward" else model.final_logits(data.inputs)
+        torch.autograd.backward(loss_fn(logits, data.labels))
+        grads.append({name: p.grad for name, p in model.named_parameters()})
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-6, msg=name)

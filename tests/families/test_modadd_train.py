@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from epochstore.checkpoints import CheckpointManager
-from epochstore.errors import EpochExistsError, EpochstoreError, FamilyNotFoundError
+from epochstore.errors import (
+    EpochExistsError,
+    EpochstoreError,
+    EpochstoreWarning,
+    FamilyNotFoundError,
+)
 from epochstore.families import ModelFamily, family_names, get_family
 from epochstore.families.modadd import ModAddConfig, ModAddFamily
 from epochstore.families.modadd.data import make_data
@@ -148,3 +153,25 @@ def test_family_is_registered_and_implements_the_protocol(tmp_path: Path) -> Non
     assert CheckpointManager(tmp_path / "checkpoints", read_only=True).epochs() == [2]
     with pytest.raises(TypeError, match="ModAddData"):
         family.run_with_cache(family.build_model(CONFIG.to_dict()), object())
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_corrupt_latest_checkpoint_is_skipped_and_trained_again(tmp_path: Path) -> None:
+    def stop_at_45(epoch: int, metrics: Mapping[str, float]) -> None:
+        if epoch == 45:
+            raise InterruptError
+
+    with pytest.raises(InterruptError):
+        train_run(tmp_path, CONFIG, progress=stop_at_45)
+    manager = CheckpointManager(tmp_path / "checkpoints", read_only=True)
+    latest = Path(manager.path(40))
+    data = bytearray(latest.read_bytes())
+    data[-10:] = bytes(10)
+    latest.write_bytes(bytes(data))
+
+    with pytest.warns(EpochstoreWarning, match="epoch 40"):
+        result = train_run(tmp_path, CONFIG)
+    assert result.start_epoch == 20
+    assert result.saved_epochs == [40, 59]
+    assert manager.verify().ok
+    assert manager.load(40)["epoch"] == 40

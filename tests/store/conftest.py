@@ -13,16 +13,21 @@ import zarr
 from epochstore import ArtifactLoader, ArtifactStore
 
 # local: a directory (rename commit); memory: a zarr MemoryStore; fsspec-memory: an fsspec URL
-# without rename (metadata-last commit, as on object stores).
-BACKENDS = ["local", "memory", "fsspec-memory"]
+# without rename (metadata-last commit, as on object stores); s3: a real S3 endpoint (moto's
+# server, see tests/conftest.py), metadata-last over HTTP.
+BACKENDS = ["local", "memory", "fsspec-memory", "s3"]
 
 
 class Backend:
     """Opens writers and readers on one fresh location of one backend kind."""
 
-    def __init__(self, kind: str, tmp_path: Path) -> None:
+    def __init__(self, kind: str, tmp_path: Path, s3: Any = None) -> None:
         self.kind = kind
-        if kind == "local":
+        self.storage_options: dict[str, Any] | None = None
+        if kind == "s3":
+            self.location = s3.url("run")
+            self.storage_options = s3.storage_options
+        elif kind == "local":
             self.location: Any = tmp_path / "run"
             self.location.mkdir(parents=True)
         elif kind == "memory":
@@ -35,20 +40,25 @@ class Backend:
         return self.kind == "local"
 
     def store(self, **kwargs: Any) -> ArtifactStore:
-        return ArtifactStore(self.location, **kwargs)
+        return ArtifactStore(self.location, storage_options=self.storage_options, **kwargs)
 
     def loader(self) -> ArtifactLoader:
-        return ArtifactLoader(self.location)
+        return ArtifactLoader(self.location, storage_options=self.storage_options)
+
+
+def _s3(request: pytest.FixtureRequest, kind: str) -> Any:
+    # Only tests that use the s3 backend start the (session-wide) server.
+    return request.getfixturevalue("s3") if kind == "s3" else None
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return Backend(request.param, tmp_path)
+    return Backend(request.param, tmp_path, _s3(request, request.param))
 
 
 @pytest.fixture
-def make_backend(tmp_path: Path) -> Callable[[str], Backend]:
+def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], Backend]:
     def make(kind: str) -> Backend:
-        return Backend(kind, tmp_path / uuid.uuid4().hex)
+        return Backend(kind, tmp_path / uuid.uuid4().hex, _s3(request, kind))
 
     return make

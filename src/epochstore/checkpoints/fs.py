@@ -234,5 +234,8 @@ def open_filesystem(
         return LocalFileSystem(), str(Path(text.removeprefix("file://")).expanduser().absolute())
     import fsspec
 
-    fs, root = fsspec.core.url_to_fs(text, **dict(storage_options or {}))
+    from epochstore._fsspec import url_storage_options
+
+    # No listing cache (other processes write here); the caller's options win.
+    fs, root = fsspec.core.url_to_fs(text, **url_storage_options(text, storage_options))
     return FsspecFileSystem(fs), str(root).rstrip("/") or "/"

@@ -85,7 +85,7 @@ class AnalysisPipeline:
         variant = None
         if family is None or config is None:
             try:
-                variant = read_variant(self.run_dir)
+                variant = read_variant(self.run_dir, storage_options=self.storage_options)
             except FileNotFoundError:
                 raise EpochstoreError(
                     f"{join(self.run_dir, 'variant.json')} not found: is {self.run_dir!r} a "

@@ -8,6 +8,12 @@ Both strategies give the same guarantee: a reader sees the epoch whole or not at
 - :class:`MetadataLastCommit` (object stores, memory): chunks are written first under the final
   name and every ``zarr.json`` is held back, then written deepest first, so the epoch group's own
   metadata, which makes the epoch exist, is the last single PUT.
+
+Listing is part of the strategy (:meth:`CommitStrategy.list_epochs`), because what "committed"
+means differs: a local directory lists committed epochs by name (temporary nodes are hidden), an
+object store needs to see which epoch prefixes hold their group ``zarr.json``. Both answer from
+one listing of the analyzer (on S3: ``ceil(keys / 1000)`` ``ListObjectsV2`` requests, where an
+epoch has ``1 + 2 * fields`` keys in the default sharded layout), never one request per epoch.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ import shutil
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import WrapperStore
 
@@ -40,10 +47,12 @@ if TYPE_CHECKING:
 __all__ = [
     "METADATA_KEY",
     "CommitStrategy",
+    "EpochListing",
     "MetadataLastCommit",
     "MetadataLastStore",
     "RenameCommit",
     "commit_strategy_for",
+    "key_exists",
 ]
 
 METADATA_KEY = "zarr.json"
@@ -51,6 +60,43 @@ _TRASH_PREFIX = ".trash-"
 
 #: Writes one epoch node at ``path`` into ``store``.
 NodeWriter = Callable[["Store", str], None]
+
+
+@dataclass(frozen=True)
+class EpochListing:
+    """What one listing of an analyzer group says.
+
+    Attributes
+    ----------
+    epochs
+        The committed epochs, sorted.
+    analyzer_exists
+        Whether the analyzer group's own ``zarr.json`` was listed.
+    leftovers
+        Child names that are not committed epochs but what a writer left (temporary or trash
+        nodes locally; epoch prefixes without their group metadata on object stores). Some may
+        belong to a writer still running.
+    """
+
+    epochs: list[int]
+    analyzer_exists: bool
+    leftovers: list[str] = field(default_factory=list)
+
+
+async def _key_exists(store: Store, key: str) -> bool:
+    # A GET of a small metadata object: one request on object stores, where exists() may cost
+    # two (s3fs follows a missing HEAD with a LIST, to look for a "directory").
+    value = await store.get(key, prototype=default_buffer_prototype())
+    return value is not None
+
+
+def key_exists(store: Store, key: str) -> bool:
+    """Return whether ``key`` (a small metadata object) exists, in one request."""
+    return sync(_key_exists(store, key))
+
+
+async def _collect(keys: AsyncIterator[str]) -> list[str]:
+    return [key async for key in keys]
 
 
 class CommitStrategy(ABC):
@@ -74,12 +120,12 @@ class CommitStrategy(ABC):
         """
 
     @abstractmethod
-    def committed(self, analyzer: str, names: Iterable[str]) -> list[int]:
-        """Return the epochs among the listed child ``names`` that are committed, sorted."""
+    def list_epochs(self, analyzer: str) -> EpochListing:
+        """List the analyzer's committed epochs from one listing; read no epoch's metadata."""
 
     @abstractmethod
     def cleanup(self, analyzer: str, names: Iterable[str], older_than: float) -> list[str]:
-        """Remove what killed writers left among ``names``; return the removed keys."""
+        """Remove what killed writers left among the child ``names``; return the removed keys."""
 
     @abstractmethod
     def delete(self, analyzer: str, epoch: int) -> None:
@@ -190,8 +236,14 @@ class RenameCommit(CommitStrategy):
         tmp.rename(final)
         shutil.rmtree(trash)
 
-    def committed(self, analyzer: str, names: Iterable[str]) -> list[int]:
-        return sorted(e for e in map(parse_epoch_name, names) if e is not None)
+    def list_epochs(self, analyzer: str) -> EpochListing:
+        # One directory listing: committed epochs are the children named epoch_NNNNN (a node
+        # appears by rename, whole); hidden names are writes in progress or leftovers.
+        names = sync(_collect(self.location.store.list_dir(self.location.key(analyzer))))
+        epochs = sorted(e for e in map(parse_epoch_name, names) if e is not None)
+        hidden = (TMP_PREFIX, _TRASH_PREFIX)
+        leftovers = sorted(n for n in names if n.startswith(hidden) or n.endswith(PARTIAL_SUFFIX))
+        return EpochListing(epochs, METADATA_KEY in names, leftovers)
 
     def cleanup(self, analyzer: str, names: Iterable[str], older_than: float) -> list[str]:
         removed: list[str] = []
@@ -225,52 +277,115 @@ class RenameCommit(CommitStrategy):
 # --- stores without rename: metadata last --------------------------------------------------------
 
 
-class MetadataLastStore(WrapperStore[Any]):
-    """A store wrapper that holds back ``zarr.json`` writes until :meth:`flush_metadata`.
+def _is_metadata(key: str) -> bool:
+    return key == METADATA_KEY or key.endswith("/" + METADATA_KEY)
 
-    Reads of held-back keys are served from memory, so zarr sees a consistent store while the
-    node is being written.
+
+class MetadataLastStore(WrapperStore[Any]):
+    """A view of ``store`` rooted at ``root`` that holds back ``zarr.json`` writes.
+
+    The node below ``root`` is written from scratch: chunks go to the store at once, metadata is
+    kept in memory until :meth:`flush_metadata` writes it, deepest first. Reads and existence
+    checks of metadata are answered from what this writer holds, never from the store, so a
+    writer makes no metadata requests, and what a killed writer left at ``root`` (chunks, array
+    metadata without the group's) is overwritten rather than mistaken for an existing node.
+
+    Parameters
+    ----------
+    store
+        The underlying store.
+    root
+        Key prefix of the node being written (``""``: the whole store).
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, root: str = "") -> None:
         super().__init__(store)
+        self._root = root.strip("/")
         self._held: dict[str, Buffer] = {}
 
     def _with_store(self, store: Store) -> MetadataLastStore:  # pragma: no cover - zarr API
-        return type(self)(store)
+        return type(self)(store, self._root)
 
-    @staticmethod
-    def _is_metadata(key: str) -> bool:
-        return key == METADATA_KEY or key.endswith("/" + METADATA_KEY)
+    def _key(self, key: str) -> str:
+        return f"{self._root}/{key}" if self._root and key else (self._root or key)
+
+    def _strip(self, key: str) -> str:
+        return key.removeprefix(f"{self._root}/") if self._root else key
 
     async def set(self, key: str, value: Buffer) -> None:
-        if self._is_metadata(key):
+        if _is_metadata(key):
             self._held[key] = value
         else:
-            await self._store.set(key, value)
+            await self._store.set(self._key(key), value)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
-        if self._is_metadata(key):
-            if key not in self._held and not await self._store.exists(key):
-                self._held[key] = value
+        if _is_metadata(key):
+            self._held.setdefault(key, value)
         else:
-            await self._store.set_if_not_exists(key, value)
+            await self._store.set_if_not_exists(self._key(key), value)
+
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        for key, value in values:
+            await self.set(key, value)
 
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
-        if key in self._held and byte_range is None:
-            return self._held[key]
-        value: Buffer | None = await self._store.get(key, prototype, byte_range)
+        if _is_metadata(key):
+            held = self._held.get(key)
+            if held is None or byte_range is None:
+                return held
+        value: Buffer | None = await self._store.get(self._key(key), prototype, byte_range)
         return value
 
+    async def get_partial_values(
+        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
+    ) -> list[Buffer | None]:
+        return [await self.get(key, prototype, byte_range) for key, byte_range in key_ranges]
+
     async def exists(self, key: str) -> bool:
-        return key in self._held or await self._store.exists(key)
+        if _is_metadata(key):
+            return key in self._held
+        return bool(await self._store.exists(self._key(key)))
+
+    async def delete(self, key: str) -> None:
+        self._held.pop(key, None)
+        await self._store.delete(self._key(key))
+
+    async def delete_dir(self, prefix: str) -> None:
+        prefix = prefix.rstrip("/")
+        for key in [k for k in self._held if not prefix or k.startswith(f"{prefix}/")]:
+            del self._held[key]
+        await self._store.delete_dir(self._key(prefix))
+
+    async def _list_held(self, prefix: str) -> AsyncIterator[str]:
+        for key in sorted(self._held):
+            if key.startswith(prefix):
+                yield key
+
+    def list(self) -> AsyncIterator[str]:
+        return self._list_held("")
+
+    def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        return self._list_held(prefix)
+
+    async def _list_dir_held(self, prefix: str) -> AsyncIterator[str]:
+        base = f"{prefix.rstrip('/')}/" if prefix.strip("/") else ""
+        seen = set()
+        async for key in self._list_held(base):
+            child = key[len(base) :].split("/", 1)[0]
+            if child not in seen:
+                seen.add(child)
+                yield child
+
+    def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        # Only metadata is held and listed: a node written from scratch has no other nodes.
+        return self._list_dir_held(prefix)
 
     async def _flush(self) -> None:
         # Deepest first: the epoch group's own zarr.json, which makes the epoch exist, is last.
         for key in sorted(self._held, key=lambda k: k.count("/"), reverse=True):
-            await self._store.set(key, self._held.pop(key))
+            await self._store.set(self._key(key), self._held.pop(key))
 
     def flush_metadata(self) -> None:
         """Write the held-back metadata, deepest first."""
@@ -282,21 +397,26 @@ async def _delete_prefix(store: Store, prefix: str) -> None:
 
 
 class MetadataLastCommit(CommitStrategy):
-    """Chunks first, then array metadata, then the epoch group's metadata (object stores)."""
+    """Chunks first, then array metadata, then the epoch group's metadata (object stores).
+
+    A write costs, on S3, one GET (does the epoch exist?) and one PUT per object: each field's
+    chunk or shard and its ``zarr.json``, then the group's ``zarr.json``. The node is written
+    through a :class:`MetadataLastStore` rooted at it, so zarr checks no parent group.
+    """
 
     def commit(
         self, analyzer: str, epoch: int, write: NodeWriter, *, overwrite: bool
     ) -> None:
         loc = self.location
         node = loc.key(analyzer, epoch_name(epoch))
-        exists = sync(loc.store.exists(f"{node}/{METADATA_KEY}"))
+        exists = key_exists(loc.store, f"{node}/{METADATA_KEY}")
         if exists and not overwrite:
             raise _exists_error(loc, analyzer, epoch)
         try:
             if exists:
                 self.delete(analyzer, epoch)
-            held = MetadataLastStore(loc.store)
-            write(held, node)
+            held = MetadataLastStore(loc.store, node)
+            write(held, "")
             held.flush_metadata()
         except OSError as exc:
             with contextlib.suppress(Exception):
@@ -307,33 +427,33 @@ class MetadataLastCommit(CommitStrategy):
                 sync(_delete_prefix(loc.store, node))
             raise
 
-    def committed(self, analyzer: str, names: Iterable[str]) -> list[int]:
-        import asyncio
-
-        candidates = [(e, n) for n in names if (e := parse_epoch_name(n)) is not None]
-
-        async def check() -> list[bool]:
-            return list(
-                await asyncio.gather(
-                    *(
-                        self.location.store.exists(self.location.key(analyzer, n, METADATA_KEY))
-                        for _, n in candidates
-                    )
-                )
-            )
-
-        flags = sync(check()) if candidates else []
-        return sorted(e for (e, _), ok in zip(candidates, flags, strict=True) if ok)
+    def list_epochs(self, analyzer: str) -> EpochListing:
+        # One recursive listing of the analyzer (no delimiter; S3 pages 1000 keys per request):
+        # an epoch is committed iff the key epoch_NNNNN/zarr.json is among the keys.
+        prefix = f"{self.location.key(analyzer)}/"
+        keys = sync(_collect(self.location.store.list_prefix(prefix)))
+        committed: set[int] = set()
+        seen: set[str] = set()
+        analyzer_exists = False
+        for key in keys:
+            name, _, rest = key.removeprefix(prefix).partition("/")
+            if not rest:
+                analyzer_exists = analyzer_exists or name == METADATA_KEY
+                continue
+            epoch = parse_epoch_name(name)
+            if epoch is None:
+                continue
+            seen.add(name)
+            if rest == METADATA_KEY:
+                committed.add(epoch)
+        leftovers = sorted(n for n in seen if parse_epoch_name(n) not in committed)
+        return EpochListing(sorted(committed), analyzer_exists, leftovers)
 
     def cleanup(self, analyzer: str, names: Iterable[str], older_than: float) -> list[str]:
         # Object stores give no cheap age: every uncommitted epoch prefix is removed, so call
         # this only when no writer is running.
-        names = list(names)
-        committed = {epoch_name(e) for e in self.committed(analyzer, names)}
         removed = []
-        for name in names:
-            if parse_epoch_name(name) is None or name in committed:
-                continue
+        for name in self.list_epochs(analyzer).leftovers:
             key = self.location.key(analyzer, name)
             sync(_delete_prefix(self.location.store, key))
             removed.append(key)

@@ -3,6 +3,15 @@
 :func:`open_location` turns what the user passed into a :class:`Location`: the zarr store of the
 run, the key prefix of the artifact root inside it, and (for a local directory) its filesystem
 path, which decides the commit strategy (rename locally, metadata-last elsewhere).
+
+For URLs a few fsspec defaults are set (each overridable through ``storage_options``):
+
+- ``use_listings_cache=False``: fsspec filesystems cache directory listings for the life of
+  the process; a store that other processes write to must list afresh, or a loader would
+  never see a new epoch and an existence check could answer from a stale listing.
+- ``max_concurrency=1`` on ``s3://``: s3fs otherwise sends a HEAD before every whole-object GET
+  (to decide whether to split large downloads), doubling the requests of every metadata read.
+  Objects over 50 MB are then fetched in one stream rather than several ranged GETs.
 """
 
 from __future__ import annotations
@@ -16,12 +25,26 @@ from typing import Any
 from zarr.abc.store import Store
 from zarr.storage import FsspecStore, LocalStore
 
+from epochstore._fsspec import url_storage_options
 from epochstore.errors import RunNotFoundError
 from epochstore.run import ARTIFACTS_DIR
 
-__all__ = ["Location", "LocationLike", "open_location"]
+__all__ = ["Location", "LocationLike", "fsspec_options", "open_location"]
 
 LocationLike = str | os.PathLike[str] | Store
+
+
+def fsspec_options(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return ``storage_options`` completed with epochstore's defaults for a store at ``url``.
+
+    Parameters
+    ----------
+    url
+        An fsspec URL (``"s3://bucket/run"``).
+    storage_options
+        The user's options; they win over the defaults (see the module docstring).
+    """
+    return url_storage_options(url, storage_options, single_request_gets=True)
 
 
 @dataclass(frozen=True)
@@ -76,7 +99,8 @@ def open_location(
         Where the artifact root lives below the run (``"artifacts"``); ``""`` uses the run
         location itself as the Zarr root.
     storage_options
-        Passed to fsspec for URLs (credentials, endpoint, ...).
+        Passed to fsspec for URLs (credentials, endpoint, ...), over the defaults of
+        :func:`fsspec_options`.
     read_only
         Open the underlying store read-only: writes through it are refused by zarr itself.
     """
@@ -89,9 +113,14 @@ def open_location(
     text = os.fspath(location)
     text = text.removeprefix("file://")
     if "://" in text:
-        fs_store = FsspecStore.from_url(
-            text, storage_options=dict(storage_options or {}), read_only=read_only
-        )
+        try:
+            fs_store = FsspecStore.from_url(
+                text, storage_options=fsspec_options(text, storage_options), read_only=read_only
+            )
+        except TypeError:  # a filesystem that takes none of the default options
+            fs_store = FsspecStore.from_url(
+                text, storage_options=dict(storage_options or {}), read_only=read_only
+            )
         return Location(store=fs_store, prefix=path, local_root=None, display=text)
     if storage_options:
         raise ValueError(f"storage_options apply to URLs only, not to the local path {text!r}")

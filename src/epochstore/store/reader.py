@@ -1,7 +1,9 @@
 """Reading an artifact store: listing, manifests and lazy datasets (shared by loader and writer).
 
-Listing is by name only (one ``list_dir`` per analyzer); no epoch's metadata or chunks are read
-to list epochs. Datasets are lazy: values are read when asked for, chunk by chunk.
+Listing epochs is one listing of the analyzer (see :meth:`CommitStrategy.list_epochs`); no
+epoch's metadata or chunks are read to list epochs, and once the analyzer's manifest is known a
+listing is all :meth:`~_ArtifactView.get_epochs` costs. Datasets are lazy: values are read when
+asked for, chunk by chunk.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from epochstore.errors import (
 )
 from epochstore.naming import NAME_PATTERN, validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
-from epochstore.store.commit import METADATA_KEY, commit_strategy_for
+from epochstore.store.commit import METADATA_KEY, commit_strategy_for, key_exists
 from epochstore.store.lazy import EpochFieldArray, StackedFieldArray, StrictReadStore, node_path
 from epochstore.store.location import LocationLike, open_location
 from epochstore.store.manifest import (
@@ -161,22 +163,32 @@ class _ArtifactView:
     def get_epochs(self, analyzer: str) -> list[int]:
         """Return the committed epochs of ``analyzer``, sorted, from one listing of its group.
 
-        No epoch's metadata or chunk is read. Epochs being written (hidden temporary nodes) are
-        not listed.
+        No epoch's metadata or chunk is read. Epochs being written (hidden temporary nodes
+        locally, epoch prefixes without their group metadata on object stores) are not listed.
+        The first call also reads the analyzer's manifest (and the root's format); later calls
+        cost the listing alone.
 
         Raises
         ------
         AnalyzerNotFoundError
             If the store has no such analyzer.
         """
-        self._analyzer_attrs(analyzer)
-        return self._commit.committed(analyzer, self._list(analyzer))
+        validate_name(analyzer, "analyzer name")
+        known = self._format_checked and analyzer in self._manifests
+        if not known:
+            self._manifest(analyzer)  # raises AnalyzerNotFoundError / StoreFormatError
+        listing = self._commit.list_epochs(analyzer)
+        if known and not listing.analyzer_exists:  # deleted since its manifest was cached
+            self._manifests.pop(analyzer, None)
+            self._manifest(analyzer)
+            listing = self._commit.list_epochs(analyzer)
+        return listing.epochs
 
     def has_epoch(self, analyzer: str, epoch: int) -> bool:
-        """Return whether ``epoch`` of ``analyzer`` is committed (one existence check)."""
+        """Return whether ``epoch`` of ``analyzer`` is committed (one read of its metadata key)."""
         validate_name(analyzer, "analyzer name")
         key = node_path(self._location.prefix, analyzer, validate_epoch(epoch))
-        return bool(sync(self._location.store.exists(f"{key}/{METADATA_KEY}")))
+        return key_exists(self._location.store, f"{key}/{METADATA_KEY}")
 
     def manifest(self, analyzer: str) -> AnalyzerManifest:
         """Return the analyzer's manifest (dims, dtypes, shapes, codec, params) and its epochs.
@@ -259,8 +271,9 @@ class _ArtifactView:
     ) -> xr.Dataset:
         """Return many epochs of ``analyzer`` lazily stacked along a leading ``epoch`` dimension.
 
-        Opening reads metadata only (the analyzer's manifest and one listing); no epoch is
-        opened until its values are needed.
+        Opening reads metadata only (the analyzer's manifest, once per loader, and one listing);
+        no epoch is opened until its values are needed. The dataset pickles (its lazy arrays
+        carry the store, not data), so it computes on a ``dask.distributed`` cluster too.
 
         Parameters
         ----------

@@ -341,7 +341,8 @@ class NeuronActivations(_Base):
     ) -> dict[str, Array]:
         """Return ``activations`` ``(d_mlp, p, p)`` float32."""
         grid = neuron_grid(cache, _probe(probe).p)
-        return {"activations": grid.to("cpu", torch.float32).numpy()}
+        # A copy, C-ordered: the cache may be freed (or reused) once the epoch is done.
+        return {"activations": np.array(grid.to("cpu", torch.float32).numpy(), order="C")}
 
 
 class NeuronFreqNorm(_Base):

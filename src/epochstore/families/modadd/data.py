@@ -93,7 +93,7 @@ class ModAddData:
 
     @property
     def test_inputs(self) -> torch.Tensor:
-        """``(n_test,)`` test inputs."""
+        """``(n_test, 3)`` test inputs."""
         return self.inputs[self.test_indices]
 
     @property

@@ -211,8 +211,9 @@ def train_run(
         ``progress(epoch, metrics)`` is called once per epoch with ``train_loss`` and
         ``train_accuracy``; on checkpoint epochs ``metrics`` holds all four saved metrics.
     resume
-        If the run already has checkpoints, continue from the latest one (a finished run is
-        left as it is). With ``resume=False`` an existing run is an error.
+        If the run already has checkpoints, continue from the latest one that verifies (a
+        finished run is left as it is; newer checkpoints that fail verification are trained
+        again and replaced). With ``resume=False`` an existing run is an error.
 
     Returns
     -------
@@ -250,6 +251,9 @@ def train_run(
                 "pass resume=True to continue it or train into a new directory"
             )
         start = int(manager.load_into(model, optimizer=optimizer)["epoch"])
+    # Committed epochs after the one resumed from failed verification (load_into skipped them
+    # with a warning): they are trained again and replaced.
+    stale = {epoch for epoch in existing if epoch > start}
     result = TrainResult(run_dir=os.fspath(run), start_epoch=start)
     write_variant(run, Variant(family=FAMILY_NAME, params=cfg.to_dict()))
 
@@ -268,6 +272,7 @@ def train_run(
                 epoch=epoch,
                 metrics=metrics,
                 config=cfg.to_dict(),
+                overwrite=epoch in stale,
             )
             result.saved_epochs.append(epoch)
             result.final_metrics = metrics

@@ -1,0 +1,92 @@
+"""Attention patterns of one epoch, when a family stores them (modadd does not by default)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import xarray as xr
+
+from epochstore.viz._common import epoch_of, field, figure, subplot_grid, values
+
+__all__ = ["render_attention_pattern"]
+
+
+def render_attention_pattern(
+    data: xr.Dataset,
+    epoch: int,
+    *,
+    name: str = "patterns",
+    head: int | None = None,
+    columns: int = 4,
+    title: str | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """Heatmaps of attention weights, one per head (or one chosen head), in 0-1 Blues.
+
+    Parameters
+    ----------
+    data
+        One epoch of an attention analyzer with field ``name`` of dims ``(head, row, col)``
+        (e.g. ``(head, a, b)``: attention from ``=`` to a token over the grid) or ``(row,
+        col)``. Only the heads drawn are read.
+    epoch
+        The epoch shown (in the title).
+    name
+        The field holding the weights.
+    head
+        Draw only this head; ``None`` draws every head on a grid.
+    columns
+        Heatmaps per row when drawing every head.
+    title, height
+        Override the title and the figure height in pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``Heatmap`` trace per head drawn.
+    """
+    epoch = epoch_of(data, epoch)
+    array = field(data, name, "attention patterns")
+    if array.ndim == 2:
+        array = array.expand_dims("head")
+    if array.ndim != 3:
+        raise ValueError(f"attention patterns need dims (head, row, col), got {array.dims}")
+    n_heads = int(array.shape[0])
+    heads = list(range(n_heads)) if head is None else [int(head)]
+    for h in heads:
+        if not 0 <= h < n_heads:
+            raise IndexError(f"head {h} is out of range: this run has heads 0..{n_heads - 1}")
+    block = values(array.isel({array.dims[0]: heads})).astype(np.float64)
+    row_dim, col_dim = (str(d) for d in array.dims[1:])
+    columns = max(1, min(columns, len(heads)))
+    rows = math.ceil(len(heads) / columns)
+    axes, notes, refs = subplot_grid(rows, columns, [f"head {h}" for h in heads])
+    for key, axis in axes.items():
+        if key.startswith("yaxis"):
+            axis["autorange"] = "reversed"
+    traces = [
+        {
+            "type": "heatmap",
+            "z": block[i],
+            "coloraxis": "coloraxis",
+            "xaxis": xa,
+            "yaxis": ya,
+            "name": f"head {h}",
+            "hovertemplate": f"head {h}<br>{row_dim}=%{{y}}, {col_dim}=%{{x}}<br>"
+            "%{z:.3f}<extra></extra>",
+        }
+        for i, (h, (xa, ya)) in enumerate(zip(heads, refs, strict=False))
+    ]
+    return figure(
+        traces,
+        {
+            **axes,
+            "title": {"text": title or f"Attention patterns, epoch {epoch}"},
+            "annotations": notes,
+            "coloraxis": {"colorscale": "Blues", "cmin": 0.0, "cmax": 1.0},
+            "height": height or 250 * rows + 90,
+            "meta": {"epoch": epoch},
+        },
+    )

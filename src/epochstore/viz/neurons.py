@@ -1,0 +1,169 @@
+"""Neuron activations of one epoch over the (a, b) grid: one neuron, or a grid of neurons."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import plotly.graph_objects as go
+import xarray as xr
+
+from epochstore.viz._common import epoch_of, field, figure, subplot_grid, values
+
+__all__ = ["render_neuron_grid", "render_neuron_heatmap"]
+
+_FIELD = "activations"
+
+
+def _neuron_count(array: xr.DataArray) -> int:
+    if array.ndim != 3 or array.dims[0] != "neuron":
+        raise ValueError(f"neuron activations need dims ('neuron', a, b), got {array.dims}")
+    return int(array.sizes["neuron"])
+
+
+def _check_neuron(neuron: int, count: int) -> int:
+    if not 0 <= neuron < count:
+        raise IndexError(f"neuron {neuron} is out of range: this run has neurons 0..{count - 1}")
+    return int(neuron)
+
+
+def _symmetric_range(z: npt.NDArray[Any]) -> float:
+    # RdBu centred on 0: the colour range is symmetric, so white is exactly zero.
+    top = float(np.nanmax(np.abs(z))) if z.size else 0.0
+    return top if top > 0 else 1.0
+
+
+def render_neuron_heatmap(
+    data: xr.Dataset,
+    epoch: int,
+    *,
+    neuron: int = 0,
+    title: str | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """Heatmap of one neuron's activation over the ``(a, b)`` grid, RdBu centred on 0.
+
+    Parameters
+    ----------
+    data
+        One epoch of the ``neuron_activations`` analyzer; only ``activations[neuron]`` is
+        read, i.e. the one chunk that holds that neuron.
+    epoch
+        The epoch shown (in the title).
+    neuron
+        The neuron, ``0 <= neuron < d_mlp``.
+    title, height
+        Override the title and the figure height in pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``Heatmap`` trace of shape ``(p, p)``: ``b`` along x, ``a`` along y (down).
+
+    Raises
+    ------
+    IndexError
+        If ``neuron`` is out of range (checked from metadata, before any read).
+    """
+    epoch = epoch_of(data, epoch)
+    array = field(data, _FIELD, "neuron heatmaps")
+    neuron = _check_neuron(neuron, _neuron_count(array))
+    z = values(array.isel(neuron=neuron)).astype(np.float64)
+    top = _symmetric_range(z)
+    heatmap = {
+        "type": "heatmap",
+        "z": z,
+        "colorscale": "RdBu",
+        "zmid": 0.0,
+        "zmin": -top,
+        "zmax": top,
+        "colorbar": {"title": {"text": "activation"}},
+        "hovertemplate": "a=%{y}, b=%{x}<br>activation %{z:.4f}<extra></extra>",
+    }
+    return figure(
+        [heatmap],
+        {
+            "title": {"text": title or f"Neuron {neuron} activation, epoch {epoch}"},
+            "xaxis": {"title": {"text": "b"}, "constrain": "domain"},
+            "yaxis": {"title": {"text": "a"}, "scaleanchor": "x", "autorange": "reversed"},
+            "height": height,
+            "meta": {"epoch": epoch, "neuron": neuron},
+        },
+    )
+
+
+def render_neuron_grid(
+    data: xr.Dataset,
+    epoch: int,
+    *,
+    neurons: Sequence[int] | None = None,
+    columns: int = 4,
+    title: str | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """A grid of neuron heatmaps sharing one RdBu colour scale centred on 0.
+
+    Parameters
+    ----------
+    data
+        One epoch of the ``neuron_activations`` analyzer; only the chosen neurons are read
+        (one outer-indexed read: the chunks that hold them).
+    epoch
+        The epoch shown (in the title).
+    neurons
+        The neurons to show, in order; default the first 16 (or all, if fewer).
+    columns
+        Heatmaps per row.
+    title, height
+        Override the title and the figure height in pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``Heatmap`` trace per neuron, on a ``ceil(n / columns) x columns`` grid.
+    """
+    epoch = epoch_of(data, epoch)
+    array = field(data, _FIELD, "neuron grids")
+    count = _neuron_count(array)
+    chosen = list(range(min(16, count))) if neurons is None else [int(n) for n in neurons]
+    if not chosen:
+        raise ValueError("neuron grid: give at least one neuron")
+    chosen = [_check_neuron(n, count) for n in chosen]
+    columns = max(1, min(columns, len(chosen)))
+    rows = math.ceil(len(chosen) / columns)
+    unique = sorted(set(chosen))
+    block = values(array.isel(neuron=unique)).astype(np.float64)
+    by_neuron = {n: block[i] for i, n in enumerate(unique)}
+    top = _symmetric_range(block)
+    axes, notes, refs = subplot_grid(rows, columns, [f"neuron {n}" for n in chosen],
+                                     hspace=0.02, vspace=0.06)
+    traces = [
+        {
+            "type": "heatmap",
+            "z": by_neuron[n],
+            "coloraxis": "coloraxis",
+            "xaxis": xa,
+            "yaxis": ya,
+            "name": f"neuron {n}",
+            "hovertemplate": f"neuron {n}<br>a=%{{y}}, b=%{{x}}<br>%{{z:.4f}}<extra></extra>",
+        }
+        for n, (xa, ya) in zip(chosen, refs, strict=False)
+    ]
+    for key, axis in axes.items():
+        axis["showticklabels"] = False
+        if key.startswith("yaxis"):
+            axis["autorange"] = "reversed"
+    return figure(
+        traces,
+        {
+            **axes,
+            "title": {"text": title or f"Neuron activations over (a, b), epoch {epoch}"},
+            "annotations": notes,
+            "coloraxis": {"colorscale": "RdBu", "cmid": 0.0, "cmin": -top, "cmax": top},
+            "height": height or 170 * rows + 90,
+            "meta": {"epoch": epoch, "neurons": chosen},
+        },
+    )
