@@ -77,6 +77,10 @@ def _storage_options(text: str | None) -> dict[str, Any] | None:
 def _analyze(args: argparse.Namespace) -> int:
     from epochstore.pipeline import AnalysisPipeline
 
+    if args.recompute_damaged:
+        from epochstore.reliability import repair_run
+
+        repair_run(args.run, log=lambda line: print(line, file=sys.stderr))
     pipeline = AnalysisPipeline(
         args.run,
         analyzers=args.analyzers.split(",") if args.analyzers else None,
@@ -257,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fsspec options for a URL run, e.g. "
                    "'{\"client_kwargs\": {\"endpoint_url\": \"http://host:9000\"}}'")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--recompute-damaged", action="store_true",
+                   help="verify the run first and delete damaged epochs so they are recomputed")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_analyze)
 
@@ -269,11 +275,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.set_defaults(func=_info)
 
+    from epochstore.reliability.cli import add_parser as add_reliability
+
+    add_reliability(sub)
+
     p = sub.add_parser("demo", help="train and analyse the Modulo Addition demo preset")
     p.add_argument("--run", default=DEMO_RUN)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_demo)
+
+    from epochstore.dashboard.cli import add_parser as add_serve
+    from epochstore.viz.report_cli import add_parser as add_report
+
+    add_report(sub)
+    add_serve(sub)
     return parser
 
 

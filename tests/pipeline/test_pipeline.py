@@ -155,3 +155,14 @@ def test_bad_input(tmp_path: Path, run: Path) -> None:
         AnalysisPipeline(empty).plan()
     with pytest.raises(EpochstoreError, match=r"\[4\]"):
         AnalysisPipeline(run).plan(epochs=[4])
+
+
+def test_run_level_params_come_from_the_whole_run_not_the_epoch_subset(run: Path) -> None:
+    AnalysisPipeline(run, analyzers=["weight_drift"]).run(epochs=[0, 1], progress=False)
+    drift = ArtifactLoader(run).load_epochs("weight_drift")["distance"]
+    AnalysisPipeline(run, analyzers=["weight_drift"]).run(progress=False)
+    full = ArtifactLoader(run).load_epochs("weight_drift")["distance"]
+    # The final checkpoint (epoch 8) is at distance 0 from itself, and epochs 0 and 1 computed
+    # first agree with the rest: they used the same final checkpoint.
+    assert float(full.sel(epoch=8)) == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(drift.values, full.sel(epoch=[0, 1]).values)

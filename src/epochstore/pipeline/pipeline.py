@@ -208,11 +208,13 @@ class AnalysisPipeline:
         pending = {name for task in plan.tasks for name in task.analyzers}
         present = set(self.store.get_available_analyzers())
         params: dict[str, Mapping[str, Any]] = {}
+        # Run-level params (e.g. from the final checkpoint) come from the whole run, never
+        # from the subset of epochs this call was asked to analyze.
         run = RunContext(
             run_dir=self.run_dir,
             family=self.family,
             config=self.config,
-            epochs=plan.epochs,
+            epochs=tuple(self.checkpoints.epochs()),
             load_model=self._load_model,
             device=self.device,
         )

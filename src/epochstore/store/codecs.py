@@ -30,7 +30,7 @@ CnameName = Literal["lz4", "lz4hc", "zstd", "zlib", "blosclz"]
 #: Target uncompressed size of one chunk along the leading axis (rows = this // row bytes).
 #: 800 KiB gives 16 neurons of a 113 x 113 float32 grid (817,216 bytes). Measured in
 #: ``benchmarks/bench_store.py``: against 1-neuron chunks (64 KiB) it reads a full epoch 3-5x
-#: faster (zarr pays ~0.15-0.25 ms of Python per chunk), writes ~1.8x faster and compresses a
+#: faster (zarr pays ~0.15-0.25 ms of Python per chunk), writes ~2x faster and compresses a
 #: little better, with the same one-neuron read; larger chunks (32+ neurons) slow the dask
 #: one-neuron-across-epochs read, which decodes whole chunks.
 TARGET_CHUNK_BYTES = 800 * 1024

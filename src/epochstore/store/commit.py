@@ -286,9 +286,10 @@ class MetadataLastStore(WrapperStore[Any]):
 
     The node below ``root`` is written from scratch: chunks go to the store at once, metadata is
     kept in memory until :meth:`flush_metadata` writes it, deepest first. Reads and existence
-    checks of metadata are answered from what this writer holds, never from the store, so a
-    writer makes no metadata requests, and what a killed writer left at ``root`` (chunks, array
-    metadata without the group's) is overwritten rather than mistaken for an existing node.
+    checks see only what this writer wrote (held metadata, chunks it has set), never what was
+    already in the store: a write makes no metadata requests and no read of a shard it is about
+    to replace, and what a killed writer left at ``root`` (chunks, array metadata without the
+    group's) is overwritten, never mistaken for an existing node or merged into a new shard.
 
     Parameters
     ----------
@@ -302,6 +303,7 @@ class MetadataLastStore(WrapperStore[Any]):
         super().__init__(store)
         self._root = root.strip("/")
         self._held: dict[str, Buffer] = {}
+        self._written: set[str] = set()
 
     def _with_store(self, store: Store) -> MetadataLastStore:  # pragma: no cover - zarr API
         return type(self)(store, self._root)
@@ -317,12 +319,13 @@ class MetadataLastStore(WrapperStore[Any]):
             self._held[key] = value
         else:
             await self._store.set(self._key(key), value)
+            self._written.add(key)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         if _is_metadata(key):
             self._held.setdefault(key, value)
-        else:
-            await self._store.set_if_not_exists(self._key(key), value)
+        elif key not in self._written:
+            await self.set(key, value)
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         for key, value in values:
@@ -335,6 +338,8 @@ class MetadataLastStore(WrapperStore[Any]):
             held = self._held.get(key)
             if held is None or byte_range is None:
                 return held
+        elif key not in self._written:
+            return None  # a fresh node: nothing is there until this writer puts it
         value: Buffer | None = await self._store.get(self._key(key), prototype, byte_range)
         return value
 
@@ -344,18 +349,21 @@ class MetadataLastStore(WrapperStore[Any]):
         return [await self.get(key, prototype, byte_range) for key, byte_range in key_ranges]
 
     async def exists(self, key: str) -> bool:
-        if _is_metadata(key):
-            return key in self._held
-        return bool(await self._store.exists(self._key(key)))
+        return key in self._held or key in self._written
 
     async def delete(self, key: str) -> None:
         self._held.pop(key, None)
+        self._written.discard(key)
         await self._store.delete(self._key(key))
 
     async def delete_dir(self, prefix: str) -> None:
         prefix = prefix.rstrip("/")
-        for key in [k for k in self._held if not prefix or k.startswith(f"{prefix}/")]:
-            del self._held[key]
+
+        def inside(key: str) -> bool:
+            return not prefix or key.startswith(f"{prefix}/")
+
+        self._held = {k: v for k, v in self._held.items() if not inside(k)}
+        self._written = {k for k in self._written if not inside(k)}
         await self._store.delete_dir(self._key(prefix))
 
     async def _list_held(self, prefix: str) -> AsyncIterator[str]:

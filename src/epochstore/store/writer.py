@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
+from zarr.core.buffer import cpu
 from zarr.core.sync import sync
 
 from epochstore._version import __version__
@@ -28,6 +30,7 @@ from epochstore.store.manifest import (
     AnalyzerManifest,
     FieldManifest,
 )
+from epochstore.store.commit import METADATA_KEY
 from epochstore.store.reader import _ArtifactView
 
 if TYPE_CHECKING:
@@ -129,15 +132,32 @@ class ArtifactStore(_ArtifactView):
         """
         validate_name(analyzer, "analyzer name")
         self._ensure_root()
-        params = dict(params or {})
+        try:
+            params = json.loads(json.dumps(dict(params or {})))  # as it will read back
+        except (TypeError, ValueError) as exc:
+            raise SchemaMismatchError(
+                f"params of analyzer {analyzer!r} must be JSON-serialisable: {exc}"
+            ) from None
         try:
             current = self._manifest(analyzer)
         except KeyError:
+            # Exclusive create: of several writers racing here, exactly one group metadata
+            # lands, and nobody can overwrite a manifest that already has its fields.
             manifest = AnalyzerManifest(
                 analyzer=analyzer, codec=self._codec, version=version, params=params
             )
-            self._write_manifest(manifest)
-            return manifest
+            document = {
+                "zarr_format": 3,
+                "node_type": "group",
+                "attributes": {ATTRS_KEY: manifest.to_attrs()},
+            }
+            sync(
+                self._location.store.set_if_not_exists(
+                    self._location.key(analyzer, METADATA_KEY),
+                    cpu.Buffer.from_bytes(json.dumps(document).encode()),
+                )
+            )
+            current = self._manifest(analyzer)
         if current.version != version or dict(current.params) != params:
             raise SchemaMismatchError(
                 f"analyzer {analyzer!r} in {self._location.display} was written by version "
@@ -330,17 +350,25 @@ class ArtifactStore(_ArtifactView):
 
         self._commit.commit(analyzer, epoch, write_node, overwrite=overwrite)
 
-    def delete_epoch(self, analyzer: str, epoch: int) -> None:
+    def delete_epoch(self, analyzer: str, epoch: int, *, force: bool = False) -> None:
         """Delete one epoch of an analyzer; it disappears whole.
+
+        Parameters
+        ----------
+        analyzer, epoch
+            The epoch to delete.
+        force
+            Also delete a damaged node that is no longer a committed epoch (e.g. its group
+            metadata is gone); used by ``epochstore repair``.
 
         Raises
         ------
         EpochNotFoundError
-            If the epoch does not exist.
+            If the epoch does not exist (and not ``force``).
         """
         self._analyzer_attrs(analyzer)
         epoch = validate_epoch(epoch)
-        if not self.has_epoch(analyzer, epoch):
+        if not force and not self.has_epoch(analyzer, epoch):
             raise EpochNotFoundError(
                 f"cannot delete epoch {epoch} of analyzer {analyzer!r}: it is not in "
                 f"{self._location.display}"

@@ -22,7 +22,9 @@ __all__ = [
     "epoch_of",
     "field",
     "figure",
+    "labels",
     "message_figure",
+    "position",
     "require_fields",
     "stacked_epochs",
     "subplot_grid",
@@ -85,6 +87,37 @@ def field(data: xr.Dataset, name: str, what: str) -> xr.DataArray:
 def values(array: xr.DataArray) -> npt.NDArray[Any]:
     """Read ``array`` (lazy or not) into a NumPy array: the one place a renderer reads data."""
     return np.asarray(array.values)
+
+
+def position(array: xr.DataArray, dim: str, label: int, what: str) -> int:
+    """Return the position of ``label`` along ``dim``.
+
+    With a coordinate on ``dim`` (a subset such as ``ds.isel(neuron=slice(16, 32))`` with its
+    labels assigned), ``label`` is looked up in it; without one, ``label`` is the position.
+
+    Raises
+    ------
+    IndexError
+        If ``label`` is not there, naming what is (from metadata: nothing is read).
+    """
+    size = int(array.sizes[dim])
+    if dim in array.coords:
+        labels = np.asarray(array.coords[dim].values)
+        hits = np.flatnonzero(labels == label)
+        if hits.size:
+            return int(hits[0])
+        shown = f"{labels[0]}..{labels[-1]}" if labels.size else "none"
+        raise IndexError(f"{what} {label} is not in this data ({what}s {shown})")
+    if not 0 <= label < size:
+        raise IndexError(f"{what} {label} is out of range: this run has {what}s 0..{size - 1}")
+    return int(label)
+
+
+def labels(array: xr.DataArray, dim: str) -> npt.NDArray[np.int64]:
+    """Return the labels along ``dim``: its coordinate, or positions when it has none."""
+    if dim in array.coords:
+        return np.asarray(array.coords[dim].values, dtype=np.int64)
+    return np.arange(int(array.sizes[dim]), dtype=np.int64)
 
 
 def epoch_of(data: xr.Dataset, epoch: int) -> int:

@@ -53,10 +53,12 @@ def line_figure(
     log_y: bool = False,
     height: int | None = None,
     yrange: Sequence[float] | None = None,
+    legend_corner: tuple[float, float] = (0.99, 0.99),
 ) -> go.Figure:
     """Lines of scalar ``fields`` over ``epoch``, a marker trace and a line at ``epoch``.
 
-    Each field is read once (one value per epoch); the marker reuses those values.
+    Each field is read once (one value per epoch); the marker reuses those values. The legend
+    sits inside the plot at ``legend_corner`` (paper coordinates), where the curves are not.
     """
     epochs = stacked_epochs(data)
     traces: list[dict[str, Any]] = []
@@ -87,6 +89,7 @@ def line_figure(
                 "y": marked,
                 "mode": "markers",
                 "name": f"epoch {epoch}",
+                "showlegend": False,
                 "marker": {"color": MARKER_COLOR, "size": 11, "symbol": "circle-open",
                            "line": {"width": 2}},
                 "hovertemplate": "epoch %{x}<br>%{y:.4g}<extra></extra>",
@@ -103,7 +106,10 @@ def line_figure(
             "yaxis": yaxis,
             "shapes": epoch_line_shapes(epoch),
             "height": height,
-            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0.4},
+            "legend": {"x": legend_corner[0], "y": legend_corner[1],
+                       "xanchor": "right" if legend_corner[0] > 0.5 else "left",
+                       "yanchor": "top" if legend_corner[1] > 0.5 else "bottom",
+                       "bgcolor": "rgba(255,255,255,0.75)"},
             "meta": {"epoch": epoch},
         },
     )
@@ -138,7 +144,8 @@ def render_loss_curves(
     Returns
     -------
     plotly.graph_objects.Figure
-        One line per field, plus one marker trace when ``epoch`` is one of the epochs.
+        One line per field, plus one marker trace (not in the legend) when ``epoch`` is one of
+        the epochs.
 
     Examples
     --------
@@ -165,4 +172,5 @@ def render_accuracy_curves(
     """
     chosen = _fields(data, fields, ACCURACY_FIELDS, "accuracy curves")
     return line_figure(data, epoch, chosen, title=title or "Accuracy",
-                       yaxis_title="accuracy", height=height, yrange=(-0.02, 1.02))
+                       yaxis_title="accuracy", height=height, yrange=(-0.02, 1.02),
+                       legend_corner=(0.99, 0.03))

@@ -14,6 +14,7 @@ from epochstore.viz._common import (
     epoch_line_shapes,
     field,
     figure,
+    position,
     stacked_epochs,
     values,
 )
@@ -107,7 +108,7 @@ def render_neuron_dominant_frequency(
     epoch
         The selected epoch (a dashed line and a ring), or ``None``.
     neuron
-        The neuron.
+        The neuron (a label of the ``neuron`` coordinate if ``data`` has one).
     title, height
         Override the title and the figure height in pixels.
 
@@ -119,12 +120,10 @@ def render_neuron_dominant_frequency(
     """
     frequency = field(data, "dominant_frequency", "a neuron's dominant frequency")
     fraction = field(data, "dominant_fraction", "a neuron's dominant frequency")
-    count = int(data.sizes["neuron"])
-    if not 0 <= neuron < count:
-        raise IndexError(f"neuron {neuron} is out of range: this run has neurons 0..{count - 1}")
+    at = position(frequency, "neuron", int(neuron), "neuron")
     epochs = stacked_epochs(data)
-    freq = values(frequency.isel(neuron=neuron)).astype(np.int64)
-    frac = values(fraction.isel(neuron=neuron)).astype(np.float64)
+    freq = values(frequency.isel(neuron=at)).astype(np.int64)
+    frac = values(fraction.isel(neuron=at)).astype(np.float64)
     traces: list[dict[str, Any]] = [
         {
             "type": "scatter",

@@ -11,23 +11,24 @@ import numpy.typing as npt
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.viz._common import epoch_of, field, figure, subplot_grid, values
+from epochstore.viz._common import (
+    epoch_of,
+    field,
+    figure,
+    labels,
+    position,
+    subplot_grid,
+    values,
+)
 
 __all__ = ["render_neuron_grid", "render_neuron_heatmap"]
 
 _FIELD = "activations"
 
 
-def _neuron_count(array: xr.DataArray) -> int:
+def _check_dims(array: xr.DataArray) -> None:
     if array.ndim != 3 or array.dims[0] != "neuron":
         raise ValueError(f"neuron activations need dims ('neuron', a, b), got {array.dims}")
-    return int(array.sizes["neuron"])
-
-
-def _check_neuron(neuron: int, count: int) -> int:
-    if not 0 <= neuron < count:
-        raise IndexError(f"neuron {neuron} is out of range: this run has neurons 0..{count - 1}")
-    return int(neuron)
 
 
 def _symmetric_range(z: npt.NDArray[Any]) -> float:
@@ -54,7 +55,8 @@ def render_neuron_heatmap(
     epoch
         The epoch shown (in the title).
     neuron
-        The neuron, ``0 <= neuron < d_mlp``.
+        The neuron: a label of ``data``'s ``neuron`` coordinate if it has one (a subset of
+        neurons), else a position ``0 <= neuron < d_mlp``.
     title, height
         Override the title and the figure height in pixels.
 
@@ -70,8 +72,9 @@ def render_neuron_heatmap(
     """
     epoch = epoch_of(data, epoch)
     array = field(data, _FIELD, "neuron heatmaps")
-    neuron = _check_neuron(neuron, _neuron_count(array))
-    z = values(array.isel(neuron=neuron)).astype(np.float64)
+    _check_dims(array)
+    neuron = int(neuron)
+    z = values(array.isel(neuron=position(array, "neuron", neuron, "neuron"))).astype(np.float64)
     top = _symmetric_range(z)
     heatmap = {
         "type": "heatmap",
@@ -114,7 +117,7 @@ def render_neuron_grid(
     epoch
         The epoch shown (in the title).
     neurons
-        The neurons to show, in order; default the first 16 (or all, if fewer).
+        The neurons to show, in order; default the first 16 of ``data`` (or all, if fewer).
     columns
         Heatmaps per row.
     title, height
@@ -127,16 +130,16 @@ def render_neuron_grid(
     """
     epoch = epoch_of(data, epoch)
     array = field(data, _FIELD, "neuron grids")
-    count = _neuron_count(array)
-    chosen = list(range(min(16, count))) if neurons is None else [int(n) for n in neurons]
+    _check_dims(array)
+    chosen = labels(array, "neuron")[:16].tolist() if neurons is None else [int(n) for n in neurons]
     if not chosen:
         raise ValueError("neuron grid: give at least one neuron")
-    chosen = [_check_neuron(n, count) for n in chosen]
+    where = {n: position(array, "neuron", n, "neuron") for n in chosen}
     columns = max(1, min(columns, len(chosen)))
     rows = math.ceil(len(chosen) / columns)
-    unique = sorted(set(chosen))
+    unique = sorted(set(where.values()))
     block = values(array.isel(neuron=unique)).astype(np.float64)
-    by_neuron = {n: block[i] for i, n in enumerate(unique)}
+    by_neuron = {n: block[unique.index(where[n])] for n in chosen}
     top = _symmetric_range(block)
     axes, notes, refs = subplot_grid(rows, columns, [f"neuron {n}" for n in chosen],
                                      hspace=0.02, vspace=0.06)

@@ -1,0 +1,154 @@
+"""The dashboard's callbacks as plain functions: values in, values out, no Dash needed.
+
+:mod:`epochstore.dashboard.app` wires each of them to components; tests call them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import plotly.graph_objects as go
+
+from epochstore.dashboard.service import CROSS_PANELS, EPOCH_PANELS, DashboardService, RunState
+
+__all__ = [
+    "MAX_LABELLED_MARKS",
+    "compare_view",
+    "cross_panels",
+    "epoch_label",
+    "epoch_panels",
+    "run_options",
+    "select_run",
+    "selected_epoch",
+    "slider_props",
+]
+
+#: At most this many slider marks carry a label; the others are unlabelled ticks.
+MAX_LABELLED_MARKS: Final = 9
+
+_HIDDEN: Final = {"display": "none"}
+_SHOWN: Final = {"display": "block"}
+
+
+def run_options(service: DashboardService) -> list[dict[str, str]]:
+    """Picker options for every run under the root: ``{"label", "value"}`` (variant.json only)."""
+    return [{"label": entry.label, "value": entry.path} for entry in service.runs()]
+
+
+def select_run(
+    service: DashboardService, run: str | None, current: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The state of the picked run, from metadata only; ``None`` when nothing changed.
+
+    Called when a variant is picked and on every refresh tick, so epochs written by a running
+    pipeline appear without a restart. Returning ``None`` (the app turns it into
+    ``no_update``) keeps a refresh that found nothing new from redrawing every panel.
+    """
+    state = service.describe(run).to_dict()
+    return None if current is not None and dict(current) == state else state
+
+
+def _marks(epochs: Sequence[int]) -> dict[int, str]:
+    step = max(1, -(-len(epochs) // MAX_LABELLED_MARKS))
+    shown = {*range(0, len(epochs), step), len(epochs) - 1}
+    if len(epochs) > 1 and len(epochs) - 1 - max(shown - {len(epochs) - 1}) < step / 2:
+        # Keep the last label from crowding the one before it.
+        shown.discard(max(shown - {len(epochs) - 1}))
+    return {i: str(epochs[i]) for i in sorted(shown)}
+
+
+def slider_props(
+    state: Mapping[str, Any] | None, selected: int | None
+) -> tuple[int, int, dict[int, str], int | None, bool]:
+    """The epoch slider of a run: ``(min, max, marks, value, disabled)``.
+
+    The slider moves over the *positions* of the run's epochs (``0 .. n - 1``, step 1), so
+    the keyboard and the mouse only ever stop at an epoch that exists; the marks are labelled
+    with epochs. The selected epoch is kept when the run has it (new epochs arriving, or a
+    variant with the same schedule picked); otherwise the slider goes to the nearest epoch, or
+    to the last one when nothing was selected.
+    """
+    epochs = list(RunState.from_dict(state).epochs)
+    if not epochs:
+        return 0, 1, {}, None, True
+    if selected is None:
+        index = len(epochs) - 1
+    else:
+        index = min(range(len(epochs)), key=lambda i: (abs(epochs[i] - selected), epochs[i]))
+    return 0, len(epochs) - 1, _marks(epochs), index, False
+
+
+def selected_epoch(state: Mapping[str, Any] | None, index: int | None) -> int | None:
+    """The epoch at slider position ``index`` (``None`` when the run has none)."""
+    epochs = RunState.from_dict(state).epochs
+    if index is None or not epochs:
+        return None
+    return int(epochs[min(max(int(index), 0), len(epochs) - 1)])
+
+
+def epoch_label(state: Mapping[str, Any] | None, epoch: int | None) -> str:
+    """``"epoch 1400 (31 of 95)"`` for the slider's side."""
+    epochs = list(RunState.from_dict(state).epochs)
+    if epoch is None or epoch not in epochs:
+        return ""
+    return f"epoch {epoch}  ({epochs.index(epoch) + 1} of {len(epochs)})"
+
+
+def compare_view(
+    state_a: Mapping[str, Any] | None, state_b: Mapping[str, Any] | None
+) -> tuple[str, str, str, dict[str, str], dict[str, str], int | None]:
+    """Status line, column titles and visibility, and the neuron input's maximum.
+
+    Returns
+    -------
+    tuple
+        ``(status, title_a, title_b, style_b, columns_style, neuron_max)``.
+    """
+    a, b = RunState.from_dict(state_a), RunState.from_dict(state_b)
+    status = a.message if not b.run else f"{a.message}  |  {b.message}"
+    neurons = [n for n in (a.neurons, b.neurons) if n]
+    two = bool(b.run)
+    columns = {"display": "grid", "gap": "16px",
+               "gridTemplateColumns": "1fr 1fr" if two else "1fr"}
+    return (status, a.run or "", b.run or "", _SHOWN if two else _HIDDEN, columns,
+            min(neurons) - 1 if neurons else None)
+
+
+def _neuron(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def epoch_panels(
+    service: DashboardService,
+    state: Mapping[str, Any] | None,
+    epoch: int | None,
+    neuron: Any,
+    *,
+    nearest: bool = False,
+) -> tuple[Any, ...]:
+    """The per-epoch figures of one column, in :data:`EPOCH_PANELS` order, then whether to
+    show the attention panel (only when the run stores attention patterns).
+
+    Reads only ``epoch`` (or, with ``nearest``, the second variant's nearest epoch), and only
+    what each panel shows.
+    """
+    run = RunState.from_dict(state)
+    figures: dict[str, go.Figure] = service.epoch_figures(
+        run, epoch, _neuron(neuron), nearest=nearest
+    )
+    return (*(figures[p] for p in EPOCH_PANELS), EPOCH_PANELS["attention"] in run.analyzers)
+
+
+def cross_panels(
+    service: DashboardService,
+    state: Mapping[str, Any] | None,
+    epoch: int | None,
+    neuron: Any,
+) -> tuple[go.Figure, ...]:
+    """The cross-epoch figures of one column, in :data:`CROSS_PANELS` order, epoch marked."""
+    figures = service.cross_figures(RunState.from_dict(state), epoch, _neuron(neuron))
+    return tuple(figures[p] for p in CROSS_PANELS)

@@ -1,0 +1,18 @@
+"""Shared fixtures: small analysed runs of the toy family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from epochstore import AnalysisPipeline
+from epochstore.testing.toy import ToyFamily
+
+
+@pytest.fixture
+def analysed_run(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    ToyFamily().train(str(run), {"epochs": [0, 1, 2, 3]})
+    AnalysisPipeline(run).run(progress=False)
+    return run
