@@ -20,6 +20,7 @@ __all__ = [
     "EpochstoreWarning",
     "FamilyNotFoundError",
     "InvalidEpochError",
+    "InvalidLocationError",
     "InvalidNameError",
     "InvalidVersionError",
     "PromotionError",
@@ -90,6 +91,10 @@ class ReadOnlyError(EpochstoreError, PermissionError):
 
 class UnsupportedArrayError(EpochstoreError, TypeError):
     """An output cannot be stored: object/string dtype, not array-like, or absurd shape."""
+
+
+class InvalidLocationError(EpochstoreError, ValueError):
+    """A store location or artifact path points outside the run (``..``, absolute paths)."""
 
 
 class RunNotFoundError(EpochstoreError, FileNotFoundError):

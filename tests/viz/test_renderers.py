@@ -34,6 +34,11 @@ def counting(run: Path) -> tuple[ArtifactLoader, CountingStore]:
     return ArtifactLoader(store), store
 
 
+def fields_read(store: CountingStore) -> set[str]:
+    """The fields whose chunks were read (keys are artifacts/<analyzer>/<epoch>/<field>/c...)."""
+    return {key.split("/")[3] for key in store.chunk_reads}
+
+
 def test_dominant_frequencies_bars_and_threshold(run: Path) -> None:
     ds = ArtifactLoader(run).load_epoch("dominant_frequencies", 300)
     fig = render_dominant_frequencies(ds, 300, threshold=1.0)
@@ -60,6 +65,11 @@ def test_neuron_heatmap_reads_one_chunk_and_centres_rdbu(run: Path) -> None:
     ds = loader.load_epoch("neuron_activations", 200)
     store.reset()
     fig = render_neuron_heatmap(ds, 200, neuron=5)
+    # Only this epoch's activations, and a small part of them: one 4-neuron chunk of 20.
+    assert store.chunk_reads
+    assert all("neuron_activations/epoch_00200/activations" in k for k in store.chunk_reads)
+    shard = run / "artifacts/neuron_activations/epoch_00200/activations/c/0/0/0"
+    assert store.bytes_read < shard.stat().st_size / 2
     (heatmap,) = fig.data
     assert heatmap.type == "heatmap"
     assert np.asarray(heatmap.z).shape == (P, P)
@@ -67,11 +77,6 @@ def test_neuron_heatmap_reads_one_chunk_and_centres_rdbu(run: Path) -> None:
     assert heatmap.zmid == 0 and heatmap.zmin == -heatmap.zmax
     assert heatmap.colorscale[0][1] == "rgb(103,0,31)"  # RdBu starts dark red
     assert fig.layout.title.text == "Neuron 5 activation, epoch 200"
-    # Only this epoch's activations, and a small part of them: one 4-neuron chunk of 20.
-    assert store.chunk_reads
-    assert all("neuron_activations/epoch_00200/activations" in k for k in store.chunk_reads)
-    shard = run / "artifacts/neuron_activations/epoch_00200/activations/c/0/0/0"
-    assert store.bytes_read < shard.stat().st_size / 2
 
 
 def test_neuron_heatmap_out_of_range_is_an_index_error(run: Path) -> None:
@@ -152,8 +157,7 @@ def test_loss_curves_mark_the_epoch_and_read_only_the_losses(run: Path) -> None:
     assert fig.layout.yaxis.type == "log"
     assert fig.layout.shapes[0].x0 == 200
     assert "(epoch 200)" in fig.layout.title.text
-    fields = {k.split("/")[-3] for k in store.chunk_reads}
-    assert fields == {"train_loss", "test_loss"}
+    assert fields_read(store) == {"train_loss", "test_loss"}
     assert len(store.chunk_reads) == 2 * len(EPOCHS)
     no_marker = render_loss_curves(lazy)
     assert len(no_marker.data) == 2 and no_marker.layout.shapes == ()
@@ -207,8 +211,7 @@ def test_neuron_dominant_frequency_over_epochs(run: Path) -> None:
     np.testing.assert_array_equal(line.y, lazy["dominant_frequency"].values[:, 3])
     assert line.marker.cmin == 0 and line.marker.cmax == 1
     assert list(marker.x) == [300]
-    assert {k.split("/")[-3] for k in store.chunk_reads} == {
-        "dominant_frequency", "dominant_fraction"}
+    assert fields_read(store) == {"dominant_frequency", "dominant_fraction"}
 
 
 def test_message_figure_says_so() -> None:

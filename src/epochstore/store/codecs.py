@@ -159,6 +159,8 @@ def default_layout(
             raise ValueError(
                 f"chunks {chunks} has {len(chunks)} dimensions but the array has {len(shape)}"
             )
+        if any(int(c) < 1 for c in chunks):
+            raise ValueError(f"chunks {chunks} must be positive integers")
         chunks = tuple(max(1, min(int(c), max(s, 1))) for c, s in zip(chunks, shape, strict=True))
     n_chunks = math.prod(math.ceil(s / c) for s, c in zip(shape, chunks, strict=True))
     if n_chunks <= 1:

@@ -26,7 +26,7 @@ from zarr.abc.store import Store
 from zarr.storage import FsspecStore, LocalStore
 
 from epochstore._fsspec import url_storage_options
-from epochstore.errors import RunNotFoundError
+from epochstore.errors import InvalidLocationError, RunNotFoundError
 from epochstore.run import ARTIFACTS_DIR
 
 __all__ = ["Location", "LocationLike", "fsspec_options", "open_location"]
@@ -104,6 +104,13 @@ def open_location(
     read_only
         Open the underlying store read-only: writes through it are refused by zarr itself.
     """
+    if not isinstance(path, str) or path.startswith("/") or any(
+        part in ("..", ".") or part.startswith(".") for part in path.split("/") if part
+    ):
+        raise InvalidLocationError(
+            f"artifact path {path!r} must be a relative path inside the run without '..', "
+            "'.' or hidden components (default 'artifacts')"
+        )
     path = path.strip("/")
     if isinstance(location, Store):
         if storage_options:
