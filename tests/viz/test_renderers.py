@@ -44,7 +44,9 @@ def test_dominant_frequencies_bars_and_threshold(run: Path) -> None:
     fig = render_dominant_frequencies(ds, 300, threshold=1.0)
     (bar,) = fig.data
     assert bar.type == "bar"
-    assert len(bar.x) == P and bar.x[0] == "const" and bar.x[1] == "sin 1"
+    assert len(bar.x) == P
+    assert bar.x[0] == "const"
+    assert bar.x[1] == "sin 1"
     np.testing.assert_allclose(bar.y, ds["coefficients"].values)
     strong = [c for c in bar.marker.color if c.endswith("1.0)")]
     assert len(strong) == int((ds["coefficients"].values > 1.0).sum()) > 0
@@ -74,7 +76,8 @@ def test_neuron_heatmap_reads_one_chunk_and_centres_rdbu(run: Path) -> None:
     assert heatmap.type == "heatmap"
     assert np.asarray(heatmap.z).shape == (P, P)
     np.testing.assert_allclose(heatmap.z, ds["activations"].values[5])
-    assert heatmap.zmid == 0 and heatmap.zmin == -heatmap.zmax
+    assert heatmap.zmid == 0
+    assert heatmap.zmin == -heatmap.zmax
     assert heatmap.colorscale[0][1] == "rgb(103,0,31)"  # RdBu starts dark red
     assert fig.layout.title.text == "Neuron 5 activation, epoch 200"
 
@@ -136,7 +139,8 @@ def test_attention_pattern_per_head() -> None:
     fig = render_attention_pattern(ds, 7)
     assert len(fig.data) == 4
     assert np.asarray(fig.data[2].z).shape == (5, 6)
-    assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == 1
+    assert fig.layout.coloraxis.cmin == 0
+    assert fig.layout.coloraxis.cmax == 1
     one = render_attention_pattern(ds, 7, head=1)
     assert len(one.data) == 1
     np.testing.assert_allclose(one.data[0].z, patterns[1])
@@ -151,7 +155,8 @@ def test_loss_curves_mark_the_epoch_and_read_only_the_losses(run: Path) -> None:
     fig = render_loss_curves(lazy, 200)
     train, test, marker = fig.data
     assert (train.name, test.name) == ("train loss", "test loss")
-    assert list(train.x) == EPOCHS and len(test.y) == len(EPOCHS)
+    assert list(train.x) == EPOCHS
+    assert len(test.y) == len(EPOCHS)
     assert list(marker.x) == [200, 200]
     assert marker.y[1] == pytest.approx(float(test.y[2]))
     assert fig.layout.yaxis.type == "log"
@@ -160,7 +165,8 @@ def test_loss_curves_mark_the_epoch_and_read_only_the_losses(run: Path) -> None:
     assert fields_read(store) == {"train_loss", "test_loss"}
     assert len(store.chunk_reads) == 2 * len(EPOCHS)
     no_marker = render_loss_curves(lazy)
-    assert len(no_marker.data) == 2 and no_marker.layout.shapes == ()
+    assert len(no_marker.data) == 2
+    assert no_marker.layout.shapes == ()
 
 
 def test_accuracy_curves(run: Path) -> None:
@@ -181,9 +187,11 @@ def test_progress_measures_one_subplot_per_kind(run: Path) -> None:
     fig = render_progress_measures(ArtifactLoader(run).load_epochs("progress_measures"), 100)
     lines = [t for t in fig.data if t.mode == "lines"]
     markers = [t for t in fig.data if t.mode == "markers"]
-    assert len(lines) == 6 and len(markers) == 6
+    assert len(lines) == 6
+    assert len(markers) == 6
     assert {t.yaxis for t in lines} == {"y", "y2", "y3", "y4"}
-    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "linear"
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis2.type == "linear"
     assert len(fig.layout.shapes) == 4
     only = render_progress_measures(ArtifactLoader(run).load_epochs("progress_measures"),
                                     fields=["excluded_loss"])
@@ -209,7 +217,8 @@ def test_neuron_dominant_frequency_over_epochs(run: Path) -> None:
     line, marker = fig.data
     assert list(line.x) == EPOCHS
     np.testing.assert_array_equal(line.y, lazy["dominant_frequency"].values[:, 3])
-    assert line.marker.cmin == 0 and line.marker.cmax == 1
+    assert line.marker.cmin == 0
+    assert line.marker.cmax == 1
     assert list(marker.x) == [300]
     assert fields_read(store) == {"dominant_frequency", "dominant_fraction"}
 

@@ -108,7 +108,14 @@ def create_app(
     """
     service = service or DashboardService(root)
     app = Dash(__name__, title="epochstore", update_title="")
-    app.layout = html.Div(
+    # A function, so every page load lists the runs as they are now.
+    app.layout = lambda: _layout(service, refresh_seconds)
+    _wire(app, service)
+    return app
+
+
+def _layout(service: DashboardService, refresh_seconds: float) -> html.Div:
+    return html.Div(
         [
             html.Div([html.H2("epochstore", style={"margin": "0 12px 0 0"}),
                       html.Span(f"runs under {service.root}", style={"color": "#777"})],
@@ -133,8 +140,6 @@ def create_app(
         ],
         style=_PAGE,
     )
-    _wire(app, service)
-    return app
 
 
 def _wire(app: Dash, service: DashboardService) -> None:

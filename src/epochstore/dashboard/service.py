@@ -266,6 +266,9 @@ class DashboardService:
         """
         if not run:
             return RunState()
+        if "://" not in run and not Path(run).is_dir():
+            return RunState(run=run, status="error",
+                            message=f"{run} does not exist (any more): pick another variant.")
         try:
             loader = self.loader(run)
             analyzers = {name: tuple(loader.get_epochs(name))

@@ -160,9 +160,13 @@ class ToyFamily:
         optimizer = torch.optim.SGD(model.parameters(), lr=float(config["lr"]))
         x, y = _data(config)
         schedule = {int(e) for e in config["epochs"]}
-        for epoch in range(max(schedule) + 1):
+        saved = set(manager.epochs())
+        start = 0
+        if saved:  # resume: the checkpoint of epoch e holds the weights before step e
+            start = manager.load_into(model, optimizer=optimizer)["epoch"]
+        for epoch in range(start, max(schedule) + 1):
             loss = nn.functional.cross_entropy(model(x), y)
-            if epoch in schedule:
+            if epoch in schedule and epoch not in saved:
                 metrics = {"loss": float(loss.detach())}
                 manager.save(model=model, optimizer=optimizer, epoch=epoch, metrics=metrics,
                              config=config)

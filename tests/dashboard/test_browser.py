@@ -1,0 +1,145 @@
+"""The real thing: `epochstore serve` in a subprocess, driven by headless Chromium.
+
+Picks a variant, moves the epoch slider, checks that the figures follow, that epochs written
+while the page is open appear, and that a second variant shows side by side; saves the
+screenshot shown in the README (docs/images/dashboard.png).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from epochstore.testing.synthetic_modadd import write_synthetic_run
+
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+
+CHROMIUM = os.environ.get("EPOCHSTORE_CHROMIUM", "/usr/bin/chromium")
+# Never let Playwright fetch a browser: the system's Chromium, quiet and offline.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "dashboard.png"
+EPOCHS = tuple(range(0, 1300, 200))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "runs"
+    root.mkdir()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "epochstore.cli", "serve", str(root), "--port", str(port),
+         "--refresh", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        # Written while the server starts: every page load lists the runs anew.
+        write_synthetic_run(root / "modadd" / "p23", EPOCHS, p=23, d_mlp=32,
+                            key_frequencies=(4, 9), grok_epoch=650)
+        write_synthetic_run(root / "modadd" / "p29", range(0, 1300, 300), p=29, d_mlp=32,
+                            key_frequencies=(5, 11, 13), grok_epoch=500, seed=3)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in first, first
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "_dash-layout", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield url, root
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _title(graph: str) -> str:
+    return (f"document.querySelector('#{graph} .js-plotly-plot')?.layout?.title?.text ?? ''")
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                    reason=f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)")
+def test_dashboard_in_a_real_browser(server: tuple[str, Path]) -> None:
+    url, root = server
+    errors: list[str] = []
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1560})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+
+            def wait_title(graph: str, expected: str) -> None:
+                page.wait_for_function(f"({_title(graph)}) === {expected!r}", timeout=15_000)
+
+            # Pick a variant: the slider goes to its last epoch.
+            page.click("#run-a")
+            page.get_by_role("option", name="modadd/p23").click()
+            wait_title("a-heatmap", "Neuron 0 activation, epoch 1200")
+            assert "7 epochs" in page.inner_text("#status")
+
+            # Move the slider (keyboard on the thumb): every panel follows.
+            thumb = page.locator("#epoch [role=slider]")
+            thumb.focus()
+            page.keyboard.press("Home")
+            wait_title("a-heatmap", "Neuron 0 activation, epoch 0")
+            for _ in range(3):
+                page.keyboard.press("ArrowRight")
+            wait_title("a-heatmap", "Neuron 0 activation, epoch 600")
+            wait_title("a-loss", "Loss (epoch 600)")
+            wait_title("a-dominant", "Embedding Fourier components, epoch 600")
+            marker = page.evaluate(
+                "document.querySelector('#a-loss .js-plotly-plot').layout.shapes[0].x0")
+            assert marker == 600
+            assert page.inner_text("#epoch-label").startswith("epoch 600")
+
+            # Another neuron.
+            page.fill("#neuron", "5")
+            page.keyboard.press("Enter")
+            wait_title("a-heatmap", "Neuron 5 activation, epoch 600")
+
+            # An epoch written while the page is open appears without a restart.
+            write_synthetic_run(root / "modadd" / "p23", (*EPOCHS, 1400), p=23, d_mlp=32,
+                                key_frequencies=(4, 9), grok_epoch=650)
+            page.wait_for_function(
+                "document.querySelector('#epoch-label').innerText.includes('of 8')",
+                timeout=15_000)
+            wait_title("a-heatmap", "Neuron 5 activation, epoch 600")
+
+            page.mouse.move(0, 0)
+            page.wait_for_timeout(300)
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT))
+
+            # A second variant side by side, at the nearest epoch to the slider's.
+            page.click("#run-b")
+            page.get_by_role("option", name="modadd/p29").click()
+            wait_title("b-heatmap", "Neuron 5 activation, epoch 600")
+            assert page.is_visible("#column-b")
+            thumb.focus()
+            page.keyboard.press("ArrowRight")
+            wait_title("a-heatmap", "Neuron 5 activation, epoch 800")
+            wait_title("b-heatmap", "Neuron 5 activation, epoch 900 (nearest to 800)")
+        finally:
+            browser.close()
+    assert errors == []
+    assert SCREENSHOT.stat().st_size > 10_000

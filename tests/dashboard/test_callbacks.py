@@ -1,0 +1,272 @@
+"""The dashboard's callbacks, server side, with every read counted (no browser)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from epochstore.cli import main
+from epochstore.dashboard import callbacks
+from epochstore.dashboard.service import CROSS_PANELS, EPOCH_PANELS, RunState
+from epochstore.run import Variant, write_variant
+from epochstore.store import ArtifactStore
+from epochstore.testing.synthetic_modadd import write_synthetic_run
+
+EPOCHS_A = [0, 100, 200, 300, 400]
+
+
+def titles(figures: tuple[Any, ...]) -> list[str]:
+    return [f.layout.title.text for f in figures if hasattr(f, "layout")]
+
+
+def message(fig: Any) -> str:
+    return str((fig.layout.meta or {}).get("epochstore_message", ""))
+
+
+def test_selecting_a_variant_reads_no_chunk_data(root: Path,
+                                                 counting: Callable[..., Any]) -> None:
+    c = counting(root)
+    run = str(root / "modadd" / "a")
+    options = callbacks.run_options(c.service)
+    assert [o["value"] for o in options] == [run, str(root / "modadd" / "b")]
+    assert options[0]["label"] == "modadd / modadd/a  (p=11, d_mlp=24)"
+    state = callbacks.select_run(c.service, run, None)
+    assert state is not None
+    assert c.chunk_keys() == []
+    store = c.stores[run]
+    assert sum(store.metadata_reads.values()) > 0  # it did look, at metadata only
+    assert state["epochs"] == EPOCHS_A
+    assert state["analyzers"]["neuron_activations"] == EPOCHS_A
+    assert state["neurons"] == 24
+    assert state["neuron_chunk"] == 4
+    assert state["key_frequencies"] == [2, 5]
+    assert state["status"] == "complete"
+    # A refresh that finds nothing new changes nothing (and still reads no chunk).
+    assert callbacks.select_run(c.service, run, state) is None
+    assert c.chunk_keys() == []
+
+
+def test_moving_the_slider_reads_only_that_epochs_chunks(root: Path,
+                                                         counting: Callable[..., Any]) -> None:
+    c = counting(root)
+    run = str(root / "modadd" / "a")
+    state = callbacks.select_run(c.service, run, None)
+    for epoch in (400, 200):
+        c.reset()
+        figures = callbacks.epoch_panels(c.service, state, epoch, 9)
+        dominant, heatmap, freq_matrix, grid = titles(figures)[:4]
+        assert dominant == f"Embedding Fourier components, epoch {epoch}"
+        assert heatmap == f"Neuron 9 activation, epoch {epoch}"
+        assert freq_matrix.startswith(f"Neuron-frequency fractions, epoch {epoch} (")
+        assert grid == f"Neurons 8-11 over (a, b), epoch {epoch}"
+        keys = c.chunk_keys()
+        assert keys
+        assert all(f"/epoch_{epoch:05d}/" in k for k in keys)
+        # The activations: one ranged read of the one chunk holding neurons 8-11 (of 6),
+        # shared by the heatmap and the grid.
+        acts = [k for k in keys if "/activations/" in k]
+        assert len(acts) == 1
+        shard = Path(run, "artifacts", acts[0].split("artifacts/", 1)[1])
+        assert c.stores[run].chunk_reads[acts[0]] == 2  # shard index, then the chunk
+        assert c.bytes_read() < shard.stat().st_size / 2
+    # Back to an epoch seen before: served from the cache, nothing read.
+    c.reset()
+    callbacks.epoch_panels(c.service, state, 400, 9)
+    assert c.chunk_keys() == []
+
+
+def test_cross_epoch_panels_read_once_then_only_move_the_marker(
+        root: Path, counting: Callable[..., Any]) -> None:
+    c = counting(root)
+    state = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
+    figures = callbacks.cross_panels(c.service, state, 100, 3)
+    assert len(figures) == len(CROSS_PANELS)
+    assert titles(figures)[0] == "Loss (epoch 100)"
+    assert titles(figures)[4] == "Neuron 3: dominant frequency over training (epoch 100)"
+    first = len(c.chunk_keys())
+    assert first > 0
+    c.reset()
+    moved = callbacks.cross_panels(c.service, state, 300, 3)
+    assert c.chunk_keys() == []
+    assert titles(moved)[0] == "Loss (epoch 300)"
+    assert moved[0].layout.shapes[0].x0 == 300
+    # Another neuron reads that neuron's entries only.
+    c.reset()
+    callbacks.cross_panels(c.service, state, 300, 4)
+    assert {k.split("/")[1] for k in c.chunk_keys()} == {"neuron_freq_norm"}
+
+
+def test_slider_follows_the_runs_epochs() -> None:
+    state = RunState(run="r", analyzers={"x": (0, 50, 100, 400)}, epochs=(0, 50, 100, 400),
+                     status="complete").to_dict()
+    low, high, marks, value, disabled = callbacks.slider_props(state, None)
+    assert (low, high, value, disabled) == (0, 3, 3, False)  # a new run: its last epoch
+    assert marks == {0: "0", 1: "50", 2: "100", 3: "400"}
+    assert callbacks.slider_props(state, 100)[3] == 2  # the selected epoch is kept
+    assert callbacks.slider_props(state, 380)[3] == 3  # or the nearest one
+    assert callbacks.selected_epoch(state, 1) == 50
+    assert callbacks.epoch_label(state, 50) == "epoch 50  (2 of 4)"
+    assert callbacks.slider_props(RunState().to_dict(), 5)[4] is True  # no epochs: disabled
+    many = RunState(epochs=tuple(range(0, 9500, 100))).to_dict()
+    labelled = callbacks.slider_props(many, None)[2]
+    assert len(labelled) <= callbacks.MAX_LABELLED_MARKS + 1
+    assert labelled[94] == "9400"
+
+
+def test_new_epochs_appear_without_restart(tmp_path: Path,
+                                           counting: Callable[..., Any]) -> None:
+    run = write_synthetic_run(tmp_path / "modadd" / "live", [0, 100], p=7, d_mlp=8,
+                              key_frequencies=(2,))
+    c = counting(tmp_path)
+    state = callbacks.select_run(c.service, str(run), None)
+    assert state is not None
+    assert state["epochs"] == [0, 100]
+    callbacks.cross_panels(c.service, state, 100, 0)
+    write_synthetic_run(run, [0, 100, 200], p=7, d_mlp=8, key_frequencies=(2,))
+    c.reset()
+    newer = callbacks.select_run(c.service, str(run), state)  # the next refresh tick
+    assert newer is not None
+    assert newer["epochs"] == [0, 100, 200]
+    assert c.chunk_keys() == []
+    assert callbacks.slider_props(newer, 100)[3] == 1  # the slider stays on epoch 100
+    figures = callbacks.cross_panels(c.service, newer, 200, 0)
+    assert list(figures[0].data[0].x) == [0, 100, 200]
+    assert all("/epoch_00200/" in k for k in c.chunk_keys())  # only the new epoch is read
+
+
+def test_a_run_being_analysed(tmp_path: Path, counting: Callable[..., Any]) -> None:
+    run = write_synthetic_run(tmp_path / "r", [0, 100, 200], p=7, d_mlp=8, key_frequencies=(2,))
+    ArtifactStore(run).delete_epoch("neuron_freq_norm", 200)
+    c = counting(tmp_path)
+    state = callbacks.select_run(c.service, str(run), None)
+    assert state is not None
+    assert state["status"] == "analysing"
+    assert "analysis in progress" in state["message"]
+    figures = callbacks.epoch_panels(c.service, state, 200, 0)
+    by_panel = dict(zip(EPOCH_PANELS, figures, strict=False))
+    assert "not analysed yet" in message(by_panel["freq_matrix"])
+    assert by_panel["heatmap"].layout.title.text == "Neuron 0 activation, epoch 200"
+
+
+def test_a_run_without_artifacts_and_a_missing_analyzer(tmp_path: Path,
+                                                        counting: Callable[..., Any]) -> None:
+    empty = tmp_path / "toy" / "trained"
+    assert main(["train", str(empty), "--family", "toy", "--preset", "demo",
+                 "--set", "epochs=[0,2,4]", "--quiet"]) == 0
+    bare = tmp_path / "modadd" / "bare"
+    write_variant(bare, Variant(family="modadd", params={"p": 7}))
+    partial = write_synthetic_run(tmp_path / "modadd" / "partial", [0, 10], p=7, d_mlp=8,
+                                  key_frequencies=(2,), analyzers=["dominant_frequencies"])
+    c = counting(tmp_path)
+
+    state = callbacks.select_run(c.service, str(empty), None)
+    assert state is not None
+    assert state["status"] == "empty"
+    assert "3 checkpoints, no artifacts yet" in state["message"]
+    assert "epochstore analyze" in state["message"]
+    per_epoch = callbacks.epoch_panels(c.service, state, None, 0)
+    assert "no artifacts yet" in message(per_epoch[0])
+    loss = callbacks.cross_panels(c.service, state, None, 0)[0]
+    assert loss.layout.title.text == "Loss, from checkpoint records"
+    assert [t.name for t in loss.data] == ["loss"]
+
+    state = callbacks.select_run(c.service, str(bare), None)
+    assert state is not None
+    assert "no checkpoints and no artifacts" in state["message"]
+    assert "No loss recorded yet" in message(callbacks.cross_panels(c.service, state, None, 0)[0])
+
+    state = callbacks.select_run(c.service, str(partial), None)
+    assert state is not None
+    figures = dict(zip(EPOCH_PANELS, callbacks.epoch_panels(c.service, state, 10, 0),
+                       strict=False))
+    assert figures["dominant"].layout.title.text == "Embedding Fourier components, epoch 10"
+    text = message(figures["heatmap"])
+    assert "No 'neuron_activations' artifacts" in text
+    assert f"epochstore analyze {partial} --analyzers neuron_activations" in text
+    assert callbacks.epoch_panels(c.service, state, 10, 0)[-1] is False  # no attention panel
+
+
+def test_two_variants_side_by_side_use_the_nearest_epoch(root: Path,
+                                                         counting: Callable[..., Any]) -> None:
+    c = counting(root)
+    a = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
+    b = callbacks.select_run(c.service, str(root / "modadd" / "b"), None)
+    status, title_a, title_b, style_b, columns, neuron_max = callbacks.compare_view(a, b)
+    assert title_a.endswith("a")
+    assert title_b.endswith("b")
+    assert style_b == {"display": "block"}
+    assert columns["gridTemplateColumns"] == "1fr 1fr"
+    assert neuron_max == 23
+    assert "|" in status
+    c.reset()
+    figures = callbacks.epoch_panels(c.service, b, 400, 2, nearest=True)
+    assert figures[1].layout.title.text == "Neuron 2 activation, epoch 450 (nearest to 400)"
+    assert all("/epoch_00450/" in k for k in c.chunk_keys())
+    assert callbacks.compare_view(a, None)[3] == {"display": "none"}
+
+
+def test_figure_cache_stays_bounded(root: Path, counting: Callable[..., Any]) -> None:
+    c = counting(root, figure_cache=6, block_cache=2)
+    state = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
+    for _ in range(3):
+        for epoch in EPOCHS_A:
+            for neuron in (0, 13):
+                callbacks.epoch_panels(c.service, state, epoch, neuron)
+    assert len(c.service.figures) == 6
+    assert len(c.service.blocks) == 2
+
+
+def test_damaged_chunk_shows_a_message_not_a_crash(tmp_path: Path,
+                                                   counting: Callable[..., Any]) -> None:
+    run = write_synthetic_run(tmp_path / "r", [0], p=7, d_mlp=8, key_frequencies=(2,))
+    chunk = run / "artifacts" / "dominant_frequencies" / "epoch_00000" / "coefficients" / "c" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    c = counting(tmp_path)
+    state = callbacks.select_run(c.service, str(run), None)
+    figure = callbacks.epoch_panels(c.service, state, 0, 0)[0]
+    assert "Cannot show epoch 0 of 'dominant_frequencies'" in message(figure)
+
+
+def test_an_unreadable_run_is_an_error_state(tmp_path: Path,
+                                             counting: Callable[..., Any]) -> None:
+    run = write_synthetic_run(tmp_path / "r", [0], p=7, d_mlp=8, key_frequencies=(2,),
+                              analyzers=["training_metrics"])
+    meta = run / "artifacts" / "zarr.json"
+    meta.write_text(meta.read_text().replace('"epochstore_format": 1', '"epochstore_format": 99'))
+    c = counting(tmp_path)
+    state = callbacks.select_run(c.service, str(run), None)
+    assert state is not None
+    assert state["status"] == "error"
+    assert "cannot be read" in state["message"]
+    assert "cannot be read" in message(callbacks.cross_panels(c.service, state, None, 0)[0])
+    shutil.rmtree(run)
+    gone = callbacks.select_run(c.service, str(run), state)
+    assert gone is not None
+    assert gone["status"] == "error"
+    assert "does not exist" in gone["message"]
+
+
+def test_heatmap_values_match_the_store(root: Path, counting: Callable[..., Any]) -> None:
+    from epochstore import ArtifactLoader
+
+    c = counting(root)
+    state = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
+    heatmap = callbacks.epoch_panels(c.service, state, 300, 17)[1]
+    expected = ArtifactLoader(root / "modadd" / "a").load_epoch("neuron_activations", 300)
+    np.testing.assert_allclose(heatmap.data[0].z, expected["activations"].values[17])
+
+
+@pytest.mark.parametrize("bad", [None, "x", -3])
+def test_a_bad_neuron_value_falls_back_to_neuron_0(root: Path, bad: Any,
+                                                   counting: Callable[..., Any]) -> None:
+    c = counting(root)
+    state = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
+    heatmap = callbacks.epoch_panels(c.service, state, 0, bad)[1]
+    assert heatmap.layout.title.text == "Neuron 0 activation, epoch 0"

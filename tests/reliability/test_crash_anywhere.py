@@ -1,0 +1,94 @@
+"""Crash anywhere: SIGKILL train+analyze at random moments; nothing loads wrong; resume equals clean.
+
+Seeded trials. The default run does a few; ``pytest -m soak`` runs many (see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from epochstore import ArtifactLoader, CheckpointManager
+
+SCRIPT = Path(__file__).with_name("crash_process.py")
+N_EPOCHS = 12
+
+
+def _start(run: Path) -> tuple[subprocess.Popen[str], float]:
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(run), str(N_EPOCHS)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc, time.monotonic()
+
+
+def _snapshot(run: Path) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    loader = ArtifactLoader(run)
+    return {
+        (name, epoch): {k: v.values for k, v in loader.load_epoch(name, epoch).load().items()}
+        for name in loader.get_available_analyzers()
+        for epoch in loader.get_epochs(name)
+    }
+
+
+def _assert_subset_equal(got: dict, expected: dict) -> None:
+    assert set(got) <= set(expected)
+    for key, fields in got.items():
+        for field, values in fields.items():
+            np.testing.assert_allclose(values, expected[key][field], rtol=1e-5, err_msg=str(key))
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, dict]:
+    run = tmp_path_factory.mktemp("clean") / "run"
+    proc, started = _start(run)
+    assert proc.wait(timeout=300) == 0
+    return run, time.monotonic() - started, _snapshot(run)
+
+
+def _trials(tmp_path: Path, clean_run: tuple[Path, float, dict], trials: int, seed: int) -> int:
+    clean, duration, expected = clean_run
+    clean_epochs = CheckpointManager(clean / "checkpoints", read_only=True).epochs()
+    rng = random.Random(seed)
+    kills = 0
+    for trial in range(trials):
+        run = tmp_path / f"trial{trial}"
+        proc, started = _start(run)
+        time.sleep(rng.uniform(0, duration))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        # Right after the kill: whatever is committed verifies and equals the clean run.
+        if (run / "checkpoints").exists():
+            report = CheckpointManager(run / "checkpoints", read_only=True).verify()
+            assert not report.problems, report.problems
+        if (run / "artifacts").exists():
+            _assert_subset_equal(_snapshot(run), expected)
+        # Resume to completion: identical to the clean run.
+        proc, _ = _start(run)
+        assert proc.wait(timeout=300) == 0
+        assert CheckpointManager(run / "checkpoints", read_only=True).epochs() == clean_epochs
+        final = _snapshot(run)
+        assert final.keys() == expected.keys()
+        _assert_subset_equal(final, expected)
+    return kills
+
+
+def test_sigkill_train_and_analyze_then_resume(
+    tmp_path: Path, clean_run: tuple[Path, float, dict]
+) -> None:
+    assert _trials(tmp_path, clean_run, trials=3, seed=7) >= 2
+
+
+@pytest.mark.soak
+def test_sigkill_soak(tmp_path: Path, clean_run: tuple[Path, float, dict]) -> None:
+    assert _trials(tmp_path, clean_run, trials=100, seed=8) >= 90
