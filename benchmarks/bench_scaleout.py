@@ -104,6 +104,67 @@ def _timed_run(run: Path | str, **kwargs: Any) -> tuple[float, Any]:
     return seconds, report
 
 
+def _measured_run(run: Path, parallel: int, **kwargs: Any) -> dict[str, float]:
+    """Run the pipeline on ``run``; return wall time, steady-state throughput and task time.
+
+    The steady state is taken from the completion times of the epochs after the first one, so
+    it excludes start-up (spawning processes, importing torch, opening the store).
+    """
+    from epochstore import AnalysisPipeline
+
+    done: list[float] = []
+    pipeline = AnalysisPipeline(run)
+    started = time.perf_counter()
+    report = pipeline.run(progress=False, callback=lambda *_: done.append(time.perf_counter()),
+                          **kwargs)
+    wall = time.perf_counter() - started
+    assert report.ok, report.failed
+    n = len(done)
+    steady = (done[-1] - done[0]) / (n - 1)
+    task = statistics.median(r.seconds for r in report.results)
+    return {
+        "wall_s": wall,
+        "epochs": n,
+        "epochs_per_s": n / wall,
+        "steady_epochs_per_s": 1 / steady,
+        "first_result_s": done[0] - started,
+        "task_ms": 1000 * task,
+        # Time a worker spends per epoch beyond the task itself (scheduling, transfer, idle).
+        "overhead_ms": 1000 * (steady * parallel - task),
+    }
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _compare(
+    trained: Path, work: Path, repeat: int, paths: dict[str, Callable[[Path], dict[str, float]]]
+) -> dict[str, list[dict[str, float]]]:
+    """Run every path ``repeat`` times, interleaved, so that a shared machine's load hits all."""
+    out: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
+    for r in range(repeat):
+        for i, (name, fn) in enumerate(paths.items()):
+            result = fn(_copy_run(trained, work / f"run-{r}-{i}-{time.monotonic_ns()}"))
+            out[name].append(result)
+            print(f"  {name}: {result['wall_s']:.2f} s, {result['steady_epochs_per_s']:.2f} "
+                  f"epochs/s steady, task {result['task_ms']:.0f} ms", file=sys.stderr)
+    return out
+
+
+def _best(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the highest steady throughput (the least disturbed by other load)."""
+    return max(runs, key=lambda r: r["steady_epochs_per_s"])
+
+
 # --- part 1: scaling with Dask workers ------------------------------------------------------
 
 
@@ -123,31 +184,28 @@ def bench_scaling(work: Path, *, p: int, epochs: int, repeat: int) -> dict[str, 
     family.train(str(trained), config)
     print(f"trained modadd p={p}, {epochs} checkpoints in {time.perf_counter() - started:.0f} s",
           file=sys.stderr)
-    n = len(list((trained / "checkpoints").glob("checkpoint_epoch_*.safetensors")))
-    results: dict[str, Any] = {"p": p, "epochs": n, "runs": {}}
-
-    def record(name: str, seconds: list[float], extra: dict[str, Any] | None = None) -> None:
-        best = min(seconds)
-        results["runs"][name] = {"seconds": seconds, "epochs_per_s": n / best, **(extra or {})}
-        print(f"  {name}: {n / best:.2f} epochs/s (best of {seconds})", file=sys.stderr)
-
-    counter = iter(range(10_000))
-    seq = [_timed_run(_copy_run(trained, work / f"s{next(counter)}"))[0] for _ in range(repeat)]
-    record("in-process sequential (torch 2 threads)", seq)
     warm = ["torch", "epochstore.pipeline.worker", "epochstore.families.modadd"]
-    for workers in (1, 2):
-        with _cluster(workers) as (client, startup):
-            client.run(_warm_worker, warm)
-            times = [
-                _timed_run(_copy_run(trained, work / f"s{next(counter)}"), client=client)[0]
-                for _ in range(repeat)
-            ]
-        record(f"Dask LocalCluster, {workers} worker(s) x 1 thread", times,
-               {"cluster_startup_s": startup})
-    one = results["runs"]["Dask LocalCluster, 1 worker(s) x 1 thread"]["epochs_per_s"]
-    two = results["runs"]["Dask LocalCluster, 2 worker(s) x 1 thread"]["epochs_per_s"]
-    results["scaling_ratio"] = two / one
-    return results
+    with _cluster(1) as (one, startup1), _cluster(2) as (two, startup2):
+        one.run(_warm_worker, warm)
+        two.run(_warm_worker, warm)
+
+        def sequential(run: Path) -> dict[str, float]:
+            with _torch_threads(1):
+                return _measured_run(run, 1)
+
+        runs = _compare(trained, work, repeat, {
+            "in-process sequential (1 torch thread)": sequential,
+            "Dask, 1 worker x 1 thread": lambda run: _measured_run(run, 1, client=one),
+            "Dask, 2 workers x 1 thread": lambda run: _measured_run(run, 2, client=two),
+        })
+    best = {name: _best(r) for name, r in runs.items()}
+    ratio = (best["Dask, 2 workers x 1 thread"]["steady_epochs_per_s"]
+             / best["Dask, 1 worker x 1 thread"]["steady_epochs_per_s"])
+    wall_ratio = (best["Dask, 2 workers x 1 thread"]["epochs_per_s"]
+                  / best["Dask, 1 worker x 1 thread"]["epochs_per_s"])
+    return {"p": p, "epochs": best["Dask, 1 worker x 1 thread"]["epochs"], "runs": runs,
+            "best": best, "scaling_ratio": ratio, "scaling_ratio_wall": wall_ratio,
+            "cluster_startup_s": {"1 worker": startup1, "2 workers": startup2}}
 
 
 # --- part 2: per-epoch overhead (toy family) ------------------------------------------------------
@@ -158,53 +216,29 @@ def _noop(x: int) -> int:
 
 
 def bench_overhead(work: Path, *, epochs: int, repeat: int) -> dict[str, Any]:
-    from epochstore.pipeline.executors import ProcessExecutor
     from epochstore.testing.toy import ToyFamily
 
     trained = work / "toy-trained"
     ToyFamily().train(str(trained), {"epochs": list(range(epochs))})
-    counter = iter(range(10_000))
-    out: dict[str, Any] = {"epochs": epochs, "runs": {}}
-
-    def record(name: str, seconds: list[float], startup: float = 0.0, **extra: Any) -> None:
-        best = min(seconds)
-        out["runs"][name] = {
-            "seconds": seconds,
-            "startup_s": startup,
-            "ms_per_epoch": 1000 * (best - startup) / epochs,
-            **extra,
-        }
-        print(f"  {name}: {1000 * (best - startup) / epochs:.1f} ms/epoch", file=sys.stderr)
-
-    runs = [_timed_run(_copy_run(trained, work / f"t{next(counter)}")) for _ in range(repeat)]
-    task_ms = statistics.median(r.seconds for _, report in runs for r in report.results) * 1000
-    record("in-process sequential", [s for s, _ in runs], task_ms=task_ms)
-
-    # Local processes: a fresh spawn pool per run; its start-up (spawn + import torch) is timed
-    # with trivial tasks and subtracted.
-    startups = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        list(ProcessExecutor(2).map_unordered(_noop, [0, 1]))
-        startups.append(time.perf_counter() - started)
-    times = [
-        _timed_run(_copy_run(trained, work / f"t{next(counter)}"), workers=2)[0]
-        for _ in range(repeat)
-    ]
-    record("2 local processes (workers=2)", times, min(startups))
-
     with _cluster(2) as (client, startup):
         client.run(_warm_worker, ["torch", "epochstore.pipeline.worker"])
         started = time.perf_counter()
-        client.gather(client.map(_noop, range(epochs), pure=False))
-        empty_ms = 1000 * (time.perf_counter() - started) / epochs
-        times = [
-            _timed_run(_copy_run(trained, work / f"t{next(counter)}"), client=client)[0]
-            for _ in range(repeat)
-        ]
-    record("Dask LocalCluster, 2 workers (started)", times, 0.0,
-           cluster_startup_s=startup, empty_task_ms=empty_ms)
-    return out
+        client.gather(client.map(_noop, range(200), pure=False))
+        empty_ms = 1000 * (time.perf_counter() - started) / 200
+
+        def sequential(run: Path) -> dict[str, float]:
+            with _torch_threads(1):
+                return _measured_run(run, 1)
+
+        runs = _compare(trained, work, repeat, {
+            "in-process sequential (1 torch thread)": sequential,
+            "2 local processes (workers=2)": lambda run: _measured_run(run, 2, workers=2),
+            "Dask LocalCluster, 2 workers x 1 thread": lambda run: _measured_run(
+                run, 2, client=client
+            ),
+        })
+    return {"epochs": epochs, "runs": runs, "best": {n: _best(r) for n, r in runs.items()},
+            "cluster_startup_s": startup, "empty_dask_task_ms": empty_ms}
 
 
 # --- part 3: S3 requests --------------------------------------------------------------------------
@@ -334,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling-epochs", type=int, default=24)
     parser.add_argument("--overhead-epochs", type=int, default=120)
     parser.add_argument("--s3-epochs", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -361,19 +395,15 @@ def main(argv: list[str] | None = None) -> int:
                 work, epochs=args.overhead_epochs, repeat=args.repeat
             )
             print(f"\n### Per-epoch cost of the execution paths (toy family, {ov['epochs']} "
-                  "epochs)\n")
+                  "epochs, local run directory)\n")
             print(_table(
-                ["path", "wall per epoch (ms)", "start-up (s)", "wall runs (s)"],
-                [[name, r["ms_per_epoch"],
-                  r.get("cluster_startup_s", r["startup_s"]),
-                  ", ".join(f"{s:.2f}" for s in r["seconds"])]
-                 for name, r in ov["runs"].items()],
+                ["path", "wall (s)", "first result (s)", "steady epochs/s", "task (ms)",
+                 "overhead per epoch per worker (ms)"],
+                [[name, r["wall_s"], r["first_result_s"], r["steady_epochs_per_s"],
+                  r["task_ms"], r["overhead_ms"]] for name, r in ov["best"].items()],
             ))
-            dask = ov["runs"]["Dask LocalCluster, 2 workers (started)"]
-            procs = ov["runs"]["2 local processes (workers=2)"]
-            print(f"\nDask minus local processes: "
-                  f"{dask['ms_per_epoch'] - procs['ms_per_epoch']:+.1f} ms per epoch; an empty "
-                  f"Dask task costs {dask['empty_task_ms']:.1f} ms (2 workers).")
+            print(f"\nLocalCluster start-up: {ov['cluster_startup_s']:.1f} s; an empty Dask task "
+                  f"costs {ov['empty_dask_task_ms']:.1f} ms of wall time (2 workers).")
         if args.part in ("all", "scaling"):
             print("[scaling] modadd", file=sys.stderr)
             sc = results["scaling"] = bench_scaling(
@@ -382,11 +412,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n### Dask scaling (modadd p={sc['p']}, {sc['epochs']} epochs, local run "
                   "directory)\n")
             print(_table(
-                ["execution", "epochs/s (best)", "runs (s)"],
-                [[name, r["epochs_per_s"], ", ".join(f"{s:.1f}" for s in r["seconds"])]
-                 for name, r in sc["runs"].items()],
+                ["execution", "wall (s)", "epochs/s (wall)", "steady epochs/s", "task (ms)"],
+                [[name, r["wall_s"], r["epochs_per_s"], r["steady_epochs_per_s"], r["task_ms"]]
+                 for name, r in sc["best"].items()],
             ))
-            print(f"\nScaling ratio, 2 workers / 1 worker: {sc['scaling_ratio']:.2f}")
+            print(f"\nScaling ratio, 2 workers / 1 worker: {sc['scaling_ratio']:.2f} (steady), "
+                  f"{sc['scaling_ratio_wall']:.2f} (wall).")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = HERE / "results"

@@ -93,6 +93,7 @@ def test_cross_epoch_panels_read_once_then_only_move_the_marker(
     c.reset()
     moved = callbacks.cross_panels(c.service, state, 300, 3)
     assert c.chunk_keys() == []
+    assert sum(sum(s.metadata_reads.values()) + s.list_calls for s in c.stores.values()) == 0
     assert titles(moved)[0] == "Loss (epoch 300)"
     assert moved[0].layout.shapes[0].x0 == 300
     # Another neuron reads that neuron's entries only.
@@ -196,9 +197,9 @@ def test_two_variants_side_by_side_use_the_nearest_epoch(root: Path,
     c = counting(root)
     a = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
     b = callbacks.select_run(c.service, str(root / "modadd" / "b"), None)
-    status, title_a, title_b, style_b, columns, neuron_max = callbacks.compare_view(a, b)
-    assert title_a.endswith("a")
-    assert title_b.endswith("b")
+    status, title_a, title_b, style_b, columns, neuron_max = callbacks.compare_view(
+        a, b, root=str(root))
+    assert (title_a, title_b) == ("modadd/a", "modadd/b")
     assert style_b == {"display": "block"}
     assert columns["gridTemplateColumns"] == "1fr 1fr"
     assert neuron_max == 23

@@ -89,7 +89,7 @@ def test_reader_never_sees_a_mix_of_two_overwrites(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     store.write_epoch(
         "acts", 0, {"activations": np.zeros((32, 64, 64), np.float32), "seed": np.int64(0)},
-        dims={"activations": ("neuron", "a", "b")},
+        dims={"activations": ("neuron", "a", "b")}, chunks={"activations": (4, 64, 64)},
     )
     proc = _start(tmp_path, "overwrite", 40)
     loader = ArtifactLoader(tmp_path)

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 SHAPE = (32, 64, 64)
+CHUNKS = {"activations": (4, 64, 64)}  # several chunks: the sharded path is exercised
 
 
 def expected(epoch: int) -> np.ndarray:
@@ -33,7 +34,7 @@ def main() -> None:
             try:
                 store.write_epoch(
                     "acts", epoch, {"activations": expected(epoch), "seed": np.int64(epoch)},
-                    dims=dims,
+                    dims=dims, chunks=CHUNKS,
                 )
             except EpochExistsError:
                 continue
@@ -42,7 +43,7 @@ def main() -> None:
             store.write_epoch(
                 "acts", 0, {"activations": np.full(SHAPE, version, np.float32),
                             "seed": np.int64(version)},
-                dims=dims, overwrite=True,
+                dims=dims, overwrite=True, chunks=CHUNKS,
             )
     print("done", flush=True)
 

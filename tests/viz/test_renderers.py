@@ -121,7 +121,7 @@ def test_freq_matrix_sorted_by_dominant_frequency(run: Path) -> None:
     assert z.shape == (P // 2, D_MLP)
     assert (heatmap.zmin, heatmap.zmax) == (0, 1)
     assert heatmap.colorscale[0][1] == "#440154"  # Viridis
-    order = np.asarray(heatmap.customdata)[0]
+    order = np.asarray([int(n) for n in heatmap.x])
     dominant = ds["dominant_frequency"].values[order]
     assert (np.diff(dominant) >= 0).all()
     np.testing.assert_allclose(z, ds["norm_matrix"].values[:, order])

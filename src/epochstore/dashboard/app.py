@@ -172,7 +172,7 @@ def _wire(app: Dash, service: DashboardService) -> None:
                   Output("columns", "style"), Output("neuron", "max"),
                   Input("state-a", "data"), Input("state-b", "data"))
     def _view(a: dict[str, Any] | None, b: dict[str, Any] | None) -> tuple[Any, ...]:
-        return callbacks.compare_view(a, b)
+        return callbacks.compare_view(a, b, root=service.root)
 
     @app.callback(Output("epoch-label", "children"), Input("selected", "data"),
                   State("state-a", "data"))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import plotly.graph_objects as go
@@ -95,10 +96,24 @@ def epoch_label(state: Mapping[str, Any] | None, epoch: int | None) -> str:
     return f"epoch {epoch}  ({epochs.index(epoch) + 1} of {len(epochs)})"
 
 
+def _name(run: str, root: str | None) -> str:
+    if not run or root is None:
+        return run
+    try:
+        relative = Path(run).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return run
+    return str(relative)
+
+
 def compare_view(
-    state_a: Mapping[str, Any] | None, state_b: Mapping[str, Any] | None
+    state_a: Mapping[str, Any] | None,
+    state_b: Mapping[str, Any] | None,
+    root: str | None = None,
 ) -> tuple[str, str, str, dict[str, str], dict[str, str], int | None]:
     """Status line, column titles and visibility, and the neuron input's maximum.
+
+    Column titles are the runs' paths relative to ``root`` when they lie under it.
 
     Returns
     -------
@@ -111,8 +126,8 @@ def compare_view(
     two = bool(b.run)
     columns = {"display": "grid", "gap": "16px",
                "gridTemplateColumns": "1fr 1fr" if two else "1fr"}
-    return (status, a.run or "", b.run or "", _SHOWN if two else _HIDDEN, columns,
-            min(neurons) - 1 if neurons else None)
+    return (status, _name(a.run, root), _name(b.run, root), _SHOWN if two else _HIDDEN,
+            columns, min(neurons) - 1 if neurons else None)
 
 
 def _neuron(value: Any) -> int:

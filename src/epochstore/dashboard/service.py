@@ -112,6 +112,8 @@ class RunState:
         The run directory ("" for no run).
     analyzers
         Each analyzer's committed epochs.
+    fields
+        Each analyzer's output fields (from its manifest).
     epochs
         The slider's epochs: every epoch any analyzer has, sorted.
     checkpoints
@@ -131,6 +133,7 @@ class RunState:
 
     run: str = ""
     analyzers: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    fields: Mapping[str, Sequence[str]] = field(default_factory=dict)
     epochs: Sequence[int] = ()
     checkpoints: int | None = None
     neurons: int | None = None
@@ -143,6 +146,7 @@ class RunState:
         """Return a JSON-serialisable dict (for ``dcc.Store``)."""
         data = asdict(self)
         data["analyzers"] = {k: list(v) for k, v in self.analyzers.items()}
+        data["fields"] = {k: list(v) for k, v in self.fields.items()}
         data["epochs"] = list(self.epochs)
         return data
 
@@ -155,6 +159,8 @@ class RunState:
             run=str(data.get("run", "")),
             analyzers={str(k): tuple(int(e) for e in v)
                        for k, v in dict(data.get("analyzers", {})).items()},
+            fields={str(k): tuple(str(f) for f in v)
+                    for k, v in dict(data.get("fields", {})).items()},
             epochs=tuple(int(e) for e in data.get("epochs", ())),
             checkpoints=data.get("checkpoints"),
             neurons=data.get("neurons"),
@@ -271,26 +277,28 @@ class DashboardService:
                             message=f"{run} does not exist (any more): pick another variant.")
         try:
             loader = self.loader(run)
-            analyzers = {name: tuple(loader.get_epochs(name))
-                         for name in loader.get_available_analyzers()}
-            neurons = chunk = None
-            if "neuron_activations" in analyzers:
-                spec = loader.manifest("neuron_activations").fields.get("activations")
-                if spec is not None and spec.dims[:1] == ("neuron",):
-                    neurons, chunk = spec.shape[0], spec.layout.chunks[0]
-            keys = None
-            if "progress_measures" in analyzers:
-                stored = loader.manifest("progress_measures").params.get("key_frequencies")
-                keys = [int(k) for k in stored] if isinstance(stored, list) else None
+            # One manifest per analyzer: its group's attributes and one listing of its epochs.
+            manifests = {name: loader.manifest(name) for name in loader.get_available_analyzers()}
         except _RECOVERABLE as exc:
             return RunState(run=run, status="error",
                             message=f"{run} cannot be read: {exc}")
+        analyzers = {name: m.epochs for name, m in manifests.items()}
+        fields = {name: tuple(m.fields) for name, m in manifests.items()}
+        neurons = chunk = None
+        acts = manifests.get("neuron_activations")
+        spec = acts.fields.get("activations") if acts is not None else None
+        if spec is not None and spec.dims[:1] == ("neuron",):
+            neurons, chunk = spec.shape[0], spec.layout.chunks[0]
+        keys = None
+        if "progress_measures" in manifests:
+            stored = manifests["progress_measures"].params.get("key_frequencies")
+            keys = [int(k) for k in stored] if isinstance(stored, list) else None
         epochs = tuple(sorted({e for es in analyzers.values() for e in es}))
         checkpoints = _checkpoint_count(run)
         status, message = _status(run, analyzers, epochs, checkpoints)
-        return RunState(run=run, analyzers=analyzers, epochs=epochs, checkpoints=checkpoints,
-                        neurons=neurons, neuron_chunk=chunk, key_frequencies=keys,
-                        status=status, message=message)
+        return RunState(run=run, analyzers=analyzers, fields=fields, epochs=epochs,
+                        checkpoints=checkpoints, neurons=neurons, neuron_chunk=chunk,
+                        key_frequencies=keys, status=status, message=message)
 
     # --- per-epoch panels -----------------------------------------------------------------------
 
@@ -450,7 +458,7 @@ class DashboardService:
             return [f for f in preferred if f in names] or sorted(f for f in names if word in f)
 
         if state.analyzers.get("training_metrics"):
-            stored = list(self.loader(state.run).manifest("training_metrics").fields)
+            stored = list(state.fields.get("training_metrics", ()))
             return self._series(state, "training_metrics", pick(stored))
         key = (state.run, "checkpoints", state.checkpoints)
         records = self.series.get(key)
@@ -482,7 +490,7 @@ class DashboardService:
         if not state.analyzers.get(analyzer):
             return _missing(panel, analyzer, state)
         if panel == "progress":
-            stored = self.loader(state.run).manifest(analyzer).fields
+            stored = state.fields.get(analyzer, ())
             present = [f for f in PROGRESS_FIELDS if f in stored]
             return render_progress_measures(self._series(state, analyzer, present), epoch)
         if panel == "key_norms":

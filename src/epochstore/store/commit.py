@@ -7,7 +7,9 @@ Both strategies give the same guarantee: a reader sees the epoch whole or not at
   overwrite swaps the old and new directories in one ``renameat2(RENAME_EXCHANGE)`` on Linux.
 - :class:`MetadataLastCommit` (object stores, memory): chunks are written first under the final
   name and every ``zarr.json`` is held back, then written deepest first, so the epoch group's own
-  metadata, which makes the epoch exist, is the last single PUT.
+  metadata, which makes the epoch exist, is the last single PUT. The node is written through a
+  :class:`MetadataLastStore` rooted at it, which sees only its own writes: zarr reads nothing
+  back (one request per object), and a killed writer's leftovers are overwritten, never merged.
 
 Listing is part of the strategy (:meth:`CommitStrategy.list_epochs`), because what "committed"
 means differs: a local directory lists committed epochs by name (temporary nodes are hidden), an
@@ -291,15 +293,18 @@ class MetadataLastStore(WrapperStore[Any]):
     to replace, and what a killed writer left at ``root`` (chunks, array metadata without the
     group's) is overwritten, never mistaken for an existing node or merged into a new shard.
 
+    Write the node at the view's root (zarr path ``""``): a node written deeper would have zarr
+    create its parents as new, empty groups.
+
     Parameters
     ----------
     store
         The underlying store.
     root
-        Key prefix of the node being written (``""``: the whole store).
+        Key prefix of the node being written, e.g. ``"artifacts/a/epoch_00001"``.
     """
 
-    def __init__(self, store: Store, root: str = "") -> None:
+    def __init__(self, store: Store, root: str) -> None:
         super().__init__(store)
         self._root = root.strip("/")
         self._held: dict[str, Buffer] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,8 @@ from epochstore.errors import (
     SchemaMismatchError,
     UnsupportedArrayError,
 )
-from epochstore.naming import validate_epoch, validate_name
+from epochstore._atomic import PARTIAL_SUFFIX
+from epochstore.naming import NAME_PATTERN, validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
 from epochstore.store.codecs import DEFAULT_CODEC, Codec, default_layout
 from epochstore.store.manifest import (
@@ -385,9 +387,24 @@ class ArtifactStore(_ArtifactView):
             still running is not disturbed. On object stores every uncommitted epoch is removed:
             call it only when no writer runs.
         """
+        if not self._check_format():
+            return []
         removed: list[str] = []
-        for analyzer in self.get_available_analyzers():
-            removed += self._commit.cleanup(analyzer, self._list(analyzer), older_than)
+        root_names = self._list()
+        # Every analyzer-named child, even one whose group metadata a killed writer never
+        # finished, and the root itself (zarr's own partial metadata files).
+        removed += self._commit.cleanup("", root_names, older_than)
+        for name in root_names:
+            if NAME_PATTERN.fullmatch(name):
+                removed += self._commit.cleanup(name, self._list(name), older_than)
+        local = self._location.local_root
+        if local is not None and self._location.prefix:
+            # zarr writes an implicit group at the run root too; remove its partial writes.
+            now = time.time()
+            for path in local.parent.glob(f"{METADATA_KEY}.*{PARTIAL_SUFFIX}"):
+                if now - path.stat().st_mtime >= older_than:
+                    path.unlink(missing_ok=True)
+                    removed.append(path.name)
         return removed
 
     def loader(self) -> Any:

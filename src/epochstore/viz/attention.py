@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.viz._common import epoch_of, field, figure, subplot_grid, values
+from epochstore.viz._common import epoch_of, field, figure, grid_values, subplot_grid
 
 __all__ = ["render_attention_pattern"]
 
@@ -58,7 +57,7 @@ def render_attention_pattern(
     for h in heads:
         if not 0 <= h < n_heads:
             raise IndexError(f"head {h} is out of range: this run has heads 0..{n_heads - 1}")
-    block = values(array.isel({array.dims[0]: heads})).astype(np.float64)
+    block = grid_values(array.isel({array.dims[0]: heads}))
     row_dim, col_dim = (str(d) for d in array.dims[1:])
     columns = max(1, min(columns, len(heads)))
     rows = math.ceil(len(heads) / columns)

@@ -7,7 +7,7 @@ import numpy.typing as npt
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.viz._common import epoch_of, field, figure, values
+from epochstore.viz._common import epoch_of, field, figure, grid_values, values
 
 __all__ = ["SPECIALISED", "neuron_order", "render_neuron_freq_matrix"]
 
@@ -63,10 +63,10 @@ def render_neuron_freq_matrix(
     -------
     plotly.graph_objects.Figure
         One ``Heatmap`` trace of shape ``(n_frequencies, n_neurons)``, ``zmin=0``, ``zmax=1``;
-        each column's hover names the neuron.
+        ``x`` holds the neuron of each column (as a category), so the hover names it.
     """
     epoch = epoch_of(data, epoch)
-    matrix = values(field(data, "norm_matrix", "the neuron-frequency matrix")).astype(np.float64)
+    matrix = grid_values(field(data, "norm_matrix", "the neuron-frequency matrix"))
     if matrix.ndim != 2:
         raise ValueError(f"norm_matrix must be 2-D (frequency, neuron), got {matrix.shape}")
     if "dominant_frequency" in data.data_vars and "dominant_fraction" in data.data_vars:
@@ -79,14 +79,14 @@ def render_neuron_freq_matrix(
     heatmap = {
         "type": "heatmap",
         "z": matrix[:, order],
+        # Neuron ids as categories: the hover names the neuron, at a few bytes per column.
+        "x": [str(n) for n in order],
         "y": np.arange(1, matrix.shape[0] + 1),
-        "customdata": np.broadcast_to(order, matrix.shape),
         "colorscale": "Viridis",
         "zmin": 0.0,
         "zmax": 1.0,
         "colorbar": {"title": {"text": "fraction"}},
-        "hovertemplate": "neuron %{customdata}<br>frequency %{y}<br>fraction %{z:.3f}"
-        "<extra></extra>",
+        "hovertemplate": "neuron %{x}<br>frequency %{y}<br>fraction %{z:.3f}<extra></extra>",
     }
     specialised = int((fraction >= SPECIALISED).sum())
     return figure(
@@ -98,7 +98,8 @@ def render_neuron_freq_matrix(
                 f"({specialised} neurons >= {SPECIALISED})"
             },
             "xaxis": {"title": {"text": "neuron (sorted by dominant frequency)" if sort
-                                else "neuron"}},
+                                else "neuron"},
+                      "type": "category", "showticklabels": False},
             "yaxis": {"title": {"text": "frequency k"}},
             "height": height,
             "meta": {"epoch": epoch},

@@ -15,10 +15,10 @@ from epochstore.viz._common import (
     epoch_of,
     field,
     figure,
+    grid_values,
     labels,
     position,
     subplot_grid,
-    values,
 )
 
 __all__ = ["render_neuron_grid", "render_neuron_heatmap"]
@@ -74,7 +74,7 @@ def render_neuron_heatmap(
     array = field(data, _FIELD, "neuron heatmaps")
     _check_dims(array)
     neuron = int(neuron)
-    z = values(array.isel(neuron=position(array, "neuron", neuron, "neuron"))).astype(np.float64)
+    z = grid_values(array.isel(neuron=position(array, "neuron", neuron, "neuron")))
     top = _symmetric_range(z)
     heatmap = {
         "type": "heatmap",
@@ -138,11 +138,11 @@ def render_neuron_grid(
     columns = max(1, min(columns, len(chosen)))
     rows = math.ceil(len(chosen) / columns)
     unique = sorted(set(where.values()))
-    block = values(array.isel(neuron=unique)).astype(np.float64)
+    block = grid_values(array.isel(neuron=unique))
     by_neuron = {n: block[unique.index(where[n])] for n in chosen}
     top = _symmetric_range(block)
     axes, notes, refs = subplot_grid(rows, columns, [f"neuron {n}" for n in chosen],
-                                     hspace=0.02, vspace=0.06)
+                                     hspace=0.02, vspace=0.09)
     traces = [
         {
             "type": "heatmap",

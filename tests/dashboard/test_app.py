@@ -1,0 +1,60 @@
+"""The Dash wiring, in process (Flask's test client), and the `serve` command line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from epochstore.cli import build_parser, main
+from epochstore.dashboard.app import create_app, graph_id
+from epochstore.dashboard.service import CROSS_PANELS, EPOCH_PANELS
+
+
+def _ids(component: Any) -> set[str]:
+    found = set()
+    if getattr(component, "id", None):
+        found.add(component.id)
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, str):
+            found |= _ids(child)
+    return found
+
+
+def test_layout_has_every_panel_and_lists_runs_per_page_load(root: Path) -> None:
+    app = create_app(root)
+    layout = app.layout()
+    ids = _ids(layout)
+    for column in ("a", "b"):
+        for panel in (*EPOCH_PANELS, *CROSS_PANELS):
+            assert graph_id(column, panel) in ids
+    assert {"run-a", "run-b", "epoch", "neuron", "status", "refresh", "selected"} <= ids
+
+
+def test_selecting_a_variant_over_http_reads_no_chunk(root: Path,
+                                                      counting: Callable[..., Any]) -> None:
+    c = counting(root)
+    app = create_app(root, service=c.service)
+    run = str(root / "modadd" / "a")
+    response = app.server.test_client().post("/_dash-update-component", json={
+        "output": "state-a.data",
+        "outputs": {"id": "state-a", "property": "data"},
+        "inputs": [{"id": "run-a", "property": "value", "value": run},
+                   {"id": "refresh", "property": "n_intervals", "value": None}],
+        "changedPropIds": ["run-a.value"],
+        "state": [{"id": "state-a", "property": "data", "value": None}],
+    })
+    assert response.status_code == 200
+    state = response.get_json()["response"]["state-a"]["data"]
+    assert state["epochs"] == [0, 100, 200, 300, 400]
+    assert c.chunk_keys() == []
+
+
+def test_serve_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["serve", str(tmp_path), "--port", "9999"])
+    assert (args.host, args.port, args.refresh) == ("127.0.0.1", 9999, 3.0)
+    assert main(["serve", str(tmp_path / "nowhere")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
