@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from epochstore._version import __version__
+from epochstore.checkpoints import Checkpoint, CheckpointManager, VerificationReport
 from epochstore.errors import (
     AnalyzerNotFoundError,
     CheckpointFormatError,
@@ -27,7 +28,6 @@ from epochstore.errors import (
     StoreWriteError,
     UnsupportedArrayError,
 )
-from epochstore.checkpoints import Checkpoint, CheckpointManager, VerificationReport
 from epochstore.pipeline import AnalysisPipeline
 from epochstore.store import ArtifactLoader, ArtifactStore, Codec
 

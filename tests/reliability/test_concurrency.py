@@ -12,7 +12,7 @@ import numpy as np
 from epochstore import AnalysisPipeline, ArtifactLoader, EpochChangedError
 from epochstore.testing.toy import ToyFamily
 
-EPOCHS = list(range(0, 24))
+EPOCHS = list(range(24))
 
 ANALYZE = (
     "import sys\n"

@@ -1,4 +1,4 @@
-"""Crash anywhere: SIGKILL train+analyze at random moments; nothing loads wrong; resume equals clean.
+"""Crash anywhere: SIGKILL train+analyze at random moments; resuming equals a clean run.
 
 Seeded trials. The default run does a few; ``pytest -m soak`` runs many (see docs/reliability.md).
 """
@@ -61,7 +61,7 @@ def _trials(tmp_path: Path, clean_run: tuple[Path, float, dict], trials: int, se
     kills = 0
     for trial in range(trials):
         run = tmp_path / f"trial{trial}"
-        proc, started = _start(run)
+        proc, _ = _start(run)
         time.sleep(rng.uniform(0, duration))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

@@ -59,6 +59,11 @@ def _variant(run: Path, text: str) -> Callable[[], Any]:
     return go
 
 
+_HEADER = json.dumps(
+    {"w": {"dtype": "F32", "shape": [2**40], "data_offsets": [0, 2**42]}}
+).encode()
+_LYING_HEADER = struct.pack("<Q", len(_HEADER)) + _HEADER
+
 CASES: list[tuple[str, Callable[[Path], Callable[[], Any]], type[BaseException], str]] = [
     # names that try path traversal or hidden files
     ("analyzer ../x", lambda r: lambda: _write(r, analyzer="../x"), InvalidNameError, "a-z"),
@@ -95,9 +100,7 @@ CASES: list[tuple[str, Callable[[Path], Callable[[], Any]], type[BaseException],
         r, pickle.dumps(_Boom(str(r / "EXECUTED")))), CheckpointFormatError, "pickle"),
     ("header claims 2**60 bytes", lambda r: _ckpt_file(r, struct.pack("<Q", 2**60) + b"{}"),
      CheckpointFormatError, "safetensors"),
-    ("header lies about tensor sizes", lambda r: _ckpt_file(
-        r, (lambda h: struct.pack("<Q", len(h)) + h)(json.dumps(
-            {"w": {"dtype": "F32", "shape": [2**40], "data_offsets": [0, 2**42]}}).encode())),
+    ("header lies about tensor sizes", lambda r: _ckpt_file(r, _LYING_HEADER),
      CheckpointFormatError, "safetensors"),
     # variant.json with unexpected types
     ("variant not JSON", lambda r: _variant(r, "{nope"), EpochstoreError, "JSON"),
@@ -115,12 +118,12 @@ def test_hostile_input(tmp_path: Path, make: Callable[[Path], Callable[[], Any]]
                        error: type[BaseException], match: str) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    before = {p for p in tmp_path.rglob("*")}
+    before = set(tmp_path.rglob("*"))
     action = make(run)
-    setup = {p for p in tmp_path.rglob("*")}  # files the case itself planted
+    setup = set(tmp_path.rglob("*"))  # files the case itself planted
     with pytest.raises(error, match=match or None):
         action()
-    after = {p for p in tmp_path.rglob("*")}
+    after = set(tmp_path.rglob("*"))
     created = after - setup - before
     # No trace: nothing written (checkpoint/variant cases plant their own hostile file first).
     assert not [p for p in created if p.name not in ("checkpoints", "variant.json") and

@@ -62,17 +62,17 @@ class RunVerification:
 
     def describe(self) -> str:
         """A report for humans, one damaged item per line."""
+        size = f"{self.chunks_bytes / 1e6:.1f} MB"
         lines = [
-            f"checked {self.epochs_checked} artifact epochs "
-            f"({self.chunks_bytes / 1e6:.1f} MB) and {self.checkpoints_checked} checkpoints"
+            f"checked {self.epochs_checked} artifact epochs ({size}) "
+            f"and {self.checkpoints_checked} checkpoints",
         ]
+        for d in self.damaged:
+            where = f" field {d.field}" if d.field else ""
+            lines.append(f"DAMAGED artifact {d.analyzer}/epoch {d.epoch}{where}: {d.problem}")
         lines += [
-            f"DAMAGED artifact {d.analyzer}/epoch {d.epoch}"
-            + (f" field {d.field}" if d.field else "")
-            + f": {d.problem}"
-            for d in self.damaged
+            f"DAMAGED checkpoint {path}: {problem}" for path, problem in self.checkpoint_problems
         ]
-        lines += [f"DAMAGED checkpoint {path}: {problem}" for path, problem in self.checkpoint_problems]
         lines += list(self.notes)
         lines.append("OK: no damage found" if self.ok else "damage found")
         return "\n".join(lines)
@@ -145,7 +145,9 @@ def verify_run(
     else:
         verified = len(report.verified)
         problems = [(p.path, p.problem) for p in report.problems]
-        notes += [f"uncommitted checkpoint-like file (never loaded): {u}" for u in report.uncommitted]
+        notes += [
+            f"uncommitted checkpoint-like file (never loaded): {u}" for u in report.uncommitted
+        ]
     return RunVerification(
         epochs_checked=checked,
         chunks_bytes=nbytes,

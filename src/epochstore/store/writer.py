@@ -14,6 +14,7 @@ import zarr
 from zarr.core.buffer import cpu
 from zarr.core.sync import sync
 
+from epochstore._atomic import PARTIAL_SUFFIX
 from epochstore._version import __version__
 from epochstore.errors import (
     EpochNotFoundError,
@@ -21,10 +22,10 @@ from epochstore.errors import (
     SchemaMismatchError,
     UnsupportedArrayError,
 )
-from epochstore._atomic import PARTIAL_SUFFIX
 from epochstore.naming import NAME_PATTERN, validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
 from epochstore.store.codecs import DEFAULT_CODEC, Codec, default_layout
+from epochstore.store.commit import METADATA_KEY
 from epochstore.store.manifest import (
     ATTRS_KEY,
     FORMAT_VERSION,
@@ -32,7 +33,6 @@ from epochstore.store.manifest import (
     AnalyzerManifest,
     FieldManifest,
 )
-from epochstore.store.commit import METADATA_KEY
 from epochstore.store.reader import _ArtifactView
 
 if TYPE_CHECKING:
