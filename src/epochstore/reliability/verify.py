@@ -63,10 +63,11 @@ class RunVerification:
     def describe(self) -> str:
         """A report for humans, one damaged item per line."""
         size = f"{self.chunks_bytes / 1e6:.1f} MB"
-        lines = [
+        header = (
             f"checked {self.epochs_checked} artifact epochs ({size}) "
-            f"and {self.checkpoints_checked} checkpoints",
-        ]
+            f"and {self.checkpoints_checked} checkpoints"
+        )
+        lines = [header]
         for d in self.damaged:
             where = f" field {d.field}" if d.field else ""
             lines.append(f"DAMAGED artifact {d.analyzer}/epoch {d.epoch}{where}: {d.problem}")
