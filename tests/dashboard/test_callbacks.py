@@ -271,3 +271,45 @@ def test_a_bad_neuron_value_falls_back_to_neuron_0(root: Path, bad: Any,
     state = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
     heatmap = callbacks.epoch_panels(c.service, state, 0, bad)[1]
     assert heatmap.layout.title.text == "Neuron 0 activation, epoch 0"
+
+
+def test_attention_panel_only_when_stored(tmp_path: Path, counting: Callable[..., Any]) -> None:
+    run = write_synthetic_run(tmp_path / "r", [0, 10], p=7, d_mlp=8, key_frequencies=(2,),
+                              analyzers=["training_metrics"])
+    patterns = np.random.default_rng(0).random((4, 7, 7)).astype(np.float32)
+    for epoch in (0, 10):
+        ArtifactStore(run).write_epoch("attention_patterns", epoch, {"patterns": patterns},
+                                       dims={"patterns": ("head", "a", "b")})
+    c = counting(tmp_path)
+    state = callbacks.select_run(c.service, str(run), None)
+    *figures, show_attention = callbacks.epoch_panels(c.service, state, 10, 0)
+    assert show_attention is True
+    attention = dict(zip(EPOCH_PANELS, figures, strict=True))["attention"]
+    assert len(attention.data) == 4
+    assert attention.layout.title.text == "Attention patterns, epoch 10"
+
+
+def test_grid_blocks_stay_inside_chunks_that_are_not_multiples_of_16(
+        tmp_path: Path, counting: Callable[..., Any]) -> None:
+    run = write_synthetic_run(tmp_path / "r", [0], p=5, d_mlp=40, key_frequencies=(1,),
+                              analyzers=["neuron_activations"],
+                              chunks={"neuron_activations": {"activations": (20, 5, 5)}})
+    c = counting(tmp_path)
+    state = callbacks.select_run(c.service, str(run), None)
+    shown = {}
+    for neuron in (17, 21, 35):
+        grid = callbacks.epoch_panels(c.service, state, 0, neuron)[3]
+        shown[neuron] = grid.layout.title.text.split(" over")[0]
+    assert shown == {17: "Neurons 16-19", 21: "Neurons 20-35", 35: "Neurons 20-35"}
+
+
+def test_nearest_epoch_titles_are_not_reused_for_exact_epochs(
+        root: Path, counting: Callable[..., Any]) -> None:
+    c = counting(root)
+    b = callbacks.select_run(c.service, str(root / "modadd" / "b"), None)
+    near = callbacks.epoch_panels(c.service, b, 400, 0, nearest=True)[0]
+    assert near.layout.title.text.endswith("epoch 450 (nearest to 400)")
+    nearer = callbacks.epoch_panels(c.service, b, 440, 0, nearest=True)[0]
+    assert nearer.layout.title.text.endswith("epoch 450 (nearest to 440)")
+    exact = callbacks.epoch_panels(c.service, b, 450, 0)[0]
+    assert exact.layout.title.text.endswith("epoch 450")

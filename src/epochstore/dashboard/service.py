@@ -312,8 +312,8 @@ class DashboardService:
             return found, f" (nearest to {epoch})"
         return None, ""
 
-    def _block(self, state: RunState, epoch: int, neuron: int) -> xr.Dataset:
-        """The activations of the grid block holding ``neuron``: one read, inside one chunk."""
+    def _block_range(self, state: RunState, neuron: int) -> tuple[int, int]:
+        """The grid block of ``neuron``: up to 16 neurons, inside the chunk that holds it."""
         count = state.neurons or 0
         if not 0 <= neuron < count:
             raise IndexError(f"neuron {neuron} is out of range: this run has neurons "
@@ -321,7 +321,11 @@ class DashboardService:
         chunk = max(1, state.neuron_chunk or count)
         chunk_start = neuron - neuron % chunk
         start = chunk_start + (neuron - chunk_start) // GRID_SIZE * GRID_SIZE
-        stop = min(start + GRID_SIZE, chunk_start + chunk, count)
+        return start, min(start + GRID_SIZE, chunk_start + chunk, count)
+
+    def _block(self, state: RunState, epoch: int, neuron: int) -> xr.Dataset:
+        """The activations of the grid block holding ``neuron``: one read, of one chunk."""
+        start, stop = self._block_range(state, neuron)
 
         def load() -> xr.Dataset:
             ds = self.loader(state.run).load_epoch("neuron_activations", epoch)
@@ -357,12 +361,14 @@ class DashboardService:
             return fig
         return render_attention_pattern(data, epoch)
 
-    def _cache_key(self, state: RunState, panel: str, epoch: int, neuron: int) -> tuple[Any, ...]:
+    def _cache_key(self, state: RunState, panel: str, epoch: int, neuron: int,
+                   note: str) -> tuple[Any, ...]:
+        # The note ("nearest to ...") is in the title, so it is part of the figure's identity.
         if panel == "heatmap":
-            return (state.run, panel, epoch, neuron)
+            return (state.run, panel, epoch, note, neuron)
         if panel == "grid":
-            return (state.run, panel, epoch, neuron // GRID_SIZE, state.neuron_chunk)
-        return (state.run, panel, epoch)
+            return (state.run, panel, epoch, note, self._block_range(state, neuron))
+        return (state.run, panel, epoch, note)
 
     def epoch_figure(self, state: RunState, panel: str, epoch: int | None, neuron: int = 0,
                      *, nearest: bool = False) -> go.Figure:
@@ -383,7 +389,8 @@ class DashboardService:
             side-by-side view); otherwise say that the epoch is not analysed yet.
         """
         fig = self._epoch_panel(state, panel, epoch, neuron, nearest)
-        fig.layout.height = PANEL_HEIGHT
+        if fig.layout.height != PANEL_HEIGHT:  # cached figures are sized once, never mutated
+            fig.layout.height = PANEL_HEIGHT
         return fig
 
     def _epoch_panel(self, state: RunState, panel: str, epoch: int | None, neuron: int,
@@ -403,8 +410,8 @@ class DashboardService:
             return message_figure(
                 f"Epoch {epoch} of {analyzer!r} is not analysed yet:<br>it appears here when "
                 "the pipeline writes it.", title=title)
-        key = self._cache_key(state, panel, used, neuron)
         try:
+            key = self._cache_key(state, panel, used, neuron, note)
             return self.figures.get_or_compute(
                 key, lambda: self._epoch_figure(state, panel, used, neuron, note))
         except _RECOVERABLE as exc:
