@@ -203,8 +203,15 @@ def bench_scaling(work: Path, *, p: int, epochs: int, repeat: int) -> dict[str, 
              / best["Dask, 1 worker x 1 thread"]["steady_epochs_per_s"])
     wall_ratio = (best["Dask, 2 workers x 1 thread"]["epochs_per_s"]
                   / best["Dask, 1 worker x 1 thread"]["epochs_per_s"])
+    # Runs of one round ran back to back, under about the same outside load.
+    round_ratios = [
+        two["steady_epochs_per_s"] / one["steady_epochs_per_s"]
+        for one, two in zip(runs["Dask, 1 worker x 1 thread"], runs["Dask, 2 workers x 1 thread"],
+                            strict=True)
+    ]
     return {"p": p, "epochs": best["Dask, 1 worker x 1 thread"]["epochs"], "runs": runs,
             "best": best, "scaling_ratio": ratio, "scaling_ratio_wall": wall_ratio,
+            "round_ratios": round_ratios,
             "cluster_startup_s": {"1 worker": startup1, "2 workers": startup2}}
 
 
@@ -416,8 +423,10 @@ def main(argv: list[str] | None = None) -> int:
                 [[name, r["wall_s"], r["epochs_per_s"], r["steady_epochs_per_s"], r["task_ms"]]
                  for name, r in sc["best"].items()],
             ))
-            print(f"\nScaling ratio, 2 workers / 1 worker: {sc['scaling_ratio']:.2f} (steady), "
-                  f"{sc['scaling_ratio_wall']:.2f} (wall).")
+            rounds = ", ".join(f"{r:.2f}" for r in sc["round_ratios"])
+            print(f"\nScaling ratio, 2 workers / 1 worker: {sc['scaling_ratio']:.2f} (best "
+                  f"steady), {sc['scaling_ratio_wall']:.2f} (best wall); per round (same outside "
+                  f"load): {rounds}.")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = HERE / "results"

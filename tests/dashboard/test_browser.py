@@ -127,6 +127,9 @@ def test_dashboard_in_a_real_browser(server: tuple[str, Path]) -> None:
                 "document.querySelector('#epoch-label').innerText.includes('of 8')",
                 timeout=15_000)
             wait_title("a-heatmap", "Neuron 5 activation, epoch 600")
+            page.wait_for_function(  # every analyzer has it: "analysis in progress" is over
+                "document.querySelector('#status').innerText.includes('8 epochs')",
+                timeout=15_000)
 
             page.mouse.move(0, 0)
             page.wait_for_timeout(300)

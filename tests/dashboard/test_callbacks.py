@@ -147,7 +147,7 @@ def test_a_run_being_analysed(tmp_path: Path, counting: Callable[..., Any]) -> N
     state = callbacks.select_run(c.service, str(run), None)
     assert state is not None
     assert state["status"] == "analysing"
-    assert "analysis in progress" in state["message"]
+    assert "analysis in progress, 2 of 3 epochs analysed by every analyzer" in state["message"]
     figures = callbacks.epoch_panels(c.service, state, 200, 0)
     by_panel = dict(zip(EPOCH_PANELS, figures, strict=False))
     assert "not analysed yet" in message(by_panel["freq_matrix"])

@@ -142,7 +142,7 @@ def test_train_analyze_on_a_local_cluster_and_load_from_s3(
         neuron, np.stack([reference[("hidden_activations", e)]["activations"][3] for e in EPOCHS]),
         rtol=1e-6,
     )
-    mean = ds["activations"].mean("epoch").compute()  # the Client is dask's default scheduler
+    mean = dask_client.compute(ds["activations"].mean("epoch")).result()
     np.testing.assert_allclose(
         mean.values,
         np.mean([reference[("hidden_activations", e)]["activations"] for e in EPOCHS], axis=0),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import pytest
 
 from epochstore.testing.synthetic_modadd import write_synthetic_run
@@ -18,3 +20,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tmp_path_factory.mktemp("viz") / "run", EPOCHS, p=P, d_mlp=D_MLP, key_frequencies=KEYS,
         chunks={"neuron_activations": {"activations": (4, P, P)}},
     )
+
+
+@pytest.fixture(autouse=True)
+def _dask_in_this_process() -> Iterator[None]:
+    """Compute dask-backed datasets here: the read counts are taken in this process.
+
+    (A ``distributed.Client`` still alive from another test module would otherwise run them
+    on its workers, where the counting store's counts are lost.)
+    """
+    with dask.config.set(scheduler="synchronous"):
+        yield

@@ -207,9 +207,10 @@ def _status(run: str, analyzers: Mapping[str, Sequence[int]], epochs: Sequence[i
     span = f"epochs {epochs[0]}..{epochs[-1]}" if epochs else "no epochs"
     if behind or len(counts) > 1 or not epochs:
         done = min(counts) if counts else 0
-        total = checkpoints if checkpoints is not None else len(epochs)
+        # Without checkpoint records (e.g. artifacts copied alone), count the epochs seen.
+        total, what = (checkpoints, "checkpoints") if checkpoints else (len(epochs), "epochs")
         return "analysing", (
-            f"{name}: analysis in progress, {done} of {total} checkpoints analysed by every "
+            f"{name}: analysis in progress, {done} of {total} {what} analysed by every "
             f"analyzer ({span}). New epochs appear here as they are written."
         )
     return "complete", f"{name}: {len(epochs)} epochs ({span}), {len(analyzers)} analyzers."

@@ -115,7 +115,8 @@ class DaskExecutor:
         keys = [f"{prefix}-{_task_name(item, i)}" for i, item in enumerate(items)]
         futures = self.client.map(fn, items, key=keys, retries=self.retries, pure=False)
         try:
-            for future in dask_as_completed(futures):
+            # The client's own loop: the client need not be dask's default one.
+            for future in dask_as_completed(futures, loop=self.client.loop):
                 result = future.result()
                 future.release()
                 yield result
