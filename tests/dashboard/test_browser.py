@@ -2,7 +2,8 @@
 
 Picks a variant, moves the epoch slider, checks that the figures follow, that epochs written
 while the page is open appear, and that a second variant shows side by side; saves the
-screenshot shown in the README (docs/images/dashboard.png).
+screenshot: always under the test's tmp dir, and into the README's docs/images/dashboard.png when
+EPOCHSTORE_UPDATE_SCREENSHOT=1 (so an ordinary test run leaves the checkout clean).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _title(graph: str) -> str:
     return (f"document.querySelector('#{graph} .js-plotly-plot')?.layout?.title?.text ?? ''")
 
 
-def test_dashboard_in_a_real_browser(server: tuple[str, Path]) -> None:
+def test_dashboard_in_a_real_browser(server: tuple[str, Path], tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (.ci/run does), or "
                     "set EPOCHSTORE_CHROMIUM; EPOCHSTORE_SKIP_BROWSER_TEST=1 skips this test")
@@ -133,8 +134,11 @@ def test_dashboard_in_a_real_browser(server: tuple[str, Path]) -> None:
 
             page.mouse.move(0, 0)
             page.wait_for_timeout(300)
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
+            shot = page.screenshot(path=str(tmp_path / "dashboard.png"))
+            assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+            if os.environ.get("EPOCHSTORE_UPDATE_SCREENSHOT") == "1":
+                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                SCREENSHOT.write_bytes(shot)
 
             # A second variant side by side, at the nearest epoch to the slider's.
             page.click("#run-b")
