@@ -279,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reliability(sub)
 
+    from epochstore.bench.cli import add_parser as add_bench
+
+    add_bench(sub)
+
     p = sub.add_parser("demo", help="train and analyse the Modulo Addition demo preset")
     p.add_argument("--run", default=DEMO_RUN)
     p.add_argument("--workers", type=int, default=1)

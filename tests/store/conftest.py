@@ -24,11 +24,12 @@ class Backend:
     def __init__(self, kind: str, tmp_path: Path, s3: Any = None) -> None:
         self.kind = kind
         self.storage_options: dict[str, Any] | None = None
+        self.location: Any
         if kind == "s3":
             self.location = s3.url("run")
             self.storage_options = s3.storage_options
         elif kind == "local":
-            self.location: Any = tmp_path / "run"
+            self.location = tmp_path / "run"
             self.location.mkdir(parents=True)
         elif kind == "memory":
             self.location = zarr.storage.MemoryStore()

@@ -25,6 +25,7 @@ from epochstore.bench.formats import (
     EpochstoreFormat,
     Format,
     NpyPerEpoch,
+    NpzAllEpochs,
     NpzPerEpoch,
     codec_label,
     rows_per_chunk,
@@ -203,6 +204,7 @@ def compare(
     dims: Sequence[str] | None = None,
     rounds: int = 3,
     baselines: bool = True,
+    extra: Sequence[Callable[[Path], Format]] = (),
     keep: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> list[BenchRow]:
@@ -225,6 +227,10 @@ def compare(
         Interleaved read rounds (every variant once per round).
     baselines
         Also measure raw ``.npy`` and per-epoch ``.npz``.
+    extra
+        More formats to measure alongside: callables that make a format in a given directory
+        (e.g. safetensors, plain unsharded zarr). An :class:`NpzAllEpochs` is written once
+        with every epoch (:meth:`NpzAllEpochs.write_all`), its write time split evenly.
     keep
         Keep the written copies.
     progress
@@ -254,9 +260,19 @@ def compare(
     root = Path(tempfile.mkdtemp(prefix="epochstore-bench-", dir=workdir))
     try:
         variants = _variants(root, shape, dtype, dims, codec_list, chunk_list, baselines)
+        variants[2 if baselines else 0 : 2 if baselines else 0] = [
+            (make(root / f"extra_{i}"), {}) for i, make in enumerate(extra)
+        ]
         writes: dict[str, Timing] = {}
         for fmt, _info in variants:
             samples = []
+            if isinstance(fmt, NpzAllEpochs):
+                t0 = time.perf_counter()
+                fmt.write_all((e, np.asarray(arrays[e])) for e in epochs)
+                share = (time.perf_counter() - t0) / len(epochs)
+                writes[fmt.name] = Timing((share,) * len(epochs))
+                say(f"wrote {fmt.label}: {share * 1e3:.1f} ms/epoch")
+                continue
             for e in epochs:
                 t0 = time.perf_counter()
                 fmt.write(e, np.asarray(arrays[e]))
