@@ -3,7 +3,7 @@
 
 One command, two modes::
 
-    python benchmarks/bench_formats.py --quick   # ~2 minutes: synthetic data, 12 epochs
+    python benchmarks/bench_formats.py --quick   # ~2-3 minutes: synthetic data, 8 epochs
     python benchmarks/bench_formats.py           # full: 95 epochs, synthetic and real data
 
 Per dataset (``(512, 113, 113)`` float32 per epoch: synthetic ReLU-like activations from
@@ -49,7 +49,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_store import Activations, machine_info  # noqa: E402
-
 from epochstore.bench.compare import compare, parse_chunking, parse_codec  # noqa: E402
 from epochstore.bench.formats import (  # noqa: E402
     EpochstoreFormat,
@@ -61,6 +60,7 @@ from epochstore.bench.formats import (  # noqa: E402
     ZarrPerEpoch,
     codec_label,
     format_from_spec,
+    rows_per_chunk,
 )
 from epochstore.bench.timing import (  # noqa: E402
     Timing,
@@ -81,6 +81,7 @@ EPOCH_BYTES = math.prod(SHAPE) * 4
 NEURON = 7
 DIMS = ("neuron", "a", "b")
 MB = 1e6
+DEFAULT_K = rows_per_chunk(SHAPE, np.dtype(np.float32), None)
 REAL_RUN = Path("/tmp/epochstore-bench-real/p113")
 REAL_TRAIN = [
     "--preset",
@@ -165,7 +166,7 @@ def limits(work: Path, sample: np.ndarray, quick: bool) -> Json:
 
     reps = 7 if quick else 15
     big = work / "limits_big.bin"
-    big_bytes = (256 if quick else 1024) * 2**20
+    big_bytes = (128 if quick else 1024) * 2**20
     rng = np.random.default_rng(1)
     with big.open("wb") as f:
         block = rng.integers(0, 255, size=16 * 2**20, dtype=np.uint8).tobytes()
@@ -220,10 +221,11 @@ SWEEP_CODECS_FULL = [
     "zstd-5-shuffle",
     "zstd-5-bitshuffle",
 ]
-SWEEP_CODECS_QUICK = ["none", "lz4-5", "lz4-5-bitshuffle", "zstd-1", "zstd-3", "zstd-1-bitshuffle"]
-SWEEP_CHUNKINGS = ["whole", "64", "16", "1"]
+SWEEP_CODECS_QUICK = ["none", "lz4-5", "zstd-1", "zstd-3", "zstd-1-shuffle", "zstd-1-bitshuffle"]
+SWEEP_CHUNKINGS_FULL = ["whole", "64", "16", "1"]
+SWEEP_CHUNKINGS_QUICK = ["whole", "16", "1"]
 SWEEP_CHUNK_CODECS_FULL = ["none", "lz4-5", "zstd-1", "zstd-3"]
-SWEEP_CHUNK_CODECS_QUICK = ["lz4-5", "zstd-1"]
+SWEEP_CHUNK_CODECS_QUICK = ["lz4-5"]
 
 
 def sweep(ds: Dataset, work: Path, quick: bool, n_sample: int, rounds: int) -> Json:
@@ -240,22 +242,22 @@ def sweep(ds: Dataset, work: Path, quick: bool, n_sample: int, rounds: int) -> J
             r, "zarr_k16_unsharded", "plain zarr lz4-5, 16 rows, unsharded",
             codec=DEFAULT_CODEC, rows=16, sharded=False,
         ),
-        lambda r: ZarrPerEpoch(
-            r, "zarr_k1_unsharded", "plain zarr lz4-5, 1 row, unsharded",
-            codec=DEFAULT_CODEC, rows=1, sharded=False,
-        ),
-        lambda r: ZarrPerEpoch(
-            r, "zarr_k16_sharded", "plain zarr lz4-5, 16 rows, sharded",
-            codec=DEFAULT_CODEC, rows=16, sharded=True,
-        ),
     ]
     if not quick:
-        extra.append(
+        extra += [
+            lambda r: ZarrPerEpoch(
+                r, "zarr_k16_sharded", "plain zarr lz4-5, 16 rows, sharded",
+                codec=DEFAULT_CODEC, rows=16, sharded=True,
+            ),
+            lambda r: ZarrPerEpoch(
+                r, "zarr_k1_unsharded", "plain zarr lz4-5, 1 row, unsharded",
+                codec=DEFAULT_CODEC, rows=1, sharded=False,
+            ),
             lambda r: ZarrPerEpoch(
                 r, "zarr_k16_unsharded_zstd1", "plain zarr zstd-1, 16 rows, unsharded",
                 codec=parse_codec("zstd-1"), rows=16, sharded=False,
-            )
-        )
+            ),
+        ]
     log(f"sweep {ds.name}: codecs at the default chunking, epochs {picks}")
     t0 = time.perf_counter()
     load = [load_sample()]
@@ -267,7 +269,10 @@ def sweep(ds: Dataset, work: Path, quick: bool, n_sample: int, rounds: int) -> J
     log(f"sweep {ds.name}: chunkings")
     chunk_rows = compare(
         arrays, work, codecs=chunk_codecs,
-        chunkings=[parse_chunking(c) for c in SWEEP_CHUNKINGS], dims=DIMS, rounds=rounds,
+        chunkings=[
+            parse_chunking(c) for c in (SWEEP_CHUNKINGS_QUICK if quick else SWEEP_CHUNKINGS_FULL)
+        ],
+        dims=DIMS, rounds=rounds,
         baselines=False, progress=lambda line: log(f"  {line}"),
     )
     load.append(load_sample())
@@ -283,7 +288,7 @@ def sweep(ds: Dataset, work: Path, quick: bool, n_sample: int, rounds: int) -> J
 # --- part 3: headline -----------------------------------------------------------------------
 
 
-def headline_formats(work: Path, quick: bool, candidate: Codec) -> list[Format]:
+def headline_formats(work: Path, quick: bool, candidates: Sequence[Codec]) -> list[Format]:
     fmts: list[Format] = [
         NpyPerEpoch(work / "npy", "npy", "raw .npy per epoch"),
         NpzPerEpoch(work / "npz", "npz", ".npz per epoch"),
@@ -291,21 +296,22 @@ def headline_formats(work: Path, quick: bool, candidate: Codec) -> list[Format]:
         SafetensorsPerEpoch(work / "st", "safetensors", "safetensors per epoch"),
         EpochstoreFormat(
             work / "es_default", "es_default",
-            f"epochstore default ({codec_label(DEFAULT_CODEC)}, k=16)",
+            f"epochstore default ({codec_label(DEFAULT_CODEC)}, k={DEFAULT_K})",
             codec=DEFAULT_CODEC, dims=DIMS,
         ),
     ]
-    if candidate != DEFAULT_CODEC:
+    for i, candidate in enumerate(c for c in candidates if c != DEFAULT_CODEC):
         fmts.append(
             EpochstoreFormat(
-                work / "es_cand", "es_cand", f"epochstore {codec_label(candidate)}, k=16",
+                work / f"es_cand{i}", f"es_cand{i}",
+                f"epochstore {codec_label(candidate)}, k={DEFAULT_K}",
                 codec=candidate, dims=DIMS,
             )
         )
     if not quick:
         fmts += [
             EpochstoreFormat(
-                work / "es_none", "es_none", "epochstore none, k=16",
+                work / "es_none", "es_none", f"epochstore none, k={DEFAULT_K}",
                 codec=Codec(cname=None), dims=DIMS,
             ),
             EpochstoreFormat(
@@ -318,8 +324,8 @@ def headline_formats(work: Path, quick: bool, candidate: Codec) -> list[Format]:
             ),
             ZarrPerEpoch(
                 work / "zarr_unsh", "zarr_k16_unsharded",
-                f"plain zarr {codec_label(DEFAULT_CODEC)}, k=16 unsharded",
-                codec=DEFAULT_CODEC, rows=16, sharded=False,
+                f"plain zarr {codec_label(DEFAULT_CODEC)}, k={DEFAULT_K} unsharded",
+                codec=DEFAULT_CODEC, rows=DEFAULT_K, sharded=False,
             ),
         ]
     return fmts
@@ -334,18 +340,19 @@ def read_cases(fmt: Format, epochs: list[int], mid: int) -> dict[str, Callable[[
     }
     if isinstance(fmt, EpochstoreFormat):
         cases["across_dask"] = lambda: fmt.read_row_across(epochs, NEURON, chunks="zarr")
+        cases["mean_epoch_chunks"] = lambda: fmt.mean_over_epochs(epochs, chunks={"epoch": 1})
         cases["mean_loop"] = lambda: fmt.mean_over_epochs(epochs, dask=False)
     return cases
 
 
 def headline(
     ds: Dataset, work: Path, quick: bool, rounds: int, cold_rounds: int, rss: bool,
-    candidate: Codec,
+    candidates: Sequence[Codec],
 ) -> Json:
     n = ds.n_epochs
     epochs = list(range(n))
     mid = n // 2
-    fmts = headline_formats(work, quick, candidate)
+    fmts = headline_formats(work, quick, candidates)
     per_epoch = [f for f in fmts if not isinstance(f, NpzAllEpochs)]
     npz_all = next(f for f in fmts if isinstance(f, NpzAllEpochs))
     out: Json = {"epochs": n, "formats": {}, "load": [load_sample()]}
@@ -385,10 +392,8 @@ def headline(
         f"one-file .npz took {add_last:.1f} s")
     for fmt in fmts:
         usage = fmt.disk_usage()
-        if fmt is npz_all:
-            w = Timing((all_but_last / (n - 1),))
-        else:
-            w = Timing(tuple(writes[fmt.name]))
+        per = (all_but_last / (n - 1),) if fmt is npz_all else tuple(writes[fmt.name])
+        w = Timing(per)
         out["formats"][fmt.name] = {
             "label": fmt.label,
             "spec": fmt.spec(),
@@ -414,7 +419,10 @@ def headline(
             raise AssertionError(f"{fmt.name}: mean over epochs differs")
     log(f"  {ds.name}: reads checked")
 
-    repeats = {"full": 3, "row": 5, "across": 1, "mean": 1, "across_dask": 1, "mean_loop": 1}
+    repeats = {
+        "full": 3, "row": 5, "across": 1, "mean": 1, "across_dask": 1, "mean_loop": 1,
+        "mean_epoch_chunks": 1,
+    }
     warm_cases: dict[str, Callable[[], Timing]] = {}
     for fmt in fmts:
         for case, fn in read_cases(fmt, epochs, mid).items():
@@ -448,9 +456,13 @@ def headline(
     if rss:
         probes: Json = {}
         for fmt in fmts:
+            if quick and fmt.kind not in ("npz", "epochstore"):
+                continue
             reads = ["full", "row", "across", "mean"]
             if isinstance(fmt, EpochstoreFormat):
-                reads += ["across_dask", "mean_loop"]
+                reads += ["across_dask", "mean_epoch_chunks", "mean_loop"]
+            if quick:
+                reads = [r for r in reads if r in ("full", "across", "across_dask")]
             for read in reads:
                 for warmup in (False, True):
                     if warmup and (quick or not read.startswith("across")):
@@ -503,28 +515,10 @@ def probe(spec: Json) -> Json:
 # --- the run --------------------------------------------------------------------------------
 
 
-def choose_candidate(sweep_res: Json) -> Codec:
-    """The epochstore codec (default chunking) with the best ratio whose full-epoch read is
-    within 1.5x of the default codec's and whose writes are at least as fast as 5x npz."""
-    rows = sweep_res["codecs"]
-    npz = next(r for r in rows if r["kind"] == "npz")
-    default = next(
-        r for r in rows if r["kind"] == "epochstore" and r["codec"] == DEFAULT_CODEC.to_dict()
-    )
-    ok = [
-        r for r in rows
-        if r["kind"] == "epochstore"
-        and r["full_s"] <= 1.5 * default["full_s"]
-        and r["write_mbps"] >= 5 * npz["write_mbps"]
-    ]
-    best = max(ok, key=lambda r: r["ratio"]) if ok else default
-    return Codec.from_dict(best["codec"])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="~2 minutes: synthetic, 12 epochs")
-    parser.add_argument("--epochs", type=int, default=None, help="headline epochs (12 / 95)")
+    parser.add_argument("--quick", action="store_true", help="~2 minutes: synthetic, 8 epochs")
+    parser.add_argument("--epochs", type=int, default=None, help="headline epochs (8 / 95)")
     parser.add_argument("--sample", type=int, default=None, help="sweep epochs (3 / 8)")
     parser.add_argument("--rounds", type=int, default=None, help="warm read rounds (1 / 3)")
     parser.add_argument("--cold-rounds", type=int, default=None, help="cold rounds (1 / 2)")
@@ -533,6 +527,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--make-real", action="store_true",
         help="train and analyze --real-run first if it has no activations (~10-25 min)",
+    )
+    parser.add_argument(
+        "--candidates", default=None,
+        help="codecs measured next to the default over all epochs (default: zstd-1 quick; "
+        "zstd-1,zstd-3,lz4-5 full, without the default)",
     )
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--no-headline", action="store_true")
@@ -545,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(run_probe(json.loads(args.probe))))
         return 0
     quick: bool = args.quick
-    n_epochs = args.epochs or (12 if quick else 95)
+    n_epochs = args.epochs or (8 if quick else 95)
     n_sample = args.sample or (3 if quick else 8)
     rounds = args.rounds or (1 if quick else 3)
     cold_rounds = args.cold_rounds if args.cold_rounds is not None else (1 if quick else 2)
@@ -584,14 +583,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for ds in datasets:
             entry: Json = {"description": ds.describe()}
             entry["sweep"] = sweep(ds, work, quick, n_sample, rounds + (1 if quick else 0))
-            cand = choose_candidate(entry["sweep"])
-            entry["candidate_codec"] = cand.to_dict()
-            log(f"{ds.name}: candidate codec {codec_label(cand)}")
+            names = args.candidates or ("zstd-1" if quick else "zstd-1,zstd-3,lz4-5")
+            cands = [c for c in map(parse_codec, names.split(",")) if c != DEFAULT_CODEC]
+            entry["candidate_codecs"] = [c.to_dict() for c in cands]
             if not args.no_headline:
                 # peak RSS depends on the layout, not the values: probed on one dataset
                 rss = not args.no_rss and ds is datasets[-1]
                 entry["headline"] = headline(
-                    ds, work / ds.name, quick, rounds, cold_rounds, rss, cand
+                    ds, work / ds.name, quick, rounds, cold_rounds, rss, cands
                 )
             res["datasets"][ds.name] = entry
     finally:

@@ -10,9 +10,12 @@ Measured on the Modulo Addition model at p = 113 (d_mlp 512, so ``neuron_activat
     checkpoints, each in a fresh subprocess on a fresh copy of the run (checkpoints hard-linked,
     empty artifact store). The peak is the kernel's ``VmHWM`` of the child, read at its end.
     ``ru_maxrss`` is recorded too, but Linux carries it over from the parent across
-    fork/exec, so the driver process stays small (no numpy, no torch). One extra run analyzes
-    10 checkpoints with ``ModAddFamily(cache_keys={"mlp_post", "logits"})`` (the only
-    activations the built-in analyzers read) to show what the full activation cache costs.
+    fork/exec, so the driver process stays small (no numpy, no torch). Two extra runs of 10
+    checkpoints show where the flat level comes from: one with
+    ``ModAddFamily(cache_keys={"mlp_post", "logits"})`` (the only activations the built-in
+    analyzers read; the registered family caches all of them, ~370 MB at p = 113), one with
+    ``MALLOC_MMAP_THRESHOLD_=1048576`` (glibc then returns freed large buffers to the kernel
+    instead of keeping them in the heap).
 ``npz``
     The original "before" design for ``neuron_activations``: one ``.npz`` holding every epoch,
     loaded whole (``np.load`` of every array), the new epoch added, and rewritten whole
@@ -20,15 +23,16 @@ Measured on the Modulo Addition model at p = 113 (d_mlp 512, so ``neuron_activat
     (checkpoint load, forward pass with the full activation cache, ``NeuronActivations``).
     Two kinds of runs: *full* (every epoch from an empty file, O(n^2) rewriting) and
     *last step* (the n-th epoch of such a run, starting from an ``.npz`` already holding the
-    first n - 1 epochs, built from the arrays epochstore wrote). Memory grows monotonically with
-    the file, so the last step holds the run's peak; the full runs check that equivalence.
+    first n - 1 epochs, built from the arrays epochstore wrote). The held arrays grow with the
+    file, so the last step sets the run's peak; it is a lower bound, as a full run also carries
+    the heap fragmentation of its earlier epochs (the full runs show by how much).
 ``speed``
     Seconds per epoch of analysis on the first 40 checkpoints, ``workers=1`` (in-process,
     torch's default threads) and ``workers=2`` (two spawned processes, one thread each),
-    repeated and reported as medians. The ``workers=1`` samples include the 40-checkpoint run
-    of ``rss``. Worker processes' own ``VmHWM`` is recorded through a thin wrapper around the
-    pipeline's task function (a file per worker), next to the ``peak_rss_bytes`` the pipeline
-    reports.
+    interleaved, repeated (``--repeats``, 2 by default) and reported as medians. The
+    ``workers=1`` samples include the 40-checkpoint run of ``rss``. Worker processes' own
+    ``VmHWM`` is recorded through a thin wrapper around the pipeline's task function (a file per
+    worker), next to the ``peak_rss_bytes`` the pipeline reports.
 
 The weights come from a short training run (``epochstore train ... --preset paper --set
 num_epochs=95 --set checkpoint_every=1``): 95 checkpoints of the real model size; their values
@@ -36,7 +40,7 @@ do not change the cost of analysis or storage. Training is timed too.
 
 Run from the repository root::
 
-    python benchmarks/bench_pipeline.py            # p = 113, 10/40/95 checkpoints, ~20 min
+    python benchmarks/bench_pipeline.py            # p = 113, 10/40/95 checkpoints, ~25 min
     python benchmarks/bench_pipeline.py --quick    # p = 59, 5/10/20 checkpoints, ~2-3 min
 
 Prints markdown tables and writes ``benchmarks/results/pipeline[-quick].json``. Data goes to
@@ -329,7 +333,7 @@ class Driver:
         self.workdir = workdir
         self.counter = 0
 
-    def child(self, spec: Json) -> Json:
+    def child(self, spec: Json, env: dict[str, str] | None = None) -> Json:
         """Run ``spec`` in a fresh interpreter; return its result plus wall time and load."""
         self.counter += 1
         spec_path = self.workdir / f"spec-{self.counter}.json"
@@ -341,6 +345,7 @@ class Driver:
         subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)],
             check=True,
+            env={**os.environ, **env} if env else None,
         )
         result: Json = json.loads(out_path.read_text())
         result["process_s"] = time.perf_counter() - t0
@@ -499,12 +504,12 @@ def render(res: Json) -> str:
                 fmt(steady_seconds_per_epoch(marks), 2),
             ]
         )
-    for r in res.get("rss_cache_keys", []):
+    for r in res.get("rss_variants", []):
         marks = r["marks"]
         first = marks[0]["vmhwm_mb"]
         rows.append(
             [
-                f"{r['n']}, cache_keys={{{', '.join(r['cache_keys'])}}}",
+                f"{r['n']}, {r['label']}",
                 fmt(r["vmhwm_mb"]),
                 fmt(first),
                 fmt(r["vmhwm_mb"] - first),
@@ -590,12 +595,13 @@ def render(res: Json) -> str:
             rows,
         )
     )
-    if res.get("npz_fit"):
-        fit = res["npz_fit"]
+    if res.get("npz_growth"):
+        g = res["npz_growth"]
         out.append(
-            f"\nLeast-squares fit over the rows: peak = {fmt(fit['intercept_mb'])} MB + "
-            f"{fmt(fit['slope_mb'], 2)} MB x epochs (activations: {fmt(mb_epoch, 2)} MB "
-            "per epoch)."
+            f"\nGrowth of the peak from {g['from_epochs']} to {g['to_epochs']} epochs (last "
+            f"steps): {fmt(g['mb_per_epoch'], 2)} MB per epoch (one epoch's activations: "
+            f"{fmt(mb_epoch, 2)} MB), i.e. peak ~ {fmt(g['intercept_mb'])} MB + "
+            f"{fmt(g['mb_per_epoch'], 1)} MB x epochs."
         )
     if res.get("npz_full_time_estimate"):
         est = res["npz_full_time_estimate"]
@@ -679,16 +685,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         help="samples per worker count in the speed runs (default 2, quick 1)",
     )
-    parser.add_argument("--npz-full", help="epochs of full before-design runs (default 10,20)")
+    parser.add_argument("--npz-full", help="epochs of full before-design runs (default 10)")
     parser.add_argument(
         "--npz-last", help="epochs of last-step before-design runs (default 10,40,95)"
     )
     parser.add_argument(
-        "--cache-keys-count",
+        "--variant-count",
         type=int,
-        help="checkpoints of one extra RSS run with ModAddFamily(cache_keys={mlp_post, "
-        "logits}) (default 10, quick 5; 0 = skip)",
+        help="checkpoints of the two extra RSS runs, with ModAddFamily(cache_keys={mlp_post, "
+        "logits}) and with MALLOC_MMAP_THRESHOLD_=1048576 (default 10, quick 5; 0 = skip)",
     )
+    parser.add_argument("--render", type=Path, help="print the tables of a results JSON; no run")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/epochstore-bench-pipeline"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
@@ -697,16 +704,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return child_main(args.child)
+    if args.render:
+        print(render(json.loads(args.render.read_text())))
+        return 0
 
     quick = args.quick
     p = args.p or (59 if quick else 113)
     counts = parse_counts(args.counts or ("5,10,20" if quick else "10,40,95"))
     speed_n = args.speed_count or (10 if quick else 40)
     repeats = args.repeats or (1 if quick else 2)
-    npz_full = parse_counts(args.npz_full or ("5,10" if quick else "10,20"))
+    npz_full = parse_counts(args.npz_full or ("5,10" if quick else "10"))
     npz_last = parse_counts(args.npz_last or ("10,20" if quick else "10,40,95"))
-    if args.cache_keys_count is None:
-        args.cache_keys_count = 5 if quick else 10
+    if args.variant_count is None:
+        args.variant_count = 5 if quick else 10
     n_train = max([*counts, speed_n, *npz_full, *npz_last])
     out_path = args.out or HERE / "results" / f"pipeline{'-quick' if quick else ''}.json"
 
@@ -752,25 +762,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.rmtree(workdir / largest)
             largest = run.name
 
-        # Where the flat peak comes from: the same analysis with only the activations the
-        # built-in analyzers read (the registered family caches all 16, ~370 MB at p = 113).
-        res["rss_cache_keys"] = []
-        if args.cache_keys_count:
-            n = args.cache_keys_count
-            run = driver.fresh_copy(source, "rss-cache-keys")
-            r = driver.child(
-                {
-                    "mode": "analyze",
-                    "run": str(run),
-                    "n": n,
-                    "workers": 1,
-                    "cache_keys": ["logits", "mlp_post"],
-                }
-            )
-            r["cache_keys"] = ["logits", "mlp_post"]
-            res["rss_cache_keys"].append(r)
+        # Where the flat peak comes from. (1) Only the activations the built-in analyzers read
+        # (the registered family caches all 16, ~370 MB at p = 113). (2) glibc's dynamic mmap
+        # threshold fixed at 1 MiB, so freed 20-80 MB buffers go back to the kernel instead of
+        # staying in the heap.
+        variants: list[tuple[str, Json, dict[str, str] | None]] = [
+            ("cache_keys={logits, mlp_post}", {"cache_keys": ["logits", "mlp_post"]}, None),
+            ("MALLOC_MMAP_THRESHOLD_=1048576", {}, {"MALLOC_MMAP_THRESHOLD_": "1048576"}),
+        ]
+        res["rss_variants"] = []
+        for label, extra, env in variants if args.variant_count else []:
+            n = args.variant_count
+            run = driver.fresh_copy(source, "rss-variant")
+            spec = {"mode": "analyze", "run": str(run), "n": n, "workers": 1, **extra}
+            r = driver.child(spec, env=env)
+            r["label"] = label
+            res["rss_variants"].append(r)
             loads += [r["load_before"], r["load_after"]]
-            log(f"analyze {n:>3} checkpoints, cache_keys: peak {r['vmhwm_mb']:.1f} MB")
+            log(f"analyze {n:>3} checkpoints, {label}: peak {r['vmhwm_mb']:.1f} MB")
             shutil.rmtree(run)
 
         res["speed"] = [dict(r) for r in res["rss"] if r["n"] == speed_n]
@@ -823,10 +832,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             loads += [r["load_before"], r["load_after"]]
             log(f"npz last step of {n}: peak {r['vmhwm_mb']:.1f} MB, {r['wall_s']:.0f} s")
             npz.unlink()
-        xs = [float(r["end_arrays"]) for r in res["npz"]]
-        if len(set(xs)) >= 2:
-            slope, intercept = fit_line(xs, [r["vmhwm_mb"] for r in res["npz"]])
-            res["npz_fit"] = {"slope_mb": slope, "intercept_mb": intercept}
+        # Growth per epoch once the held arrays dominate the peak: between the two largest
+        # last-step runs (at small n the forward pass's cache, ~370 MB, sets the peak).
+        lasts = sorted(
+            (r for r in res["npz"] if r["kind"] == "last step"), key=lambda r: r["end_arrays"]
+        )
+        if len(lasts) >= 2:
+            lo, hi = lasts[-2], lasts[-1]
+            slope = (hi["vmhwm_mb"] - lo["vmhwm_mb"]) / (hi["end_arrays"] - lo["end_arrays"])
+            res["npz_growth"] = {
+                "from_epochs": lo["end_arrays"],
+                "to_epochs": hi["end_arrays"],
+                "mb_per_epoch": slope,
+                "intercept_mb": hi["vmhwm_mb"] - slope * hi["end_arrays"],
+            }
         # One epoch's load + rewrite costs ~ a + b * n seconds (n arrays in the file); a full
         # run of N epochs sums that over n = 1..N.
         lasts = [r for r in res["npz"] if r["kind"] == "last step"]

@@ -33,6 +33,14 @@ def _bench(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     for sample in samples:
         raw = sum(a.nbytes for a in sample.arrays.values())
+        per_epoch = raw // max(len(sample.arrays), 1)
+        if per_epoch < args.min_bytes:
+            print(
+                f"\n{sample.analyzer}: skipped, its largest field ({sample.field}) is "
+                f"{per_epoch:,} bytes per epoch (< --min-bytes {args.min_bytes:,}): "
+                "per-read overhead, not the codec, decides its speed; keep the default"
+            )
+            continue
         print(
             f"\n{sample.analyzer}.{sample.field}  {sample.dtype} "
             f"({', '.join(f'{d}={s}' for d, s in zip(sample.dims, sample.shape, strict=True))})"
@@ -48,7 +56,12 @@ def _bench(args: argparse.Namespace) -> int:
             rounds=args.rounds,
             progress=(lambda line: print(f"  {line}", file=sys.stderr)) if args.verbose else None,
         )
-        rec = recommend(rows, full_tolerance=args.full_tolerance, row_tolerance=args.row_tolerance)
+        rec = recommend(
+            rows,
+            npz_speedup=args.npz_speedup,
+            row_tolerance=args.row_tolerance,
+            full_tolerance=args.full_tolerance,
+        )
         current = next(
             (
                 r.name
@@ -112,9 +125,9 @@ def add_parser(sub: Any) -> None:
         description=(
             "Copy up to --epochs epochs of the largest field of each analyzer into temporary "
             "stores, one per codec and chunking (plus raw .npy and per-epoch .npz), and time "
-            "writes and reads. Recommends the smallest variant whose whole-epoch read is "
-            "within --full-tolerance of the fastest and whose one-row read is within "
-            "--row-tolerance of the fastest."
+            "writes and reads (warm page cache, medians). Recommends the smallest variant "
+            "whose whole-epoch read is at least --npz-speedup times faster than per-epoch "
+            ".npz and whose one-row read is within --row-tolerance of the fastest."
         ),
     )
     p.add_argument("run", help="run directory or URL")
@@ -132,8 +145,30 @@ def add_parser(sub: Any) -> None:
         help="comma-separated chunkings: default, whole, or rows per chunk (default %(default)s)",
     )
     p.add_argument("--rounds", type=int, default=3, help="interleaved read rounds (default 3)")
-    p.add_argument("--full-tolerance", type=float, default=1.5)
-    p.add_argument("--row-tolerance", type=float, default=2.0)
+    p.add_argument(
+        "--npz-speedup",
+        type=float,
+        default=2.0,
+        help="whole-epoch read at least this many times faster than .npz (default 2)",
+    )
+    p.add_argument(
+        "--row-tolerance",
+        type=float,
+        default=2.0,
+        help="one-row read at most this times the fastest (default 2)",
+    )
+    p.add_argument(
+        "--full-tolerance",
+        type=float,
+        default=1.5,
+        help="without a .npz row: whole-epoch read at most this times the fastest",
+    )
+    p.add_argument(
+        "--min-bytes",
+        type=int,
+        default=64 * 1024,
+        help="skip analyzers whose largest field is smaller per epoch (default %(default)s)",
+    )
     p.add_argument("--workdir", help="directory for the temporary copies (default: system temp)")
     p.add_argument("--storage-options", metavar="JSON", help="fsspec options for a URL run")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")

@@ -386,7 +386,8 @@ def sample_run(
             key=lambda kv: math.prod(kv[1].shape) * np.dtype(kv[1].dtype).itemsize,
         )
         n = max(1, min(epochs, len(available)))
-        picks = sorted({available[round(i * (len(available) - 1) / max(n - 1, 1))] for i in range(n)})
+        last = len(available) - 1
+        picks = sorted({available[round(i * last / max(n - 1, 1))] for i in range(n)})
         arrays = {
             e: np.asarray(loader.load_epoch(name, e)[field_name].values) for e in picks
         }
@@ -403,4 +404,6 @@ def sample_run(
                 current_chunks=tuple(spec.layout.chunks),
             )
         )
+    if not samples:
+        raise EpochstoreError(f"no analyzer of {run} has epochs yet: run `epochstore analyze`")
     return samples

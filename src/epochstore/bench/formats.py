@@ -226,7 +226,8 @@ class NpzPerEpoch(_PerEpochFile):
 
     def write(self, epoch: int, array: np.ndarray) -> None:
         """Store one epoch with ``np.savez_compressed``."""
-        np.savez_compressed(self.path(epoch), **{FIELD: array})
+        save: Any = np.savez_compressed
+        save(self.path(epoch), **{FIELD: array})
         self._done(self.path(epoch))
 
     def read_epoch(self, epoch: int) -> np.ndarray:
@@ -236,7 +237,7 @@ class NpzPerEpoch(_PerEpochFile):
 
     def read_row(self, epoch: int, row: int) -> np.ndarray:
         """Inflate the epoch, keep one row (a copy, so the epoch is freed)."""
-        return self.read_epoch(epoch)[row].copy()
+        return np.array(self.read_epoch(epoch)[row])
 
 
 class SafetensorsPerEpoch(_PerEpochFile):
@@ -334,7 +335,7 @@ class NpzAllEpochs(Format):
 
     def read_row(self, epoch: int, row: int) -> np.ndarray:
         """Inflate the epoch's member, keep one row."""
-        return self.read_epoch(epoch)[row].copy()
+        return np.array(self.read_epoch(epoch)[row])
 
     def read_row_across(self, epochs: Sequence[int], row: int) -> np.ndarray:
         """Open the file once and inflate each epoch's member in turn."""
@@ -451,11 +452,17 @@ class EpochstoreFormat(Format):
         ds = self.loader.load_epochs(ANALYZER, epochs=list(epochs), chunks=chunks)
         return np.asarray(ds[FIELD].isel({self._first_dim(): row}).values)
 
-    def mean_over_epochs(self, epochs: Sequence[int], *, dask: bool = True) -> np.ndarray:
-        """``load_epochs(chunks="zarr")[field].mean("epoch")`` (dask), or a loop of epochs."""
+    def mean_over_epochs(
+        self, epochs: Sequence[int], *, dask: bool = True, chunks: Any = "zarr"
+    ) -> np.ndarray:
+        """``load_epochs(chunks=chunks)[field].mean("epoch")`` (dask), or a loop of epochs.
+
+        ``chunks="zarr"`` gives one dask task per Zarr chunk of each epoch; ``{"epoch": 1}``
+        one task per epoch (the whole field).
+        """
         if not dask:
             return super().mean_over_epochs(epochs)
-        ds = self.loader.load_epochs(ANALYZER, epochs=list(epochs), chunks="zarr")
+        ds = self.loader.load_epochs(ANALYZER, epochs=list(epochs), chunks=chunks)
         return np.asarray(ds[FIELD].mean("epoch").values)
 
 
