@@ -72,6 +72,7 @@ HERE = Path(__file__).resolve().parent
 MARKER = ".bench-pipeline"
 MB = 1e6
 ANALYZER = "neuron_activations"
+MALLOC_LABEL = "MALLOC_MMAP_THRESHOLD_=1048576"
 FIELD = "activations"
 
 Json = dict[str, Any]
@@ -545,18 +546,22 @@ def render(res: Json) -> str:
 
     if res["rss"]:
         big = max(res["rss"], key=lambda r: r["n"])
-        marks = big["marks"]
-        picks = sorted({k for k in (1, 2, 5, 10, len(marks) // 2, len(marks)) if k <= len(marks)})
-        out.append(f"\nInside the {big['n']}-checkpoint run (after the k-th finished epoch):\n")
-        out.append(
-            table(
-                ["after epoch k", *map(str, picks)],
-                [
-                    ["peak RSS so far MB", *(fmt(marks[k - 1]["vmhwm_mb"]) for k in picks)],
-                    ["current RSS MB", *(fmt(marks[k - 1]["vmrss_mb"]) for k in picks)],
-                ],
+        n_big = len(big["marks"])
+        picks = sorted({k for k in (1, 2, 5, 10, 20, n_big // 2, n_big) if k <= n_big})
+        trajectories = [("", big)] + [
+            (f" ({r['label']})", r)
+            for r in res.get("rss_variants", [])
+            if r["label"] == MALLOC_LABEL and len(r["marks"]) == n_big
+        ]
+        rows = []
+        for label, r in trajectories:
+            marks = r["marks"]
+            rows.append(
+                [f"peak RSS so far MB{label}", *(fmt(marks[k - 1]["vmhwm_mb"]) for k in picks)]
             )
-        )
+            rows.append([f"current RSS MB{label}", *(fmt(marks[k - 1]["vmrss_mb"]) for k in picks)])
+        out.append(f"\nInside the {big['n']}-checkpoint runs (after the k-th finished epoch):\n")
+        out.append(table(["after epoch k", *map(str, picks)], rows))
 
     out.append(
         "\n**Before: one `.npz` per analyzer, loaded and rewritten whole every epoch "
@@ -692,8 +697,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--variant-count",
         type=int,
-        help="checkpoints of the two extra RSS runs, with ModAddFamily(cache_keys={mlp_post, "
-        "logits}) and with MALLOC_MMAP_THRESHOLD_=1048576 (default 10, quick 5; 0 = skip)",
+        help="checkpoints of the extra RSS run with ModAddFamily(cache_keys={mlp_post, "
+        "logits}) (default 10, quick 5; 0 = skip)",
+    )
+    parser.add_argument(
+        "--malloc-count",
+        type=int,
+        help="checkpoints of the extra RSS run with MALLOC_MMAP_THRESHOLD_=1048576 "
+        "(default: the largest of --counts; 0 = skip)",
     )
     parser.add_argument("--render", type=Path, help="print the tables of a results JSON; no run")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/epochstore-bench-pipeline"))
@@ -717,6 +728,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     npz_last = parse_counts(args.npz_last or ("10,20" if quick else "10,40,95"))
     if args.variant_count is None:
         args.variant_count = 5 if quick else 10
+    if args.malloc_count is None:
+        args.malloc_count = max(counts)
     n_train = max([*counts, speed_n, *npz_full, *npz_last])
     out_path = args.out or HERE / "results" / f"pipeline{'-quick' if quick else ''}.json"
 
@@ -766,13 +779,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (the registered family caches all 16, ~370 MB at p = 113). (2) glibc's dynamic mmap
         # threshold fixed at 1 MiB, so freed 20-80 MB buffers go back to the kernel instead of
         # staying in the heap.
-        variants: list[tuple[str, Json, dict[str, str] | None]] = [
-            ("cache_keys={logits, mlp_post}", {"cache_keys": ["logits", "mlp_post"]}, None),
-            ("MALLOC_MMAP_THRESHOLD_=1048576", {}, {"MALLOC_MMAP_THRESHOLD_": "1048576"}),
+        variants: list[tuple[str, int, Json, dict[str, str] | None]] = [
+            (
+                "cache_keys={logits, mlp_post}",
+                args.variant_count,
+                {"cache_keys": ["logits", "mlp_post"]},
+                None,
+            ),
+            (MALLOC_LABEL, args.malloc_count, {}, {"MALLOC_MMAP_THRESHOLD_": "1048576"}),
         ]
         res["rss_variants"] = []
-        for label, extra, env in variants if args.variant_count else []:
-            n = args.variant_count
+        for label, n, extra, env in variants:
+            if not n:
+                continue
             run = driver.fresh_copy(source, "rss-variant")
             spec = {"mode": "analyze", "run": str(run), "n": n, "workers": 1, **extra}
             r = driver.child(spec, env=env)
