@@ -66,7 +66,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 HERE = Path(__file__).resolve().parent
 MARKER = ".bench-pipeline"
@@ -295,7 +295,7 @@ def child_export(spec: Json) -> Json:
             raise SystemExit(f"store has {len(stored)} epochs of {ANALYZER}, {k} asked for")
         if previous is not None:
             shutil.copyfile(previous, path)
-        mode = "a" if previous is not None else "w"
+        mode: Literal["a", "w"] = "a" if previous is not None else "w"
         with zipfile.ZipFile(path, mode, compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             for epoch in stored[done:k]:
                 array = loader.load_epoch(ANALYZER, epoch)[FIELD].values
@@ -415,7 +415,7 @@ def steady_seconds_per_epoch(marks: Sequence[Json]) -> float:
     """Seconds per epoch between the first and the last finished task (no start-up)."""
     if len(marks) < 2:
         return float("nan")
-    return (marks[-1]["t"] - marks[0]["t"]) / (len(marks) - 1)
+    return float(marks[-1]["t"] - marks[0]["t"]) / (len(marks) - 1)
 
 
 def machine() -> Json:
@@ -432,7 +432,7 @@ def machine() -> Json:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 mem_gib = int(line.split()[1]) / 1024**2
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in ("epochstore", "torch", "numpy", "zarr", "numcodecs"):
         try:
             versions[name] = md.version(name)
