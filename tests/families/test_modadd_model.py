@@ -253,3 +253,25 @@ def test_final_logits_give_the_same_gradients_as_forward() -> None:
         grads.append({name: p.grad for name, p in model.named_parameters()})
     for name, grad in grads[0].items():
         torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_family_keeps_only_what_its_analyzers_read_by_default() -> None:
+    from epochstore.families.modadd import ModAddFamily
+    from epochstore.families.modadd.family import DEFAULT_CACHE_KEYS
+    from epochstore.families.modadd.model import CACHE_KEYS
+
+    config = {"p": 5, "d_model": 8, "n_heads": 2, "d_head": 4, "d_mlp": 8}
+    lean, full = ModAddFamily(), ModAddFamily(cache_keys=None)
+    model = lean.build_model(config)
+    probe = lean.make_probe(config)
+    assert set(lean.run_with_cache(model, probe)) == set(DEFAULT_CACHE_KEYS)
+    assert set(full.run_with_cache(model, probe)) == set(CACHE_KEYS)
+    # Every built-in analyzer runs on the lean cache.
+    from epochstore.pipeline.analyzer import EpochContext
+
+    cache = lean.run_with_cache(model, probe)
+    for analyzer in lean.analyzers():
+        if analyzer.name == "progress_measures":
+            continue  # needs key frequencies from a final checkpoint; covered in the pipeline
+        context = EpochContext(epoch=0, metrics={}, config=config, params={}, device="cpu")
+        assert analyzer.compute(model, cache, probe, context)

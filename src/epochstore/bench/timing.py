@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from epochstore._memory import reset_peak_rss, status_kb
+
 __all__ = [
     "Timing",
     "disk_read_time",
@@ -148,30 +150,6 @@ def interleaved(
 # --- peak resident set ----------------------------------------------------------------------
 
 
-def _status_kb(field: str) -> int | None:
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    match = re.search(rf"^{field}:\s+(\d+)", text, re.MULTILINE)
-    return int(match.group(1)) if match else None
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's peak-RSS mark (``VmHWM``) to its current RSS.
-
-    Returns
-    -------
-    bool
-        False where the kernel does not allow it (not Linux, or no ``/proc``).
-    """
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return _status_kb("VmHWM") is not None
-
-
 def peak_rss_growth(fn: Callable[[], object]) -> tuple[float, float]:
     """Call ``fn`` once; return (seconds, growth of the peak RSS in bytes).
 
@@ -187,11 +165,11 @@ def peak_rss_growth(fn: Callable[[], object]) -> tuple[float, float]:
         cannot be reset).
     """
     ok = reset_peak_rss()
-    before = _status_kb("VmRSS") if ok else None
+    before = status_kb("VmRSS") if ok else None
     t0 = time.perf_counter()
     fn()
     seconds = time.perf_counter() - t0
-    after = _status_kb("VmHWM") if ok else None
+    after = status_kb("VmHWM") if ok else None
     if before is None or after is None:
         return seconds, float("nan")
     return seconds, float((after - before) * 1024)

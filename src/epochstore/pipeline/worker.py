@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import gc
 import json
-import resource
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from epochstore._memory import peak_rss_bytes, release_freed_memory
 from epochstore.errors import (
     CheckpointFormatError,
     CheckpointNotFoundError,
@@ -113,12 +112,6 @@ def unfreeze() -> None:
         _FROZEN = False
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
-
-
 def conform_outputs(analyzer: Analyzer, outputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Check an analyzer's outputs against its declared fields; cast to the declared dtypes.
 
@@ -199,8 +192,9 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
                 written.append(name)
             del outputs
     del model, cache, checkpoint
-    _freeze_long_lived_objects()
     gc.collect()
+    _freeze_long_lived_objects()  # after the first collect: only long-lived objects remain
+    release_freed_memory()
     if ctx.device.startswith("cuda") and torch.cuda.is_available():
         torch.cuda.empty_cache()
     return EpochResult(

@@ -79,7 +79,8 @@ def _cached(cache: Mapping[str, torch.Tensor], key: str) -> torch.Tensor:
     except KeyError:
         raise KeyError(
             f"activation cache has no {key!r}; run the model with "
-            "ModAddFamily.run_with_cache (or model(x, cache={}))"
+            "ModAddFamily.run_with_cache (or model(x, cache={})), and keep the key: "
+            "ModAddFamily(cache_keys=None) keeps every activation"
         ) from None
 
 
