@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import re
 import resource
 import sys
@@ -18,7 +19,22 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["peak_rss_bytes", "release_freed_memory", "reset_peak_rss", "status_kb"]
+__all__ = [
+    "MMAP_THRESHOLD",
+    "fix_mmap_threshold",
+    "peak_rss_bytes",
+    "release_freed_memory",
+    "reset_peak_rss",
+    "status_kb",
+]
+
+#: Allocations of at least this many bytes get their own mapping, returned to the kernel on
+#: free. glibc's default threshold starts at 128 KiB and *rises* to the largest block freed so
+#: far (up to 32 MiB), after which the 20-80 MB arrays of each epoch come from the heap, which
+#: fragments: the peak RSS of analysis then crept up by ~1 MB per epoch (measured in
+#: ``benchmarks/bench_pipeline.py``). A fixed threshold keeps it flat.
+MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3  # mallopt parameter number, from glibc's malloc.h
 
 
 def status_kb(field: str) -> int | None:
@@ -66,7 +82,25 @@ def _libc() -> Any:
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.mallopt.restype = ctypes.c_int
     return libc
+
+
+def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD) -> bool:
+    """Fix glibc's mmap threshold at ``nbytes`` for this process (see :data:`MMAP_THRESHOLD`).
+
+    Does nothing when the user set ``MALLOC_MMAP_THRESHOLD_`` in the environment, or off glibc.
+
+    Returns
+    -------
+    bool
+        Whether the threshold was set.
+    """
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    libc = _libc()
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, nbytes)) if libc is not None else False
 
 
 def release_freed_memory() -> bool:

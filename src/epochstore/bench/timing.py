@@ -21,7 +21,6 @@ import ctypes
 import ctypes.util
 import mmap
 import os
-import re
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence

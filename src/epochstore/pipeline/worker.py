@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from epochstore._memory import peak_rss_bytes, release_freed_memory
+from epochstore._memory import fix_mmap_threshold, peak_rss_bytes, release_freed_memory
 from epochstore.errors import (
     CheckpointFormatError,
     CheckpointNotFoundError,
@@ -59,6 +59,7 @@ class TaskContext:
 
 _STORES: dict[str, ArtifactStore] = {}
 _FROZEN = False
+_TUNED = False
 _MANAGERS: dict[str, CheckpointManager] = {}
 _PROBES: dict[str, Any] = {}
 
@@ -102,6 +103,14 @@ def _freeze_long_lived_objects() -> None:
     if not _FROZEN:
         gc.freeze()
         _FROZEN = True
+
+
+def _tune_allocator_once() -> None:
+    """Keep the peak RSS flat across epochs: large blocks are mapped, and unmapped on free."""
+    global _TUNED
+    if not _TUNED:
+        fix_mmap_threshold()
+        _TUNED = True
 
 
 def unfreeze() -> None:
@@ -151,6 +160,7 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
 
     ctx, task = job
     started = time.perf_counter()
+    _tune_allocator_once()
     try:
         checkpoint = _manager(ctx).load(
             task.epoch, map_location=ctx.device, include_optimizer=False

@@ -30,6 +30,7 @@ from epochstore.errors import (
     EpochstoreError,
 )
 from epochstore.naming import epoch_name
+from epochstore.store.direct import DirectLayout, MissingChunkError, read_direct
 from epochstore.store.manifest import WRITE_TOKEN_KEY
 
 if TYPE_CHECKING:
@@ -45,10 +46,7 @@ __all__ = [
 ]
 
 _Key = tuple[Any, ...]
-
-
-class MissingChunkError(OSError):
-    """A chunk that every committed epoch has is missing (zarr would return fill values)."""
+_UNKNOWN = object()
 
 
 class StrictReadStore(WrapperStore[Any]):
@@ -75,13 +73,25 @@ class StrictReadStore(WrapperStore[Any]):
 READ_CONCURRENCY = 16
 
 
-async def _current_token(store: Store, path: str) -> str | None:
-    """Re-read an array's metadata (uncached) and return its write token."""
+async def _array_metadata(store: Store, path: str) -> dict[str, Any] | None:
+    """Read an array's ``zarr.json`` (uncached); None if it does not exist."""
     raw = await store.get(f"{path}/zarr.json", prototype=default_buffer_prototype())
     if raw is None:
         return None
-    token = json.loads(raw.to_bytes()).get("attributes", {}).get(WRITE_TOKEN_KEY)
+    meta = json.loads(raw.to_bytes())
+    if not isinstance(meta, dict):
+        raise TypeError(f"{path}/zarr.json is not a JSON object")
+    return meta
+
+
+def _token(meta: dict[str, Any] | None) -> str | None:
+    token = (meta or {}).get("attributes", {}).get(WRITE_TOKEN_KEY)
     return token if isinstance(token, str) else None
+
+
+async def _current_token(store: Store, path: str) -> str | None:
+    """Re-read an array's metadata (uncached) and return its write token."""
+    return _token(await _array_metadata(store, path))
 
 
 def read_field(
@@ -119,20 +129,30 @@ async def read_field_async(
 
     With ``token`` (the epoch group's write token), a field written by another write, i.e. an
     overwrite that happened while the epoch was being read, raises :class:`EpochChangedError`.
+
+    The store's own layouts are read by :func:`~epochstore.store.direct.read_direct` (one
+    request for a whole field, decoded in place); anything else by zarr.
     """
     where = f"field {field!r} of analyzer {analyzer!r}, epoch {epoch}, in {display}"
     try:
-        array = await zarr.api.asynchronous.open_array(
-            store=store, path=path, mode="r", zarr_format=3
-        )
-        if token is not None and array.attrs.get(WRITE_TOKEN_KEY) != token:
+        meta = await _array_metadata(store, path)
+        if meta is None:
+            raise FileNotFoundError(f"{path}/zarr.json")
+        if token is not None and _token(meta) != token:
             raise EpochChangedError(
                 f"{where} was overwritten or deleted while it was being read; load it again"
             )
-        if key:
-            values = np.asarray(await array.get_orthogonal_selection(key))
+        layout = DirectLayout.from_metadata(meta)
+        if layout is not None:
+            values = await read_direct(store, path, layout, key)
         else:
-            values = np.asarray(await array.getitem(...))
+            array = await zarr.api.asynchronous.open_array(
+                store=store, path=path, mode="r", zarr_format=3
+            )
+            if key:
+                values = np.asarray(await array.get_orthogonal_selection(key))
+            else:
+                values = np.asarray(await array.getitem(...))
         if token is not None and await _current_token(store, path) != token:
             raise EpochChangedError(f"{where} changed during the read; load it again")
         return values
@@ -218,7 +238,7 @@ def _normalise_epoch_key(k: Any, n: int) -> tuple[np.ndarray, bool]:
 class StackedFieldArray(_LazyBase):
     """One field over many epochs: shape ``(len(epochs), *field_shape)``."""
 
-    __slots__ = ("epochs", "node_paths")
+    __slots__ = ("_layout", "epochs", "node_paths")
 
     def __init__(
         self,
@@ -238,19 +258,40 @@ class StackedFieldArray(_LazyBase):
         self.shape = (len(self.epochs), *shape)
         self.dtype = dtype
         self.analyzer, self.field, self.display = analyzer, field, display
+        self._layout: DirectLayout | object | None = _UNKNOWN
 
     def __dask_tokenize__(self) -> object:
         return (type(self).__name__, self.display, self.analyzer, self.field, self.epochs)
 
+    async def _template(self, i: int) -> DirectLayout | None:
+        """The direct-read layout of this field, from one epoch's metadata (read once)."""
+        if self._layout is _UNKNOWN:
+            meta = await _array_metadata(self.store, f"{self.node_paths[i]}/{self.field}")
+            self._layout = None if meta is None else DirectLayout.from_metadata(meta)
+        return self._layout  # type: ignore[return-value]
+
     async def _read_many(self, indices: np.ndarray, inner: _Key) -> list[np.ndarray]:
-        """Read ``inner`` of the epochs at ``indices``, up to READ_CONCURRENCY at once."""
+        """Read ``inner`` of the epochs at ``indices``, up to READ_CONCURRENCY at once.
+
+        Every epoch of an analyzer is written with the manifest's codec and layout, so one
+        epoch's metadata serves them all: each epoch then costs only its chunk reads. An epoch
+        that does not fit the template (or is damaged, or gone) is read the careful way, which
+        reads its own metadata and names what is wrong.
+        """
         limit = asyncio.Semaphore(READ_CONCURRENCY)
+        template = await self._template(int(indices[0])) if len(indices) else None
 
         async def one(i: int) -> np.ndarray:
+            path = f"{self.node_paths[i]}/{self.field}"
             async with limit:
+                if template is not None:
+                    try:
+                        return await read_direct(self.store, path, template, inner)
+                    except (ValueError, OSError):
+                        pass  # the careful path below raises the precise error
                 return await read_field_async(
                     self.store,
-                    f"{self.node_paths[i]}/{self.field}",
+                    path,
                     inner,
                     display=self.display,
                     analyzer=self.analyzer,

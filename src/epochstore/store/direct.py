@@ -1,0 +1,377 @@
+"""Direct reads of the store's own layout: one field of one epoch, without zarr's chunk loop.
+
+epochstore writes every field in one of two shapes (see :mod:`epochstore.store.codecs`): a
+single chunk, or a single *shard* that holds all chunks of the field behind an index. For
+those two shapes, with the codecs the store writes (``bytes`` little-endian, optionally Blosc,
+optionally CRC32C), this module reads a selection itself:
+
+- the whole field: one GET of the shard, every chunk checked and decoded straight into the
+  result (zarr decodes each chunk into its own buffer, then copies it; its per-chunk asyncio
+  machinery cost ~0.5 ms per chunk, 3-4x the decode itself);
+- a part of it: one ranged GET of the shard index, one ranged GET per chunk the selection
+  touches (concurrently), and only those chunks decoded.
+
+The on-disk format is zarr v3's, unchanged (the ``sharding_indexed`` codec's index: ``(offset,
+nbytes)`` little-endian uint64 pairs in C order, then the index's CRC32C); any array this
+module does not recognise (other codecs, big-endian data, several shards) is read by zarr as
+before, so the fast path is an optimisation, never a format. The tests compare both paths on
+every layout and selection kind and on damaged data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+from typing import TYPE_CHECKING, Any
+
+import google_crc32c
+import numpy as np
+from numcodecs import blosc
+from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+from zarr.core.buffer import default_buffer_prototype
+
+if TYPE_CHECKING:
+    from zarr.abc.store import ByteRequest, Store
+
+__all__ = ["DirectLayout", "MissingChunkError", "read_direct"]
+
+_U64_MAX = 2**64 - 1
+#: Fetch the whole shard (one request) instead of its index plus ranges when the selection
+#: needs at least this fraction of the chunks.
+_WHOLE_SHARD_FRACTION = 0.5
+_Key = tuple[Any, ...]
+_BLOSC_HEADER = 16
+#: Decoded bytes per decoding thread, at least (below it, a thread costs more than it saves).
+_SPLIT_BYTES = 4 * 2**20
+
+
+def _decode_threads() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+
+class MissingChunkError(OSError):
+    """A chunk that every committed epoch has is missing (zarr would return fill values)."""
+
+
+@dataclass(frozen=True)
+class DirectLayout:
+    """What :func:`read_direct` needs to know about one stored array.
+
+    Attributes
+    ----------
+    shape, dtype
+        The array.
+    chunks
+        The chunk shape (the unit of compression and checksum).
+    grid
+        The shape of the stored object in chunks (``(1, ..., 1)`` when unsharded).
+    sharded
+        Whether the object is a shard (an index at its end) or a single bare chunk.
+    blosc, crc32c
+        The chunk codecs after ``bytes``.
+    index_crc32c
+        Whether the shard index ends with a CRC32C.
+    key
+        The object's key relative to the array.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    chunks: tuple[int, ...]
+    grid: tuple[int, ...]
+    sharded: bool
+    blosc: bool
+    crc32c: bool
+    index_crc32c: bool
+    key: str
+
+    @property
+    def n_chunks(self) -> int:
+        """Number of chunks in the object."""
+        return math.prod(self.grid)
+
+    @property
+    def index_nbytes(self) -> int:
+        """Size of the shard index (with its checksum) in bytes."""
+        return 16 * self.n_chunks + (4 if self.index_crc32c else 0)
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any]) -> DirectLayout | None:
+        """Return the layout of an array's ``zarr.json``, or None if this module cannot read it."""
+        try:
+            return cls._parse(meta)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    @classmethod
+    def _parse(cls, meta: dict[str, Any]) -> DirectLayout | None:
+        if meta.get("zarr_format") != 3 or meta.get("node_type") != "array":
+            return None
+        if meta.get("storage_transformers"):
+            return None
+        shape = tuple(int(s) for s in meta["shape"])
+        dtype = np.dtype(meta["data_type"])
+        if dtype.kind not in "biuf" or meta["chunk_grid"]["name"] != "regular":
+            return None
+        outer = tuple(int(c) for c in meta["chunk_grid"]["configuration"]["chunk_shape"])
+        if len(outer) != len(shape) or any(c < s for c, s in zip(outer, shape, strict=True)):
+            return None  # more than one chunk or shard: zarr's general path
+        encoding = meta["chunk_key_encoding"]
+        if encoding["name"] != "default":
+            return None
+        separator = encoding.get("configuration", {}).get("separator", "/")
+        key = separator.join(["c", *("0" for _ in shape)])
+        codecs = meta["codecs"]
+        if len(codecs) == 1 and codecs[0]["name"] == "sharding_indexed":
+            config = codecs[0]["configuration"]
+            chunks = tuple(int(c) for c in config["chunk_shape"])
+            if len(chunks) != len(shape) or any(
+                o % c for o, c in zip(outer, chunks, strict=True)
+            ):
+                return None
+            if config.get("index_location", "end") != "end":
+                return None
+            index = [c["name"] for c in config["index_codecs"]]
+            if index not in (["bytes"], ["bytes", "crc32c"]):
+                return None
+            if config["index_codecs"][0].get("configuration", {}).get("endian", "little") != (
+                "little"
+            ):
+                return None
+            inner = config["codecs"]
+            grid = tuple(o // c for o, c in zip(outer, chunks, strict=True))
+            sharded, index_crc = True, index == ["bytes", "crc32c"]
+        else:
+            inner, chunks, grid = codecs, outer, tuple(1 for _ in shape)
+            sharded, index_crc = False, False
+        names = [c["name"] for c in inner]
+        if not names or names[0] != "bytes":
+            return None
+        endian = inner[0].get("configuration", {}).get("endian", "little")
+        if dtype.itemsize > 1 and endian != "little":
+            return None
+        rest = names[1:]
+        use_blosc = bool(rest) and rest[0] == "blosc"
+        if use_blosc:
+            rest = rest[1:]
+        use_crc = rest == ["crc32c"]
+        if rest and not use_crc:
+            return None
+        return cls(
+            shape=shape,
+            dtype=dtype.newbyteorder("<"),
+            chunks=chunks,
+            grid=grid,
+            sharded=sharded,
+            blosc=use_blosc,
+            crc32c=use_crc,
+            index_crc32c=index_crc,
+            key=key,
+        )
+
+
+def _checked(data: np.ndarray, what: str) -> np.ndarray:
+    """Strip and verify a trailing CRC32C."""
+    if data.size < 4:
+        raise ValueError(f"{what} is truncated ({data.size} bytes)")
+    body = data[:-4]
+    stored = int(data[-4:].view("<u4")[0])
+    if google_crc32c.value(body) != stored:
+        raise ValueError(f"{what} does not match its CRC32C checksum")
+    return body
+
+
+def _normalise(key: _Key, shape: tuple[int, ...]) -> list[int | np.ndarray | slice]:
+    """Pad an outer-indexing key to full rank; negative and out-of-range ints are resolved."""
+    if len(key) > len(shape):
+        raise IndexError(f"too many indices ({len(key)}) for an array of rank {len(shape)}")
+    out: list[int | np.ndarray | slice] = []
+    for k, n in zip((*key, *(slice(None),) * (len(shape) - len(key))), shape, strict=True):
+        if isinstance(k, slice):
+            out.append(slice(*k.indices(n)))
+        elif isinstance(k, (np.ndarray, Sequence)):
+            idx = np.asarray(k, dtype=np.intp).ravel()
+            idx = np.where(idx < 0, idx + n, idx)
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise IndexError(f"index out of range for a dimension of size {n}")
+            out.append(idx)
+        else:
+            i = int(k)
+            i = i + n if i < 0 else i
+            if not 0 <= i < n:
+                raise IndexError(f"index {k} out of range for a dimension of size {n}")
+            out.append(i)
+    return out
+
+
+def _chunks_touched(k: int | np.ndarray | slice, size: int) -> np.ndarray:
+    """Sorted indices of the chunks (of ``size`` along one axis) that ``k`` selects from."""
+    if isinstance(k, slice):
+        r = range(k.start, k.stop, k.step)
+        if not r:
+            return np.empty(0, dtype=np.intp)
+        lo, hi = min(r[0], r[-1]), max(r[0], r[-1])
+        if abs(k.step) <= size:  # no chunk in between is skipped
+            return np.arange(lo // size, hi // size + 1, dtype=np.intp)
+        return np.unique(np.arange(lo, hi + 1, abs(k.step), dtype=np.intp) // size)
+    if isinstance(k, np.ndarray):
+        return np.unique(k // size)
+    return np.array([k // size], dtype=np.intp)
+
+
+def _apply(block: np.ndarray, key: list[int | np.ndarray | slice], origin: list[int]) -> np.ndarray:
+    """Outer-index ``block`` (whose element 0 sits at ``origin``) with ``key``."""
+    result = block
+    axis = 0
+    for k, o in zip(key, origin, strict=True):
+        if isinstance(k, slice):
+            start, stop = k.start - o, k.stop - o
+            end = None if k.step < 0 and stop < 0 else stop  # ran down past element 0
+            result = result[(slice(None),) * axis + (slice(start, end, k.step),)]
+            axis += 1
+        elif isinstance(k, np.ndarray):
+            result = np.take(result, k - o, axis=axis)
+            axis += 1
+        else:
+            result = result[(slice(None),) * axis + (k - o,)]
+    return result
+
+
+async def _get(store: Store, key: str, byte_range: ByteRequest | None = None) -> np.ndarray:
+    buf = await store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range)
+    if buf is None:
+        raise MissingChunkError(f"chunk {key!r} is missing")
+    return np.asarray(buf.as_numpy_array()).view(np.uint8)
+
+
+def _decode_into(layout: DirectLayout, data: np.ndarray, target: np.ndarray, what: str) -> None:
+    """Decode one stored chunk into ``target`` (a C-contiguous chunk-shaped array)."""
+    if layout.crc32c:
+        data = _checked(data, what)
+    if layout.blosc:
+        if data.size < _BLOSC_HEADER:
+            raise ValueError(f"{what} is truncated ({data.size} bytes)")
+        nbytes = int(data[4:8].view("<u4")[0])  # the Blosc header: uncompressed size
+        if nbytes != target.nbytes:
+            raise ValueError(f"{what} decompresses to {nbytes} bytes, expected {target.nbytes}")
+        blosc.decompress(data, target)
+        return
+    if data.size != target.nbytes:
+        raise ValueError(f"{what} has {data.size} bytes, expected {target.nbytes}")
+    target.reshape(-1).view(np.uint8)[:] = data
+
+
+def _decode_all(
+    layout: DirectLayout,
+    pieces: dict[tuple[int, ...], np.ndarray],
+    block: np.ndarray,
+    lo: tuple[int, ...],
+    where: str,
+) -> None:
+    """Decode each chunk at grid coordinates ``coords`` into its place in ``block``."""
+    c = layout.chunks
+    scratch: np.ndarray | None = None
+    for coords, data in pieces.items():
+        region: tuple[Any, ...] = tuple(
+            slice((g - low) * size, (g - low + 1) * size)
+            for g, low, size in zip(coords, lo, c, strict=True)
+        )
+        target = block[(*region, Ellipsis)]  # a view, even of a 0-d block
+        what = f"chunk {coords} of {where}"
+        if target.flags.c_contiguous:
+            _decode_into(layout, data, target, what)
+        else:
+            if scratch is None:
+                scratch = np.empty(c, dtype=layout.dtype)
+            _decode_into(layout, data, scratch, what)
+            target[...] = scratch
+
+
+async def read_direct(store: Store, path: str, layout: DirectLayout, key: _Key) -> np.ndarray:
+    """Read ``key`` (outer indexing, as ``get_orthogonal_selection``) of the array at ``path``.
+
+    Returns the same values as zarr. Raises :class:`ValueError` for a damaged object
+    (checksum, truncation, a bad index), :class:`MissingChunkError` when the object or one of
+    its chunks is missing, and :class:`IndexError` for an invalid key.
+    """
+    shape, c = layout.shape, layout.chunks
+    sel = _normalise(key, shape)
+    needed_per_axis = [_chunks_touched(k, size) for k, size in zip(sel, c, strict=True)]
+    if any(n.size == 0 for n in needed_per_axis):  # an empty selection reads nothing
+        nothing = np.broadcast_to(np.zeros((), dtype=layout.dtype.newbyteorder("=")), shape)
+        return np.array(_apply(nothing, sel, [0] * len(shape)))
+    lo = tuple(int(n[0]) for n in needed_per_axis)
+    hi = tuple(int(n[-1]) + 1 for n in needed_per_axis)
+    needed = [tuple(int(g) for g in coords) for coords in product(*needed_per_axis)]
+    object_key = f"{path}/{layout.key}"
+    where = f"{object_key!r}"
+    pieces: dict[tuple[int, ...], np.ndarray] = {}
+    if not layout.sharded:
+        pieces[(0,) * len(shape)] = await _get(store, object_key)
+    else:
+        n = layout.n_chunks
+        whole = len(needed) >= _WHOLE_SHARD_FRACTION * n
+        if whole:
+            raw = await _get(store, object_key)
+            if raw.size < layout.index_nbytes:
+                raise ValueError(f"shard {where} is truncated ({raw.size} bytes)")
+            index_bytes = raw[raw.size - layout.index_nbytes :]
+        else:
+            index_bytes = await _get(store, object_key, SuffixByteRequest(layout.index_nbytes))
+            if index_bytes.size != layout.index_nbytes:
+                raise ValueError(f"shard {where} is truncated ({index_bytes.size} bytes)")
+        if layout.index_crc32c:
+            index_bytes = _checked(index_bytes, f"the index of shard {where}")
+        index = np.ascontiguousarray(index_bytes).view("<u8").reshape(*layout.grid, 2)
+        spans: dict[tuple[int, ...], tuple[int, int]] = {}
+        for coords in needed:
+            offset, nbytes = (int(v) for v in index[coords])
+            if offset == _U64_MAX and nbytes == _U64_MAX:
+                raise MissingChunkError(f"chunk {coords} of shard {where} is missing")
+            end = offset + nbytes
+            limit = raw.size - layout.index_nbytes if whole else None
+            if limit is not None and end > limit:
+                raise ValueError(f"chunk {coords} of shard {where} lies outside the shard")
+            spans[coords] = (offset, end)
+        if whole:
+            pieces = {coords: raw[a:b] for coords, (a, b) in spans.items()}
+        else:
+            got = await asyncio.gather(
+                *(_get(store, object_key, RangeByteRequest(a, b)) for a, b in spans.values())
+            )
+            for (coords, (a, b)), data in zip(spans.items(), got, strict=True):
+                if data.size != b - a:
+                    raise ValueError(f"chunk {coords} of shard {where} is truncated")
+                pieces[coords] = data
+    block_shape = tuple((h - low) * size for h, low, size in zip(hi, lo, c, strict=True))
+    block = np.empty(block_shape, dtype=layout.dtype)
+    # Decoding releases the GIL: a large read is split over the cores (a whole p = 113 epoch
+    # decodes in ~4.7 ms on two threads instead of ~9 ms on one).
+    # A small read decodes on the event loop: a thread hop costs more (~0.2 ms) than it saves.
+    decoded = len(pieces) * math.prod(c) * layout.dtype.itemsize
+    if decoded < _SPLIT_BYTES:
+        _decode_all(layout, pieces, block, lo, where)
+    else:
+        parts = max(1, min(_decode_threads(), len(pieces), decoded // _SPLIT_BYTES))
+        items = list(pieces.items())
+        await asyncio.gather(
+            *(
+                asyncio.to_thread(_decode_all, layout, dict(items[i::parts]), block, lo, where)
+                for i in range(parts)
+            )
+        )
+    origin = [low * size for low, size in zip(lo, c, strict=True)]
+    full = all(
+        isinstance(k, slice) and k.step == 1 and k.start == 0 and k.stop == s
+        for k, s in zip(sel, shape, strict=True)
+    )
+    if full and block_shape == shape:
+        result = block
+    else:
+        result = np.ascontiguousarray(_apply(block, sel, origin))
+    return result.astype(layout.dtype.newbyteorder("="), copy=False)

@@ -1,0 +1,212 @@
+"""The direct read path equals zarr's on every layout the store writes, and fails the same way."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+from zarr.core.sync import sync
+from zarr.storage import LocalStore
+
+from epochstore import ArtifactLoader, ArtifactStore
+from epochstore.errors import CorruptArtifactError
+from epochstore.store.codecs import Codec
+from epochstore.store.direct import DirectLayout, MissingChunkError, read_direct
+from epochstore.store.instrumented import CountingStore
+
+ANALYZER = "acts"
+FIELD = "values"
+
+# (shape, dtype, chunks, codec)
+LAYOUTS: dict[str, tuple[tuple[int, ...], str, tuple[int, ...] | None, Codec]] = {
+    "default sharded, ragged last chunk": ((40, 9, 7), "float32", (16, 9, 7), Codec()),
+    "two chunked axes": ((40, 9, 7), "float32", (16, 4, 7), Codec()),
+    "one chunk, unsharded": ((6, 5), "float64", None, Codec()),
+    "no compression": ((33, 4), "int64", (8, 4), Codec(cname=None)),
+    "no checksum": ((33, 4), "int32", (8, 4), Codec(checksum=False)),
+    "zstd shuffle": ((33, 4), "float32", (8, 4), Codec(cname="zstd", shuffle="shuffle")),
+    "bool": ((20, 3), "bool", (8, 3), Codec()),
+    "1-d": ((50,), "uint8", (16,), Codec()),
+    "0-d": ((), "float32", None, Codec()),
+}
+
+
+
+def _data(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    rng = np.random.default_rng(sum(shape) + len(dtype))
+    values = np.asarray(rng.standard_normal(shape) * 100)
+    values[values < 0] = 0  # ReLU-like, as the store's typical data
+    return values.astype(dtype)
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def written(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, np.ndarray]]:
+    shape, dtype, chunks, codec = LAYOUTS[request.param]
+    data = _data(shape, dtype)
+    store = ArtifactStore(tmp_path, codec=codec)
+    dims = tuple(f"d{i}" for i in range(len(shape)))
+    store.write_epoch(
+        ANALYZER, 3, {FIELD: data}, dims={FIELD: dims},
+        chunks=None if chunks is None else {FIELD: chunks},
+    )
+    return str(tmp_path), data
+
+
+def _array_path(root: str) -> str:
+    return f"{ANALYZER}/epoch_00003/{FIELD}"
+
+
+def _layout(root: str) -> DirectLayout:
+    meta = json.loads((Path(root) / "artifacts" / _array_path(root) / "zarr.json").read_text())
+    layout = DirectLayout.from_metadata(meta)
+    assert layout is not None, "the store's own layouts are all read directly"
+    return layout
+
+
+def _keys_for(shape: tuple[int, ...]) -> list[tuple[Any, ...]]:
+    if not shape:
+        return [()]
+    n = shape[0]
+    keys: list[tuple[Any, ...]] = [
+        (),
+        (0,),
+        (-1,),
+        (slice(3, n - 2, 4),),
+        (slice(None, None, -3),),
+        (np.array([0, n - 1, n // 2, n - 1]),),
+        (slice(5, 5),),
+        (np.array([], dtype=np.intp),),
+    ]
+    if len(shape) >= 2:
+        keys += [(slice(None), 2), (4, slice(1, 3)), (np.array([1, n - 3]), np.array([0, 2]))]
+    return keys
+
+
+def test_direct_reads_equal_zarr_reads(written: tuple[str, np.ndarray]) -> None:
+    root, data = written
+    store = LocalStore(Path(root) / "artifacts", read_only=True)
+    layout = _layout(root)
+    array = zarr.open_array(store=store, path=_array_path(root), mode="r")
+    for key in _keys_for(data.shape):
+        got = sync(read_direct(store, _array_path(root), layout, key))
+        if any(isinstance(k, slice) and (k.step or 1) < 0 for k in key):
+            expected = data[key]  # zarr refuses negative steps; numpy is the reference
+        else:
+            expected = np.asarray(array.get_orthogonal_selection(key) if key else array[...])
+        assert got.dtype == expected.dtype, key
+        np.testing.assert_array_equal(got, expected, err_msg=str(key))
+        assert got.flags.c_contiguous
+        assert got.flags.writeable
+
+
+def test_loader_values_equal_the_written_arrays(written: tuple[str, np.ndarray]) -> None:
+    root, data = written
+    ds = ArtifactLoader(root).load_epoch(ANALYZER, 3)
+    np.testing.assert_array_equal(ds[FIELD].values, data)
+    if data.ndim:
+        np.testing.assert_array_equal(ds[FIELD][-1].values, data[-1])
+
+
+@pytest.fixture
+def sharded(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    data = _data((64, 9, 7), "float32")
+    ArtifactStore(tmp_path).write_epoch(
+        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
+    )
+    return tmp_path, data
+
+
+def test_a_whole_field_is_one_request_and_a_row_is_two(sharded: tuple[Path, np.ndarray]) -> None:
+    root, data = sharded
+    counting = CountingStore(LocalStore(root, read_only=True))
+    ds = ArtifactLoader(counting).load_epoch(ANALYZER, 3)
+    shard = next((root / "artifacts" / _array_path(str(root))).rglob("c/0/0/0"))
+    counting.reset()
+    np.testing.assert_array_equal(ds[FIELD].values, data)
+    assert sum(counting.chunk_reads.values()) == 1  # the whole shard, once
+    assert counting.bytes_read == shard.stat().st_size
+    counting.reset()
+    np.testing.assert_array_equal(ds[FIELD][9].values, data[9])
+    assert sum(counting.chunk_reads.values()) == 2  # the shard index, then one chunk
+    assert counting.bytes_read < shard.stat().st_size / 4
+
+
+def _shard(root: Path) -> Path:
+    return root / "artifacts" / _array_path(str(root)) / "c" / "0" / "0" / "0"
+
+
+@pytest.mark.parametrize("where", ["chunk", "index"])
+def test_a_flipped_byte_is_an_error_never_a_value(
+    sharded: tuple[Path, np.ndarray], where: str
+) -> None:
+    root, _ = sharded
+    shard = _shard(root)
+    raw = bytearray(shard.read_bytes())
+    raw[100 if where == "chunk" else len(raw) - 10] ^= 0xFF
+    shard.write_bytes(bytes(raw))
+    store = LocalStore(root / "artifacts", read_only=True)
+    layout = _layout(str(root))
+    with pytest.raises(ValueError, match="checksum"):
+        sync(read_direct(store, _array_path(str(root)), layout, ()))
+    with pytest.raises(CorruptArtifactError, match="epoch 3"):
+        _ = ArtifactLoader(root).load_epoch(ANALYZER, 3)[FIELD].values
+
+
+def test_a_truncated_shard_is_an_error(sharded: tuple[Path, np.ndarray]) -> None:
+    root, _ = sharded
+    shard = _shard(root)
+    shard.write_bytes(shard.read_bytes()[:300])
+    loader = ArtifactLoader(root)
+    with pytest.raises(CorruptArtifactError):
+        _ = loader.load_epoch(ANALYZER, 3)[FIELD].values
+    with pytest.raises(CorruptArtifactError):
+        _ = loader.load_epoch(ANALYZER, 3)[FIELD][0].values
+
+
+def test_a_missing_shard_is_an_error(sharded: tuple[Path, np.ndarray]) -> None:
+    root, _ = sharded
+    _shard(root).unlink()
+    store = LocalStore(root / "artifacts", read_only=True)
+    with pytest.raises(MissingChunkError):
+        sync(read_direct(store, _array_path(str(root)), _layout(str(root)), (0,)))
+    with pytest.raises(CorruptArtifactError):
+        _ = ArtifactLoader(root).load_epoch(ANALYZER, 3)[FIELD].values
+
+
+def test_a_chunk_the_index_marks_empty_is_an_error(sharded: tuple[Path, np.ndarray]) -> None:
+    root, _ = sharded
+    shard = _shard(root)
+    raw = bytearray(shard.read_bytes())
+    layout = _layout(str(root))
+    body = len(raw) - layout.index_nbytes
+    index = np.frombuffer(raw[body : body + 16 * layout.n_chunks], "<u8").copy()
+    index[:2] = 2**64 - 1  # chunk 0: "never written"
+    import google_crc32c
+
+    raw[body : body + index.nbytes] = index.tobytes()
+    raw[-4:] = np.uint32(google_crc32c.value(index.tobytes())).tobytes()
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(CorruptArtifactError, match="missing"):
+        _ = ArtifactLoader(root).load_epoch(ANALYZER, 3)[FIELD][0].values
+
+
+def test_layouts_it_does_not_know_go_to_zarr(tmp_path: Path) -> None:
+    from zarr.codecs import GzipCodec
+
+    array = zarr.create_array(
+        store=LocalStore(tmp_path), name="x", shape=(10, 4), chunks=(5, 4), dtype="float32",
+        compressors=[GzipCodec()],
+    )
+    array[...] = 1.0
+    meta = json.loads((tmp_path / "x" / "zarr.json").read_text())
+    assert DirectLayout.from_metadata(meta) is None  # gzip, and two chunks without a shard
+    big_endian = dict(meta, data_type="float32", chunk_grid={
+        "name": "regular", "configuration": {"chunk_shape": [10, 4]}},
+        codecs=[{"name": "bytes", "configuration": {"endian": "big"}}])
+    assert DirectLayout.from_metadata(big_endian) is None
+    assert DirectLayout.from_metadata({"zarr_format": 3}) is None  # damaged metadata
