@@ -86,6 +86,7 @@ def _analyze(args: argparse.Namespace) -> int:
         analyzers=args.analyzers.split(",") if args.analyzers else None,
         device=args.device,
         storage_options=_storage_options(args.storage_options),
+        codec=args.codec,
     )
     plan = pipeline.plan()
     print(plan.summary(), file=sys.stderr)
@@ -261,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fsspec options for a URL run, e.g. "
                    "'{\"client_kwargs\": {\"endpoint_url\": \"http://host:9000\"}}'")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--codec", default="default",
+                   help="compression of analyzers created by this run: 'default' (lz4-5), "
+                   "'archival' (zstd-1: as small as .npz, slower reads), 'none' or "
+                   "'<cname>-<level>[-<shuffle>]'; existing analyzers keep theirs")
     p.add_argument("--recompute-damaged", action="store_true",
                    help="verify the run first and delete damaged epochs so they are recomputed")
     p.add_argument("--quiet", action="store_true")

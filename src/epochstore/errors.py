@@ -22,6 +22,7 @@ __all__ = [
     "InvalidEpochError",
     "InvalidLocationError",
     "InvalidNameError",
+    "InvalidCodecError",
     "InvalidVersionError",
     "PromotionError",
     "ReadOnlyError",
@@ -64,6 +65,10 @@ class SchemaMismatchError(EpochstoreError, ValueError):
 
 class InvalidVersionError(EpochstoreError, ValueError):
     """A version string is not a semantic version ``MAJOR.MINOR.PATCH``."""
+
+
+class InvalidCodecError(EpochstoreError, ValueError):
+    """A codec name is not one epochstore knows (see ``Codec.parse``)."""
 
 
 # --- artifact store ----------------------------------------------------------------------------

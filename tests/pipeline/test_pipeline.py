@@ -166,3 +166,19 @@ def test_run_level_params_come_from_the_whole_run_not_the_epoch_subset(run: Path
     # first agree with the rest: they used the same final checkpoint.
     assert float(full.sel(epoch=8)) == pytest.approx(0.0, abs=1e-6)
     np.testing.assert_allclose(drift.values, full.sel(epoch=[0, 1]).values)
+
+
+def test_codec_applies_to_new_analyzers_only(run: Path) -> None:
+    from epochstore import Codec
+    from epochstore.errors import InvalidCodecError
+
+    AnalysisPipeline(run, analyzers=["output_norm"]).run(progress=False)
+    report = AnalysisPipeline(run, codec="archival").run(progress=False, workers=2)
+    assert report.ok
+    loader = ArtifactLoader(run)
+    assert loader.manifest("output_norm").codec == Codec()  # created before: keeps LZ4
+    assert loader.manifest("hidden_activations").codec == Codec(cname="zstd", clevel=1)
+    meta = (run / "artifacts" / "hidden_activations" / "epoch_00003" / "activations" / "zarr.json")
+    assert '"cname": "zstd"' in meta.read_text()
+    with pytest.raises(InvalidCodecError, match="archival"):
+        AnalysisPipeline(run, codec="gzip-9")

@@ -10,7 +10,6 @@ across the sampled epochs. :func:`sample_run` takes that sample from a run's own
 from __future__ import annotations
 
 import math
-import re
 import shutil
 import tempfile
 import time
@@ -32,7 +31,7 @@ from epochstore.bench.formats import (
 )
 from epochstore.bench.timing import Timing, interleaved, time_calls
 from epochstore.errors import EpochstoreError
-from epochstore.store.codecs import DEFAULT_CODEC, Codec
+from epochstore.store.codecs import Codec
 
 __all__ = [
     "DEFAULT_CHUNKINGS",
@@ -59,11 +58,10 @@ DEFAULT_CODECS = (
 #: Chunkings compared by default, as :func:`parse_chunking` strings.
 DEFAULT_CHUNKINGS = ("default", "1", "whole")
 
-_CODEC_RE = re.compile(r"^(lz4|lz4hc|zstd|zlib|blosclz)-(\d)(?:-(noshuffle|shuffle|bitshuffle))?$")
 
 
 def parse_codec(text: str) -> Codec:
-    """Parse ``"none"``, ``"default"`` or ``"<cname>-<level>[-<shuffle>]"`` into a codec.
+    """Parse a codec name; see :meth:`epochstore.store.codecs.Codec.parse`.
 
     Examples
     --------
@@ -72,19 +70,7 @@ def parse_codec(text: str) -> Codec:
     >>> parse_codec("none").cname is None
     True
     """
-    text = text.strip().lower()
-    if text == "none":
-        return Codec(cname=None)
-    if text == "default":
-        return DEFAULT_CODEC
-    match = _CODEC_RE.match(text)
-    if match is None:
-        raise EpochstoreError(
-            f"unknown codec {text!r}: use 'none', 'default' or '<cname>-<level>[-<shuffle>]', "
-            "e.g. 'lz4-5', 'zstd-1-bitshuffle' (cname: lz4, lz4hc, zstd, zlib, blosclz)"
-        )
-    cname, level, shuffle = match.groups()
-    return Codec(cname=cname, clevel=int(level), shuffle=shuffle or "noshuffle")  # type: ignore[arg-type]
+    return Codec.parse(text)
 
 
 def parse_chunking(text: str) -> int | str | None:

@@ -21,6 +21,7 @@ from epochstore.pipeline.executors import (
 from epochstore.pipeline.plan import EpochResult, EpochTask, Plan, RunReport
 from epochstore.pipeline.worker import TaskContext, run_epoch_task, unfreeze
 from epochstore.run import CHECKPOINTS_DIR, join, read_variant
+from epochstore.store.codecs import DEFAULT_CODEC, Codec
 
 if TYPE_CHECKING:
     import torch
@@ -61,6 +62,10 @@ class AnalysisPipeline:
         Torch device for the forward passes (``"cpu"``, ``"cuda"``, ...).
     storage_options
         fsspec options when ``run_dir`` is a URL.
+    codec
+        Compression of analyzers this pipeline creates (a :class:`~epochstore.Codec` or a
+        name for :meth:`~epochstore.Codec.parse`: ``"default"`` = LZ4, ``"archival"`` = zstd
+        level 1, ...). An analyzer already in the store keeps the codec it was created with.
 
     Examples
     --------
@@ -79,8 +84,12 @@ class AnalysisPipeline:
         config: Mapping[str, Any] | None = None,
         device: str = "cpu",
         storage_options: Mapping[str, Any] | None = None,
+        codec: Codec | str | None = None,
     ) -> None:
         self.run_dir = os.fspath(run_dir)
+        if isinstance(codec, str):
+            codec = Codec.parse(codec)
+        self.codec: Codec = DEFAULT_CODEC if codec is None else codec
         self.storage_options = dict(storage_options) if storage_options else None
         variant = None
         if family is None or config is None:
@@ -137,7 +146,9 @@ class AnalysisPipeline:
         if self._store is None:
             from epochstore.store import ArtifactStore
 
-            self._store = ArtifactStore(self.run_dir, storage_options=self.storage_options)
+            self._store = ArtifactStore(
+                self.run_dir, storage_options=self.storage_options, codec=self.codec
+            )
         return self._store
 
     @property
@@ -282,6 +293,7 @@ class AnalysisPipeline:
             params=params,
             config=self.config,
             device=self.device,
+            codec=self.codec,
         )
         if executor is None:
             if client is not None:

@@ -25,6 +25,7 @@ from epochstore.errors import (
 )
 from epochstore.pipeline.analyzer import EpochContext
 from epochstore.pipeline.plan import EpochResult, EpochTask
+from epochstore.store.codecs import DEFAULT_CODEC, Codec
 
 if TYPE_CHECKING:
     from epochstore.checkpoints import CheckpointManager
@@ -47,11 +48,19 @@ class TaskContext:
     params: Mapping[str, Mapping[str, Any]]
     config: Mapping[str, Any]
     device: str
+    codec: Codec = DEFAULT_CODEC
 
     def key(self) -> str:
         """Identity of the run for per-process caches."""
         return json.dumps(
-            [self.run, self.checkpoint_dir, self.family.name, dict(self.config), self.device],
+            [
+                self.run,
+                self.checkpoint_dir,
+                self.family.name,
+                dict(self.config),
+                self.device,
+                self.codec.to_dict(),
+            ],
             sort_keys=True,
             default=str,
         )
@@ -69,7 +78,9 @@ def _store(ctx: TaskContext) -> ArtifactStore:
 
     key = ctx.key()
     if key not in _STORES:
-        _STORES[key] = ArtifactStore(ctx.run, storage_options=ctx.storage_options)
+        _STORES[key] = ArtifactStore(
+            ctx.run, storage_options=ctx.storage_options, codec=ctx.codec
+        )
     return _STORES[key]
 
 
