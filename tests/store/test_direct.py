@@ -210,3 +210,15 @@ def test_layouts_it_does_not_know_go_to_zarr(tmp_path: Path) -> None:
         codecs=[{"name": "bytes", "configuration": {"endian": "big"}}])
     assert DirectLayout.from_metadata(big_endian) is None
     assert DirectLayout.from_metadata({"zarr_format": 3}) is None  # damaged metadata
+
+
+def test_the_manifest_predicts_every_epochs_layout(written: tuple[str, np.ndarray]) -> None:
+    # Stacked reads use the layout derived from the manifest instead of reading each epoch's
+    # metadata; it must be exactly what zarr wrote.
+    root, _ = written
+    manifest = ArtifactLoader(root).manifest(ANALYZER)
+    spec = manifest.fields[FIELD]
+    predicted = DirectLayout.from_field(
+        spec.shape, np.dtype(spec.dtype), spec.layout, manifest.codec
+    )
+    assert predicted == _layout(root)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from epochstore._memory import fix_mmap_threshold
 from epochstore.errors import EpochstoreError, FamilyNotFoundError, SchemaMismatchError
 from epochstore.families.base import ModelFamily, get_family
 from epochstore.pipeline.analyzer import Analyzer, RunContext, check_analyzer
@@ -283,6 +284,7 @@ class AnalysisPipeline:
             return RunReport(results=(), seconds=time.perf_counter() - started)
         if self.store.supports_rename:
             self.store.cleanup(older_than=STALE_AFTER_SECONDS)
+        fix_mmap_threshold()  # before prepare(), which loads and analyses a checkpoint too
         params = self._prepare(plan)
         ctx = TaskContext(
             run=self.run_dir,

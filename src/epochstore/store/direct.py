@@ -37,6 +37,8 @@ from zarr.core.buffer import default_buffer_prototype
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest, Store
 
+    from epochstore.store.codecs import Codec, Layout
+
 __all__ = ["DirectLayout", "MissingChunkError", "read_direct"]
 
 _U64_MAX = 2**64 - 1
@@ -99,6 +101,36 @@ class DirectLayout:
     def index_nbytes(self) -> int:
         """Size of the shard index (with its checksum) in bytes."""
         return 16 * self.n_chunks + (4 if self.index_crc32c else 0)
+
+    @classmethod
+    def from_field(
+        cls, shape: tuple[int, ...], dtype: np.dtype[Any], layout: Layout, codec: Codec
+    ) -> DirectLayout | None:
+        """The layout the store's writer gives a field (from the analyzer's manifest).
+
+        Every epoch of an analyzer is written with the manifest's codec and layout, so this is
+        each epoch's layout without reading any epoch's metadata.
+        """
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "biuf" or dtype.byteorder == ">":
+            return None
+        if layout.shards is not None:
+            grid = tuple(s // c for s, c in zip(layout.shards, layout.chunks, strict=True))
+        else:
+            if any(c < s for c, s in zip(layout.chunks, shape, strict=True)):
+                return None
+            grid = tuple(1 for _ in shape)
+        return cls(
+            shape=tuple(shape),
+            dtype=dtype.newbyteorder("<"),
+            chunks=tuple(layout.chunks),
+            grid=grid,
+            sharded=layout.shards is not None,
+            blosc=codec.cname is not None,
+            crc32c=codec.checksum,
+            index_crc32c=layout.shards is not None,  # the writer's index codecs
+            key="/".join(["c", *("0" for _ in shape)]),
+        )
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> DirectLayout | None:

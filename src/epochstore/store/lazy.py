@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 _Key = tuple[Any, ...]
-_UNKNOWN = object()
 
 
 class StrictReadStore(WrapperStore[Any]):
@@ -238,7 +237,7 @@ def _normalise_epoch_key(k: Any, n: int) -> tuple[np.ndarray, bool]:
 class StackedFieldArray(_LazyBase):
     """One field over many epochs: shape ``(len(epochs), *field_shape)``."""
 
-    __slots__ = ("_layout", "epochs", "node_paths")
+    __slots__ = ("epochs", "layout", "node_paths")
 
     def __init__(
         self,
@@ -251,6 +250,7 @@ class StackedFieldArray(_LazyBase):
         analyzer: str,
         field: str,
         display: str,
+        layout: DirectLayout | None = None,
     ) -> None:
         self.store = store
         self.node_paths = tuple(node_paths)
@@ -258,28 +258,21 @@ class StackedFieldArray(_LazyBase):
         self.shape = (len(self.epochs), *shape)
         self.dtype = dtype
         self.analyzer, self.field, self.display = analyzer, field, display
-        self._layout: DirectLayout | object | None = _UNKNOWN
+        self.layout = layout
 
     def __dask_tokenize__(self) -> object:
         return (type(self).__name__, self.display, self.analyzer, self.field, self.epochs)
 
-    async def _template(self, i: int) -> DirectLayout | None:
-        """The direct-read layout of this field, from one epoch's metadata (read once)."""
-        if self._layout is _UNKNOWN:
-            meta = await _array_metadata(self.store, f"{self.node_paths[i]}/{self.field}")
-            self._layout = None if meta is None else DirectLayout.from_metadata(meta)
-        return self._layout  # type: ignore[return-value]
-
     async def _read_many(self, indices: np.ndarray, inner: _Key) -> list[np.ndarray]:
         """Read ``inner`` of the epochs at ``indices``, up to READ_CONCURRENCY at once.
 
-        Every epoch of an analyzer is written with the manifest's codec and layout, so one
-        epoch's metadata serves them all: each epoch then costs only its chunk reads. An epoch
-        that does not fit the template (or is damaged, or gone) is read the careful way, which
-        reads its own metadata and names what is wrong.
+        Every epoch of an analyzer is written with the manifest's codec and layout (``layout``),
+        so each epoch costs only its chunk reads, no metadata. An epoch that does not fit it
+        (or is damaged, or gone) is read the careful way, which reads its own metadata and
+        names what is wrong.
         """
         limit = asyncio.Semaphore(READ_CONCURRENCY)
-        template = await self._template(int(indices[0])) if len(indices) else None
+        template = self.layout
 
         async def one(i: int) -> np.ndarray:
             path = f"{self.node_paths[i]}/{self.field}"

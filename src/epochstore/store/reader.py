@@ -28,6 +28,7 @@ from epochstore.errors import (
 from epochstore.naming import NAME_PATTERN, validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
 from epochstore.store.commit import METADATA_KEY, commit_strategy_for, key_exists
+from epochstore.store.direct import DirectLayout
 from epochstore.store.lazy import EpochFieldArray, StackedFieldArray, StrictReadStore, node_path
 from epochstore.store.location import LocationLike, open_location
 from epochstore.store.manifest import (
@@ -319,6 +320,9 @@ class _ArtifactView:
                 analyzer=analyzer,
                 field=name,
                 display=self._location.display,
+                layout=DirectLayout.from_field(
+                    field.shape, np.dtype(field.dtype), field.layout, manifest.codec
+                ),
             )
             var = xr.Variable(("epoch", *field.dims), indexing.LazilyIndexedArray(stacked))
             if chunks == "zarr":
