@@ -706,6 +706,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="checkpoints of the extra RSS run with MALLOC_MMAP_THRESHOLD_=1048576 "
         "(default: the largest of --counts; 0 = skip)",
     )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated parts to leave out: variants, speed, npz (e.g. to re-measure "
+        "only the RSS rows into another --out file)",
+    )
     parser.add_argument("--render", type=Path, help="print the tables of a results JSON; no run")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/epochstore-bench-pipeline"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -784,8 +790,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             (MALLOC_LABEL, args.malloc_count, {}, {"MALLOC_MMAP_THRESHOLD_": "1048576"}),
         ]
         res["rss_variants"] = []
+        skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+        res["skipped"] = sorted(skip)
         for label, n, extra, env in variants:
-            if not n:
+            if not n or "variants" in skip:
                 continue
             run = driver.fresh_copy(source, "rss-variant")
             spec = {"mode": "analyze", "run": str(run), "n": n, "workers": 1, **extra}
@@ -800,6 +808,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Interleaved (2, 1, 2, 1, ...) so that the machine's load falls on both alike.
         need = {1: repeats - len(res["speed"]), 2: repeats}
         plan = []
+        if "speed" in skip:
+            need = {1: 0, 2: 0}
         while need[1] > 0 or need[2] > 0:
             for workers in (2, 1):
                 if need[workers] > 0:
@@ -815,6 +825,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # The "before" design.
         assert largest is not None
+        if "npz" in skip:
+            npz_full, npz_last = [], []
         if max(npz_last, default=0) - 1 > max(counts):
             raise SystemExit("--npz-last needs an RSS run with at least as many checkpoints")
         starts = {n - 1: str(workdir / f"start-{n - 1}.npz") for n in npz_last if n > 1}
