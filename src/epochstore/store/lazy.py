@@ -280,7 +280,7 @@ class StackedFieldArray(_LazyBase):
                 if template is not None:
                     try:
                         return await read_direct(self.store, path, template, inner)
-                    except (ValueError, OSError):
+                    except (ValueError, RuntimeError, OSError, TypeError):
                         pass  # the careful path below raises the precise error
                 return await read_field_async(
                     self.store,
