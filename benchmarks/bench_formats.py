@@ -607,8 +607,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     text = report(res)
     out.with_suffix(".md").write_text(text + "\n")
-    plot(res, out.with_suffix(".png"))
     print(text)
+    try:
+        plot(res, out.with_suffix(".png"))
+    except ImportError:
+        log(f"no plot: install matplotlib (pip install -e '.[bench]'), then run "
+            f"python benchmarks/bench_formats_report.py {out}")
     log(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')} in "
         f"{res['elapsed_s']:.0f} s")
     return 0
