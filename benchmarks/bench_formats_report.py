@@ -505,7 +505,7 @@ def plot(res: Json, path: Path) -> None:
     m = res["machine"]
     fig.suptitle(
         "epochstore storage trade-off, (512, 113, 113) float32 activations: lower = smaller on "
-        f"disk, left = faster read ({m['nproc']} shared cores, load 3-6; medians)",
+        f"disk, left = faster read ({m['nproc']} cores; medians)",
         fontsize=12,
     )
     fig.savefig(path, dpi=100)
