@@ -44,12 +44,20 @@ DAMAGES = {
 def test_damaged_artifact_is_an_error_naming_analyzer_and_epoch(
     analysed_run: Path, damage: str
 ) -> None:
+    intact = ArtifactLoader(analysed_run).load_epochs("hidden_activations")["activations"].values
     DAMAGES[damage](_chunk(analysed_run, "hidden_activations", 2, "activations"))
     loader = ArtifactLoader(analysed_run)
     with pytest.raises(EpochstoreError, match=r"'hidden_activations'.*epoch 2|epoch 2.*hidden"):
         loader.load_epoch("hidden_activations", 2)["activations"].values  # noqa: B018
-    with pytest.raises(EpochstoreError):
-        loader.load_epochs("hidden_activations")["activations"].values  # noqa: B018
+    if damage == "deleted array metadata":
+        # load_epochs reads no per-epoch metadata (every epoch has the manifest's layout):
+        # the chunks are intact and checksummed, so it returns the right values; verify (below)
+        # still reports the epoch.
+        values = loader.load_epochs("hidden_activations")["activations"].values
+        np.testing.assert_array_equal(values, intact)
+    else:
+        with pytest.raises(EpochstoreError):
+            loader.load_epochs("hidden_activations")["activations"].values  # noqa: B018
     # Undamaged epochs still load.
     assert loader.load_epoch("hidden_activations", 1)["activations"].values.shape == (16, 32)
 

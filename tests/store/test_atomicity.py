@@ -108,3 +108,15 @@ def test_reader_never_sees_a_mix_of_two_overwrites(tmp_path: Path) -> None:
     assert reads > 0
     names = {p.name for p in (tmp_path / "artifacts" / "acts").iterdir()}
     assert names == {"zarr.json", "epoch_00000"}
+
+
+def test_cleanup_removes_zarrs_partial_metadata_at_the_run_root(tmp_path: Path) -> None:
+    # zarr's LocalStore writes "zarr.json" through "zarr.<hex>.partial" (Path.with_suffix); a
+    # writer killed in between leaves that file next to the artifacts directory.
+    store = ArtifactStore(tmp_path)
+    store.write_epoch("acts", 0, {"x": np.zeros(3, np.float32)})
+    leftover = tmp_path / "zarr.1f81d3f8081848f49702841d3b7c4236.partial"
+    leftover.write_text("{")
+    assert leftover.name in store.cleanup()
+    assert not leftover.exists()
+    assert ArtifactLoader(tmp_path).get_epochs("acts") == [0]

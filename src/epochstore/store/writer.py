@@ -402,8 +402,10 @@ class ArtifactStore(_ArtifactView):
         local = self._location.local_root
         if local is not None and self._location.prefix:
             # zarr writes an implicit group at the run root too; remove its partial writes.
+            # zarr names them with Path.with_suffix: "zarr.json" -> "zarr.<hex>.partial".
             now = time.time()
-            for path in local.parent.glob(f"{METADATA_KEY}.*{PARTIAL_SUFFIX}"):
+            stem = METADATA_KEY.rsplit(".", 1)[0]
+            for path in local.parent.glob(f"{stem}.*{PARTIAL_SUFFIX}"):
                 if now - path.stat().st_mtime >= older_than:
                     path.unlink(missing_ok=True)
                     removed.append(path.name)
