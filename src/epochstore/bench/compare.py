@@ -59,7 +59,6 @@ DEFAULT_CODECS = (
 DEFAULT_CHUNKINGS = ("default", "1", "whole")
 
 
-
 def parse_codec(text: str) -> Codec:
     """Parse a codec name; see :meth:`epochstore.store.codecs.Codec.parse`.
 

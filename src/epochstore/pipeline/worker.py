@@ -68,7 +68,6 @@ class TaskContext:
 
 _STORES: dict[str, ArtifactStore] = {}
 _FROZEN = False
-_TUNED = False
 _MANAGERS: dict[str, CheckpointManager] = {}
 _PROBES: dict[str, Any] = {}
 
@@ -114,14 +113,6 @@ def _freeze_long_lived_objects() -> None:
     if not _FROZEN:
         gc.freeze()
         _FROZEN = True
-
-
-def _tune_allocator_once() -> None:
-    """Keep the peak RSS flat across epochs: large blocks are mapped, and unmapped on free."""
-    global _TUNED
-    if not _TUNED:
-        fix_mmap_threshold()
-        _TUNED = True
 
 
 def unfreeze() -> None:
@@ -171,7 +162,7 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
 
     ctx, task = job
     started = time.perf_counter()
-    _tune_allocator_once()
+    fix_mmap_threshold()  # one mallopt call: large blocks are mapped, unmapped on free
     try:
         checkpoint = _manager(ctx).load(
             task.epoch, map_location=ctx.device, include_optimizer=False

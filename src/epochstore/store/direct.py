@@ -55,7 +55,6 @@ def _decode_threads() -> int:
     return min(4, os.cpu_count() or 1)
 
 
-
 class MissingChunkError(OSError):
     """A chunk that every committed epoch has is missing (zarr would return fill values)."""
 
@@ -360,13 +359,13 @@ async def read_direct(store: Store, path: str, layout: DirectLayout, key: _Key) 
         if layout.index_crc32c:
             index_bytes = _checked(index_bytes, f"the index of shard {where}")
         index = np.ascontiguousarray(index_bytes).view("<u8").reshape(*layout.grid, 2)
+        limit = raw.size - layout.index_nbytes if whole else None  # the chunks' end, if known
         spans: dict[tuple[int, ...], tuple[int, int]] = {}
         for coords in needed:
             offset, nbytes = (int(v) for v in index[coords])
             if offset == _U64_MAX and nbytes == _U64_MAX:
                 raise MissingChunkError(f"chunk {coords} of shard {where} is missing")
             end = offset + nbytes
-            limit = raw.size - layout.index_nbytes if whole else None
             if limit is not None and end > limit:
                 raise ValueError(f"chunk {coords} of shard {where} lies outside the shard")
             spans[coords] = (offset, end)
