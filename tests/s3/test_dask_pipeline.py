@@ -8,27 +8,19 @@ directory.
 from __future__ import annotations
 
 import os
-import signal
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
 import numpy as np
 import pytest
-import torch
 
 import epochstore.pipeline.worker as worker_module
 from epochstore import AnalysisPipeline, ArtifactLoader, ArtifactStore
 from epochstore.cli import main
-from epochstore.pipeline import FieldSpec
-from epochstore.pipeline.analyzer import EpochContext, RunContext
+from epochstore.testing.faults import KillOnce
+from epochstore.testing.s3 import stores_opened_here
 from epochstore.testing.toy import HiddenActivations, OutputNorm, ToyFamily, WeightDrift
-
-# The workers cannot import this test module: ship the classes defined here by value.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 EPOCHS = [0, 1, 2, 3, 5, 8]
 KILLED = (3,)  # one worker dies; the other takes the retried task at once
@@ -51,52 +43,6 @@ def _assert_same(a: dict, b: dict) -> None:
         assert fields.keys() == b[key].keys()
         for name, values in fields.items():
             np.testing.assert_allclose(values, b[key][name], rtol=1e-6, err_msg=str(key))
-
-
-def _stores_opened_here(url: str) -> int:
-    return sum(url in key for key in worker_module._STORES)
-
-
-@dataclass
-class KillOnce:
-    """An analyzer that SIGKILLs its own worker process the first time it runs for some epochs.
-
-    Before dying it leaves what a writer killed mid-commit leaves on an object store: a chunk
-    and an array's metadata under the epoch's prefix, no group metadata (a marker file per
-    epoch, on the local disk every worker shares, makes it happen once).
-    """
-
-    marker_dir: str
-    run_url: str = ""
-    storage_options: Mapping[str, Any] = field(default_factory=dict)
-    epochs: tuple[int, ...] = ()
-    name: str = "kill_once"
-    version: str = "1"
-    fields: Mapping[str, FieldSpec] = field(
-        default_factory=lambda: {"norm": FieldSpec(()), "hidden_sum": FieldSpec(("unit",))}
-    )
-
-    def prepare(self, run: RunContext) -> Mapping[str, Any]:
-        return {}
-
-    def compute(
-        self, model: torch.nn.Module, cache: Mapping[str, torch.Tensor], probe: Any,
-        context: EpochContext,
-    ) -> dict[str, np.ndarray]:
-        marker = Path(self.marker_dir, f"killed_epoch_{context.epoch}")
-        if context.epoch in self.epochs and not marker.exists():
-            marker.touch()
-            import s3fs
-
-            fs = s3fs.S3FileSystem(**self.storage_options)
-            node = f"{self.run_url}/artifacts/{self.name}/epoch_{context.epoch:05d}"
-            fs.pipe({f"{node}/hidden_sum/c/0": b"half a shard",
-                     f"{node}/hidden_sum/zarr.json": b'{"zarr_format": 3, "node_type": "arr'})
-            os.kill(os.getpid(), signal.SIGKILL)
-        return {
-            "norm": np.asarray(float(cache["logits"].norm())),
-            "hidden_sum": cache["hidden"].sum(dim=0).cpu().numpy(),
-        }
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +71,7 @@ def test_train_analyze_on_a_local_cluster_and_load_from_s3(
     # The tasks ran on the workers, which opened the store themselves; this process opened no
     # task's store and holds no task result.
     assert not any(url in key for key in worker_module._STORES)
-    opened = dask_client.run(_stores_opened_here, url)
+    opened = dask_client.run(stores_opened_here, url)
     assert sum(opened.values()) >= 1
     assert not dask_client.futures
     assert len(AnalysisPipeline(url, storage_options=options).plan()) == 0

@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import IO, Any, Self
 from urllib.parse import parse_qs
 
-__all__ = ["MotoS3Server", "TEST_CREDENTIALS", "s3_operation"]
+__all__ = ["MotoS3Server", "TEST_CREDENTIALS", "s3_operation", "stores_opened_here"]
 
 #: Credentials moto accepts (it does not check signatures).
 TEST_CREDENTIALS: Mapping[str, str] = {
@@ -48,6 +48,17 @@ TEST_CREDENTIALS: Mapping[str, str] = {
 }
 
 _CONTROL = "/_epochstore/requests"
+
+
+def stores_opened_here(url: str) -> int:
+    """How many artifact stores of ``url`` this process's analysis worker has opened.
+
+    Sent to Dask workers with ``client.run``: it lives in an importable module because a worker
+    cannot import a test module.
+    """
+    from epochstore.pipeline import worker
+
+    return sum(url in key for key in worker._STORES)
 
 
 def s3_operation(method: str, path: str, query: str, headers: Mapping[str, str]) -> str:
