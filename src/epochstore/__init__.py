@@ -1,67 +1,12 @@
-"""epochstore: store and analyse what a model training run produces, one epoch at a time."""
+"""epochstore: store and analyse what a model training run produces, one epoch at a time.
+
+The public names load on first use (``lazy_loader``, the scientific-python convention), so
+``import epochstore`` stays fast and imports no torch, Dash or plotly: a notebook that only reads
+a store never pays for them. ``__init__.pyi`` is the one list of the public API.
+"""
 
 from __future__ import annotations
 
-from epochstore._version import __version__
-from epochstore.checkpoints import Checkpoint, CheckpointManager, VerificationReport
-from epochstore.errors import (
-    AnalyzerNotFoundError,
-    CheckpointFormatError,
-    CheckpointNotFoundError,
-    CorruptArtifactError,
-    CorruptCheckpointError,
-    EpochChangedError,
-    EpochExistsError,
-    EpochNotFoundError,
-    EpochstoreError,
-    EpochstoreWarning,
-    FamilyNotFoundError,
-    InvalidCodecError,
-    InvalidEpochError,
-    InvalidLocationError,
-    InvalidNameError,
-    InvalidVersionError,
-    PromotionError,
-    ReadOnlyError,
-    RunNotFoundError,
-    SchemaMismatchError,
-    StoreFormatError,
-    StoreWriteError,
-    UnsupportedArrayError,
-)
-from epochstore.pipeline import AnalysisPipeline
-from epochstore.store import ArtifactLoader, ArtifactStore, Codec
+import lazy_loader
 
-__all__ = [
-    "AnalysisPipeline",
-    "AnalyzerNotFoundError",
-    "ArtifactLoader",
-    "ArtifactStore",
-    "Checkpoint",
-    "CheckpointFormatError",
-    "CheckpointManager",
-    "CheckpointNotFoundError",
-    "Codec",
-    "CorruptArtifactError",
-    "CorruptCheckpointError",
-    "EpochChangedError",
-    "EpochExistsError",
-    "EpochNotFoundError",
-    "EpochstoreError",
-    "EpochstoreWarning",
-    "FamilyNotFoundError",
-    "InvalidCodecError",
-    "InvalidEpochError",
-    "InvalidLocationError",
-    "InvalidNameError",
-    "InvalidVersionError",
-    "PromotionError",
-    "ReadOnlyError",
-    "RunNotFoundError",
-    "SchemaMismatchError",
-    "StoreFormatError",
-    "StoreWriteError",
-    "UnsupportedArrayError",
-    "VerificationReport",
-    "__version__",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

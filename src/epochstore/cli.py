@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from epochstore._cli_options import parse_storage_options
 from epochstore._version import __version__
 from epochstore.errors import EpochstoreError
 
@@ -62,18 +63,6 @@ def _train_progress(quiet: bool) -> Any:
     return report
 
 
-def _storage_options(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
-    try:
-        options = json.loads(text)
-    except ValueError as exc:
-        raise EpochstoreError(f"--storage-options must be a JSON object: {exc}") from None
-    if not isinstance(options, dict):
-        raise EpochstoreError("--storage-options must be a JSON object, e.g. '{\"anon\": true}'")
-    return options
-
-
 def _analyze(args: argparse.Namespace) -> int:
     from epochstore.pipeline import AnalysisPipeline
 
@@ -85,7 +74,7 @@ def _analyze(args: argparse.Namespace) -> int:
         args.run,
         analyzers=args.analyzers.split(",") if args.analyzers else None,
         device=args.device,
-        storage_options=_storage_options(args.storage_options),
+        storage_options=parse_storage_options(args.storage_options),
         codec=args.codec,
     )
     plan = pipeline.plan()

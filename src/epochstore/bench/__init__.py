@@ -10,16 +10,7 @@
 The full suite is ``benchmarks/bench_formats.py``; results are in ``benchmarks/README.md``.
 """
 
-from epochstore.bench.compare import BenchRow, compare, parse_chunking, parse_codec, sample_run
-from epochstore.bench.recommend import Recommendation, format_table, recommend
+# Names load on first use (see epochstore/__init__.py); __init__.pyi lists them.
+import lazy_loader
 
-__all__ = [
-    "BenchRow",
-    "Recommendation",
-    "compare",
-    "format_table",
-    "parse_chunking",
-    "parse_codec",
-    "recommend",
-    "sample_run",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -13,10 +13,10 @@ __all__ = ["add_parser"]
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from epochstore._cli_options import parse_storage_options
     from epochstore.bench.compare import compare, parse_chunking, parse_codec, sample_run
     from epochstore.bench.formats import codec_label
     from epochstore.bench.recommend import format_table, recommend
-    from epochstore.cli import _storage_options
 
     codecs = [parse_codec(c) for c in args.codecs.split(",")]
     chunkings = [parse_chunking(c) for c in args.chunks.split(",")]
@@ -24,7 +24,7 @@ def _bench(args: argparse.Namespace) -> int:
         args.run,
         epochs=args.epochs,
         analyzers=args.analyzers.split(",") if args.analyzers else None,
-        storage_options=_storage_options(args.storage_options),
+        storage_options=parse_storage_options(args.storage_options),
     )
     workdir = Path(args.workdir) if args.workdir else None
     if workdir is not None:
@@ -117,7 +117,7 @@ def add_parser(sub: Any) -> None:
     sub
         The subparsers object of the ``epochstore`` parser.
     """
-    from epochstore.bench.compare import DEFAULT_CHUNKINGS, DEFAULT_CODECS
+    from epochstore.bench.defaults import DEFAULT_CHUNKINGS, DEFAULT_CODECS
 
     p = sub.add_parser(
         "bench",

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from epochstore.bench.defaults import DEFAULT_CHUNKINGS, DEFAULT_CODECS
 from epochstore.bench.formats import (
     EpochstoreFormat,
     Format,
@@ -45,18 +46,6 @@ __all__ = [
     "sample_run",
 ]
 
-#: Codecs compared by default (``epochstore bench``), as :func:`parse_codec` strings.
-DEFAULT_CODECS = (
-    "none",
-    "lz4-5",
-    "lz4-5-shuffle",
-    "zstd-1",
-    "zstd-3",
-    "zstd-1-shuffle",
-    "zstd-1-bitshuffle",
-)
-#: Chunkings compared by default, as :func:`parse_chunking` strings.
-DEFAULT_CHUNKINGS = ("default", "1", "whole")
 
 
 def parse_codec(text: str) -> Codec:

@@ -6,44 +6,7 @@
 See ``docs/checkpoints.md`` for the guide, the file format and the crash-safety protocol.
 """
 
-from __future__ import annotations
+# Names load on first use (see epochstore/__init__.py); __init__.pyi lists them.
+import lazy_loader
 
-from epochstore.checkpoints.fileformat import Digest
-from epochstore.checkpoints.layout import Checkpoint
-from epochstore.checkpoints.manager import CheckpointManager
-from epochstore.checkpoints.manifest import BestState, CheckpointRecord
-from epochstore.checkpoints.promotion import ProductionRecord, VersionRecord
-from epochstore.checkpoints.retention import (
-    AnyOf,
-    KeepAll,
-    KeepBest,
-    KeepEpochs,
-    KeepEvery,
-    KeepLast,
-    RetentionPolicy,
-)
-from epochstore.checkpoints.semver import Version
-from epochstore.checkpoints.state import capture_rng_state, restore_rng_state
-from epochstore.checkpoints.verification import VerificationProblem, VerificationReport
-
-__all__ = [
-    "AnyOf",
-    "BestState",
-    "Checkpoint",
-    "CheckpointManager",
-    "CheckpointRecord",
-    "Digest",
-    "KeepAll",
-    "KeepBest",
-    "KeepEpochs",
-    "KeepEvery",
-    "KeepLast",
-    "ProductionRecord",
-    "RetentionPolicy",
-    "VerificationProblem",
-    "VerificationReport",
-    "Version",
-    "VersionRecord",
-    "capture_rng_state",
-    "restore_rng_state",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -7,7 +7,7 @@ needed chunks. The callbacks are plain functions in :mod:`epochstore.dashboard.c
 See ``docs/dashboard.md``.
 """
 
-from epochstore.dashboard.app import create_app
-from epochstore.dashboard.service import DashboardService, RunState
+# Names load on first use (see epochstore/__init__.py); __init__.pyi lists them.
+import lazy_loader
 
-__all__ = ["DashboardService", "RunState", "create_app"]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,10 +1,6 @@
 """Checking and repairing a run: ``verify_run`` reads everything, ``repair_run`` removes damage."""
 
-from epochstore.reliability.verify import (
-    ArtifactDamage,
-    RunVerification,
-    repair_run,
-    verify_run,
-)
+# Names load on first use (see epochstore/__init__.py); __init__.pyi lists them.
+import lazy_loader
 
-__all__ = ["ArtifactDamage", "RunVerification", "repair_run", "verify_run"]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)
