@@ -1,4 +1,4 @@
-"""Session fixtures shared by every test directory: a real S3 endpoint (moto's server)."""
+"""Shared by every test directory: the toy family, a real S3 endpoint (moto's server)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from epochstore.testing import toy
 from epochstore.testing.s3 import TEST_CREDENTIALS, MotoS3Server
+
+# The toy family is no installed plug-in: the tests register it for themselves.
+toy.register()
 
 #: Where a URL that lost its storage_options would go: a closed local port, so such a bug fails
 #: at once (connection refused) instead of reaching for AWS.

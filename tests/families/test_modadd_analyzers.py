@@ -32,7 +32,7 @@ from epochstore.families.modadd.data import ModAddData, make_data
 from epochstore.families.modadd.family import ModAddFamily
 from epochstore.families.modadd.fourier import fourier_basis, fourier_labels, gini
 from epochstore.families.modadd.model import ModAddTransformer, build_model
-from epochstore.pipeline.analyzer import Analyzer, EpochContext, check_analyzer
+from epochstore.interface import Analyzer, EpochContext, check_analyzer
 
 P = 11
 CONFIG = ModAddConfig(p=P, d_model=16, n_heads=2, d_head=8, d_mlp=12, frac_train=0.5)

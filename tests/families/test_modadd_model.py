@@ -267,7 +267,7 @@ def test_family_keeps_only_what_its_analyzers_read_by_default() -> None:
     assert set(lean.run_with_cache(model, probe)) == set(DEFAULT_CACHE_KEYS)
     assert set(full.run_with_cache(model, probe)) == set(CACHE_KEYS)
     # Every built-in analyzer runs on the lean cache.
-    from epochstore.pipeline.analyzer import EpochContext
+    from epochstore.interface import EpochContext
 
     cache = lean.run_with_cache(model, probe)
     for analyzer in lean.analyzers():

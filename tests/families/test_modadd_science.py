@@ -20,7 +20,7 @@ from epochstore.families.modadd.analyzers import (
     NeuronFreqNorm,
     ProgressMeasures,
 )
-from epochstore.pipeline.analyzer import EpochContext, RunContext
+from epochstore.interface import EpochContext, RunContext
 
 if TYPE_CHECKING:
     from tests.families.conftest import TrainedRun

@@ -112,6 +112,7 @@ def test_resume_after_sigkill_equals_a_clean_run(tmp_path: Path) -> None:
     ToyFamily().train(str(killed), {"epochs": list(range(40))})
     code = (
         "import sys; from epochstore import AnalysisPipeline\n"
+        "from epochstore.testing import toy; toy.register()\n"
         "AnalysisPipeline(sys.argv[1]).run(progress=False, "
         "callback=lambda r, d, t: print(d, flush=True))\n"
     )

@@ -10,8 +10,9 @@ import sys
 
 def main() -> None:
     from epochstore import AnalysisPipeline
-    from epochstore.testing.toy import ToyFamily
+    from epochstore.testing.toy import ToyFamily, register
 
+    register()
     run, n = sys.argv[1], int(sys.argv[2])
     print("ready", flush=True)
     ToyFamily().train(run, {"epochs": list(range(n)), "n_hidden": 256, "n_samples": 256})

@@ -17,6 +17,7 @@ EPOCHS = list(range(24))
 ANALYZE = (
     "import sys\n"
     "from epochstore import AnalysisPipeline\n"
+    "from epochstore.testing import toy; toy.register()\n"
     "run, names, epochs = sys.argv[1], sys.argv[2], sys.argv[3]\n"
     "AnalysisPipeline(run, analyzers=names.split(',') if names else None).run(\n"
     "    progress=False, epochs=[int(e) for e in epochs.split(',')] if epochs else None)\n"

@@ -1,12 +1,14 @@
-"""Model families: the plug-in interface, its registry and the built-in families.
+"""The built-in model families, each a plug-in like any other.
 
-A *family* knows its model, training data, analysis probe and analyzers (see
-:class:`ModelFamily`). Add your own with :func:`register_family`; the built-in ``modadd`` family
-(Modulo Addition 1-Layer) is registered the first time the registry is consulted.
+Each family lives in its own subpackage and registers through the ``epochstore.families`` entry
+point (see :mod:`epochstore.plugins`); families never import each other. The contracts are in
+:mod:`epochstore.interface`. ``family_names``, ``get_family`` and ``register_family`` are
+re-exported here from :mod:`epochstore.plugins` for convenience.
 """
 
 from __future__ import annotations
 
-from epochstore.families.base import ModelFamily, family_names, get_family, register_family
+from epochstore.interface import ModelFamily
+from epochstore.plugins import family_names, get_family, register_family
 
 __all__ = ["ModelFamily", "family_names", "get_family", "register_family"]

@@ -1,6 +1,28 @@
 """The analysis pipeline: analyzers, plans, executors and :class:`AnalysisPipeline`."""
 
-# Names load on first use (see epochstore/__init__.py); __init__.pyi lists them.
-import lazy_loader
+from epochstore.interface import Analyzer, EpochContext, FieldSpec, RunContext
+from epochstore.pipeline.executors import (
+    DaskExecutor,
+    Executor,
+    ProcessExecutor,
+    SequentialExecutor,
+)
+from epochstore.pipeline.pipeline import AnalysisPipeline, ProgressCallback
+from epochstore.pipeline.plan import EpochResult, EpochTask, Plan, RunReport
 
-__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)
+__all__ = [
+    "AnalysisPipeline",
+    "Analyzer",
+    "DaskExecutor",
+    "EpochContext",
+    "EpochResult",
+    "EpochTask",
+    "Executor",
+    "FieldSpec",
+    "Plan",
+    "ProcessExecutor",
+    "ProgressCallback",
+    "RunContext",
+    "RunReport",
+    "SequentialExecutor",
+]

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from epochstore._memory import fix_mmap_threshold
 from epochstore.errors import EpochstoreError, FamilyNotFoundError, SchemaMismatchError
-from epochstore.families.base import ModelFamily, get_family
-from epochstore.pipeline.analyzer import Analyzer, RunContext, check_analyzer
+from epochstore.interface import Analyzer, ModelFamily, RunContext, check_analyzer
 from epochstore.pipeline.executors import (
     DaskExecutor,
     Executor,
@@ -21,6 +20,7 @@ from epochstore.pipeline.executors import (
 )
 from epochstore.pipeline.plan import EpochResult, EpochTask, Plan, RunReport
 from epochstore.pipeline.worker import TaskContext, run_epoch_task, unfreeze
+from epochstore.plugins import get_family
 from epochstore.run import CHECKPOINTS_DIR, join, read_variant
 from epochstore.store.codecs import DEFAULT_CODEC, Codec
 

@@ -23,14 +23,13 @@ from epochstore.errors import (
     EpochExistsError,
     SchemaMismatchError,
 )
-from epochstore.pipeline.analyzer import EpochContext
+from epochstore.interface import EpochContext
 from epochstore.pipeline.plan import EpochResult, EpochTask
 from epochstore.store.codecs import DEFAULT_CODEC, Codec
 
 if TYPE_CHECKING:
     from epochstore.checkpoints import CheckpointManager
-    from epochstore.families.base import ModelFamily
-    from epochstore.pipeline.analyzer import Analyzer
+    from epochstore.interface import Analyzer, ModelFamily
     from epochstore.store import ArtifactStore
 
 __all__ = ["TaskContext", "conform_outputs", "peak_rss_bytes", "run_epoch_task", "unfreeze"]

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from zarr.storage import WrapperStore
 
+from epochstore.interface import EpochContext, FieldSpec, JSONValue, RunContext
 from epochstore.naming import epoch_name
-from epochstore.pipeline.analyzer import EpochContext, FieldSpec, JSONValue, RunContext
 
 if TYPE_CHECKING:
     import torch

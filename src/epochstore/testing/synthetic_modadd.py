@@ -26,7 +26,7 @@ from epochstore.families.modadd.analyzers import (
     TrainingMetrics,
 )
 from epochstore.families.modadd.fourier import frequency_norms
-from epochstore.pipeline.analyzer import FieldSpec
+from epochstore.interface import FieldSpec
 from epochstore.run import Variant, write_variant
 from epochstore.store import ArtifactStore
 

@@ -1,7 +1,8 @@
 """A toy model family: a 2-layer MLP on fixed random data, for fast end-to-end tests.
 
 It is also the smallest worked example of adding a family without touching epochstore:
-implement the :class:`~epochstore.families.ModelFamily` methods and register it.
+implement the :class:`~epochstore.interface.ModelFamily` methods and register it. It is not an
+installed plug-in: tests (and worker scripts they start) call :func:`register` first.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from epochstore.families.base import register_family
-from epochstore.pipeline.analyzer import Analyzer, EpochContext, FieldSpec, RunContext
+from epochstore.interface import Analyzer, EpochContext, FieldSpec, RunContext
+from epochstore.plugins import register_family
 from epochstore.run import CHECKPOINTS_DIR, Variant, join, write_variant
 
-__all__ = ["HiddenActivations", "OutputNorm", "ToyFamily", "ToyMLP", "WeightDrift"]
+__all__ = [
+    "HiddenActivations", "OutputNorm", "ToyFamily", "ToyMLP", "WeightDrift", "register",
+]
 
 DEFAULT_CONFIG: dict[str, Any] = {"n_in": 6, "n_hidden": 16, "n_out": 3, "n_samples": 32,
                                   "seed": 0, "epochs": [0, 1, 2, 3, 4, 5], "lr": 0.1}
@@ -177,4 +180,6 @@ class ToyFamily:
             optimizer.step()
 
 
-register_family("toy", ToyFamily)
+def register() -> None:
+    """Register :class:`ToyFamily` as ``"toy"`` in this process (tests do this first)."""
+    register_family("toy", ToyFamily)

@@ -1,6 +1,6 @@
 """Modulo Addition 1-Layer: the grokking transformer of Nanda et al. (2023).
 
-Importing this package registers the family as ``"modadd"``::
+The family registers as ``"modadd"`` through the ``epochstore.families`` entry point::
 
     from epochstore.families import get_family
     family = get_family("modadd")
@@ -8,7 +8,6 @@ Importing this package registers the family as ``"modadd"``::
 
 from __future__ import annotations
 
-from epochstore.families.base import register_family
 from epochstore.families.modadd.analyzers import (
     DominantFrequencies,
     NeuronActivations,
@@ -43,5 +42,3 @@ __all__ = [
     "make_data",
     "train_run",
 ]
-
-register_family("modadd", ModAddFamily)

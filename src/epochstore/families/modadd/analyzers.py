@@ -1,6 +1,6 @@
 """Analyzers of the Modulo Addition family: what is stored for every checkpoint.
 
-Each analyzer implements :class:`epochstore.pipeline.analyzer.Analyzer`. They read the model's
+Each analyzer implements :class:`epochstore.interface.Analyzer`. They read the model's
 weights and the activation cache of one forward pass over the full ``(a, b)`` grid (the probe,
 :class:`~epochstore.families.modadd.data.ModAddData`, row ``a * p + b``). Field names of the
 original npz-based tool are kept: ``dominant_frequencies/coefficients``,
@@ -37,10 +37,10 @@ from epochstore.families.modadd.fourier import (
     neuron_frequency_fractions,
 )
 from epochstore.families.modadd.train import loss_fn
-from epochstore.pipeline.analyzer import FieldSpec
+from epochstore.interface import FieldSpec
 
 if TYPE_CHECKING:
-    from epochstore.pipeline.analyzer import Analyzer, EpochContext, JSONValue, RunContext
+    from epochstore.interface import Analyzer, EpochContext, JSONValue, RunContext
 
 __all__ = [
     "SPECIALISED_THRESHOLD",

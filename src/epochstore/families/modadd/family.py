@@ -1,4 +1,4 @@
-"""The Modulo Addition 1-Layer family: the :class:`~epochstore.families.base.ModelFamily` glue."""
+"""The Modulo Addition 1-Layer family: the :class:`~epochstore.interface.ModelFamily` glue."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from epochstore.families.modadd.model import ModAddTransformer, build_model
 from epochstore.families.modadd.train import FAMILY_NAME, train_run
 
 if TYPE_CHECKING:
-    from epochstore.pipeline.analyzer import Analyzer
+    from epochstore.interface import Analyzer
 
 __all__ = ["DEFAULT_CACHE_KEYS", "ModAddFamily"]
 
