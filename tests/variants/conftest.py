@@ -41,13 +41,16 @@ def artifact_state(run: str | os.PathLike[str], **options: Any) -> dict[str, Any
 def assert_bitwise_equal(a: Any, b: Any, where: str = "") -> None:
     """Assert two nested states are equal, arrays bit for bit (NaN equal to NaN)."""
     if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        assert isinstance(b, dict), where
+        assert a.keys() == b.keys(), where
         for key in a:
             assert_bitwise_equal(a[key], b[key], f"{where}/{key}")
     elif isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype and a.shape == b.shape, where
+        assert a.dtype == b.dtype, where
+        assert a.shape == b.shape, where
         assert a.tobytes() == b.tobytes(), f"{where} differs"
     elif isinstance(a, float) and np.isnan(a):
-        assert isinstance(b, float) and np.isnan(b), where
+        assert isinstance(b, float), where
+        assert np.isnan(b), where
     else:
         assert a == b, where

@@ -32,7 +32,8 @@ def test_parse_sweep_keeps_json_lists_whole_and_refuses_bad_options() -> None:
 
 def test_grid_and_names_are_readable_unique_and_path_safe() -> None:
     points = grid({"p": [17, 19], "lr": [0.001, 1e-05]})
-    assert points[0] == {"p": 17, "lr": 0.001} and len(points) == 4
+    assert points[0] == {"p": 17, "lr": 0.001}
+    assert len(points) == 4
     names = variant_names(points)
     assert names == ["p=17,lr=0.001", "p=17,lr=1e-05", "p=19,lr=0.001", "p=19,lr=1e-05"]
     odd = variant_names([{"name": "a/b"}, {"name": "a b"}, {"betas": [0.9, 0.98]}])
@@ -67,7 +68,9 @@ def test_a_killed_sweep_resumes_and_every_variant_equals_it_trained_alone(
     )
     assert killed.returncode == -9, killed.stderr  # SIGKILL, mid-sweep
     runs = [root / "toy" / name for name in names]
-    assert is_finished(runs[0]) and not is_finished(runs[1]) and not runs[2].exists()
+    assert is_finished(runs[0])
+    assert not is_finished(runs[1])
+    assert not runs[2].exists()
     assert [p.name for p in sorted((runs[1] / "checkpoints").glob("*.safetensors"))] == [
         f"checkpoint_epoch_{e:05d}.safetensors" for e in (0, 1, 2, 3)
     ]
@@ -87,7 +90,8 @@ def test_a_killed_sweep_resumes_and_every_variant_equals_it_trained_alone(
 
     # Everything done: a third call trains nothing.
     report = sweep(root, "toy", SWEEP, overrides=OVERRIDES, progress=False)
-    assert report.skipped == tuple(str(r) for r in runs) and not report.results
+    assert report.skipped == tuple(str(r) for r in runs)
+    assert not report.results
 
 
 def test_sweep_in_parallel_processes_equals_sequential(tmp_path: Path) -> None:
@@ -95,7 +99,9 @@ def test_sweep_in_parallel_processes_equals_sequential(tmp_path: Path) -> None:
                      workers=2, threads=1, progress=False)
     sequential = sweep(tmp_path / "seq", ToyFamily(), {"seed": [1, 2]}, overrides=OVERRIDES,
                        threads=1, progress=False)
-    assert parallel.ok and sequential.ok and len(parallel.results) == 2
+    assert parallel.ok
+    assert sequential.ok
+    assert len(parallel.results) == 2
     for a, b in zip(parallel.runs, sequential.runs, strict=True):
         assert_bitwise_equal(checkpoint_state(a), checkpoint_state(b))
 
