@@ -120,9 +120,10 @@ def _analyze(args: argparse.Namespace) -> int:
     storage_options = parse_storage_options(args.storage_options)
     runs = find_runs(args.run, storage_options)
     if not runs and not args.follow:
-        print(f"no runs (directories with variant.json or artifacts/) under {args.run}",
-              file=sys.stderr)
-        return 1
+        raise EpochstoreError(
+            f"no runs (directories with variant.json or artifacts/) at or under {args.run}; "
+            "train one with `epochstore train`, or check the path"
+        )
     if args.recompute_damaged:
         from epochstore.reliability import repair_run
 
