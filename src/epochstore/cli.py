@@ -65,13 +65,18 @@ def _sweep(
     swept: Mapping[str, Sequence[Any]],
     storage_options: Mapping[str, Any] | None,
 ) -> int:
+    import os
+
     from epochstore.sweeps import sweep
 
     started = time.perf_counter()
+    threads = args.threads
+    if threads is None and args.dask_workers:  # a LocalCluster here: share this machine's cores
+        threads = max(1, (os.cpu_count() or 1) // args.dask_workers)
     with _dask_client(args) as client:
         report = sweep(args.run, family, swept, preset=args.preset,
                        overrides=_overrides(args.set), workers=args.workers, client=client,
-                       threads=args.threads, storage_options=storage_options,
+                       threads=threads, storage_options=storage_options,
                        progress=not args.quiet)
     for run in report.skipped:
         print(f"{run}: already trained", file=sys.stderr)
@@ -141,9 +146,13 @@ def _analyze(args: argparse.Namespace) -> int:
 
     with _dask_client(args) as client:
         if args.follow:
-            report = follow(args.run, workers=args.workers, client=client, poll=args.poll,
-                            idle_timeout=args.idle_timeout, progress=not args.quiet, log=log,
-                            **options)
+            try:
+                report = follow(args.run, workers=args.workers, client=client,
+                                poll=args.poll, idle_timeout=args.idle_timeout,
+                                progress=not args.quiet, log=log, **options)
+            except KeyboardInterrupt:  # what is written is committed; run again to go on
+                print("interrupted; analysed epochs are kept", file=sys.stderr)
+                return 130
         else:
             report = analyze_runs(runs, workers=args.workers, client=client,
                                   progress=not args.quiet, recompute_stale=args.recompute_stale,

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from epochstore import AnalysisPipeline, sweep
+from epochstore.cli import main
 from epochstore.pipeline.many import follow
 from epochstore.testing.toy import ToyFamily
 
@@ -51,11 +54,13 @@ def test_following_a_training_sweep_ends_with_the_store_of_train_then_analyse(
 
 
 def test_a_run_that_never_records_its_end_is_given_up_after_the_idle_timeout(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ToyFamily().train(str(tmp_path / "root" / "run"), {"epochs": [0, 1]})  # no training.json
-    lines: list[str] = []
-    report = follow(tmp_path / "root", poll=0.1, idle_timeout=1.0, progress=False,
-                    log=lines.append)
-    assert len(report.written) == 3 * 2  # analysed what there was, then gave up
-    assert any("stopped following" in line and "did not record" in line for line in lines)
+    argv = ["analyze", str(tmp_path / "root"), "--follow", "--poll", "0.1", "--idle-timeout",
+            "1", "--quiet"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "wrote 6 (analyzer, epoch) pairs of 1 runs" in err  # what there was, then gave up
+    assert "stopped following" in err
+    assert "did not record that it finished" in err
