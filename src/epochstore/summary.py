@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 SUMMARY_FILE: Final = "summary.json"
+#: ``epochstore.checkpoints.manifest.MANIFEST_NAME`` (that module imports torch).
+_CHECKPOINT_MANIFEST: Final = "manifest.json"
 #: Version of the summary document; a reader rebuilds documents of another version.
 SUMMARY_VERSION: Final = 1
 
@@ -114,6 +116,25 @@ class VariantSummary:
         return cls(**data)
 
 
+def _checkpoint_records(
+    run: str, storage_options: Mapping[str, Any] | None
+) -> tuple[Any, ...]:
+    """The committed checkpoints' records, from the checkpoint manifest alone."""
+    from epochstore.checkpoints.fs import open_filesystem
+
+    fs, root = open_filesystem(join(run, CHECKPOINTS_DIR), storage_options)
+    path = fs.join(root, _CHECKPOINT_MANIFEST)
+    try:
+        data = fs.read_bytes(path)
+    except FileNotFoundError:
+        return ()
+    # Imported only now: its module imports torch (checkpoints/state.py), which a run without
+    # checkpoints (artifacts only) should not pay for when it is listed.
+    from epochstore.checkpoints.manifest import Manifest
+
+    return Manifest.from_bytes(data, path).checkpoints
+
+
 def family_events(family: Any) -> tuple[EventSpec, ...]:
     """Return the events a family declares (its optional ``events()``), or none."""
     events = getattr(family, "events", None)
@@ -157,7 +178,6 @@ def summarize(
         The run's family object (default: the registered family named in ``variant.json``; a
         run whose family is not installed gets no events, and its stored analyzers count).
     """
-    from epochstore.checkpoints import CheckpointManager
     from epochstore.errors import EpochstoreError
     from epochstore.plugins import get_family
     from epochstore.status import is_finished
@@ -166,11 +186,7 @@ def summarize(
 
     location = os.fspath(run)
     variant = read_variant(location, storage_options=storage_options)
-    records = CheckpointManager(
-        checkpoint_dir=join(location, CHECKPOINTS_DIR),
-        storage_options=storage_options,
-        read_only=True,
-    ).records()
+    records = _checkpoint_records(location, storage_options)
     epochs = [r.epoch for r in records]
     if family is None:
         try:
@@ -381,18 +397,13 @@ def peer_series(
     import numpy as np
     import xarray as xr
 
-    from epochstore.checkpoints import CheckpointManager
     from epochstore.store import ArtifactLoader
 
     locations = [os.fspath(r) for r in runs]
     columns: list[dict[int, float]] = []
     for run in locations:
         if source == "metrics":
-            records = CheckpointManager(
-                checkpoint_dir=join(run, CHECKPOINTS_DIR),
-                storage_options=storage_options,
-                read_only=True,
-            ).records()
+            records = _checkpoint_records(run, storage_options)
             columns.append({
                 r.epoch: float(r.metrics[series]) for r in records if series in r.metrics
             })

@@ -98,3 +98,10 @@ def test_peer_series_aligns_runs_by_epoch_with_swept_params_as_coords(tmp_path: 
     assert series["epoch"].values.tolist() == [0, 2, 4]
     assert series["seed"].values.tolist() == [1, 2]
     assert np.isfinite(series.values).all()
+
+
+def test_the_summary_reads_the_checkpoint_manifest_by_its_name() -> None:
+    from epochstore.checkpoints.manifest import MANIFEST_NAME
+    from epochstore.summary import _CHECKPOINT_MANIFEST
+
+    assert _CHECKPOINT_MANIFEST == MANIFEST_NAME
