@@ -431,13 +431,12 @@ def peer_series(
     swept = sorted({k for keys in swept_params(known).values() for k in keys})
     coords: dict[str, Any] = {"run": locations, "epoch": epochs}
     for key in swept:
-        coords[key] = ("run", [
-            json.dumps(s.params.get(k)) if s is not None and not _scalar(s.params.get(k))
-            else (s.params.get(k) if s is not None else None)
-            for s, k in ((s, key) for s in summaries)
-        ])
+        coords[key] = ("run", [_coord(s.params.get(key)) if s else None for s in summaries])
     return xr.DataArray(values, dims=("run", "epoch"), coords=coords, name=f"{source}.{series}")
 
 
-def _scalar(value: Any) -> bool:
-    return isinstance(value, int | float | str | bool) or value is None
+def _coord(value: Any) -> Any:
+    """A param as a coordinate value: scalars as they are, anything else as its JSON text."""
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return json.dumps(value, sort_keys=True)

@@ -92,9 +92,10 @@ def parse_sweep(pairs: Sequence[str]) -> dict[str, list[Any]]:
             )
         if key in result:
             raise EpochstoreError(f"--sweep {key} is given twice; list all its values once")
-        values = [_value(v.strip()) for v in _split_values(text)]
+        texts = [v.strip() for v in _split_values(text)]
+        values = [_value(v) for v in texts]
         encoded = [json.dumps(v, sort_keys=True) for v in values]
-        if any(not v.strip() for v in _split_values(text)) or len(set(encoded)) != len(encoded):
+        if not all(texts) or len(set(encoded)) != len(encoded):
             raise EpochstoreError(f"--sweep {pair!r} has an empty or repeated value")
         result[key] = values
     return result
