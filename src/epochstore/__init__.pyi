@@ -29,6 +29,8 @@ from .errors import (
 )
 from .pipeline import AnalysisPipeline
 from .store import ArtifactLoader, ArtifactStore, Codec
+from .summary import peer_series, variant_table
+from .sweeps import sweep
 
 __all__ = [
     "AnalysisPipeline",
@@ -62,4 +64,7 @@ __all__ = [
     "UnsupportedArrayError",
     "VerificationReport",
     "__version__",
+    "peer_series",
+    "sweep",
+    "variant_table",
 ]

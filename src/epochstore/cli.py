@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from epochstore.families import get_family
+    from epochstore.plugins import get_family
+    from epochstore.sweeps import TrainJob, parse_sweep, train_variant
 
     family = get_family(args.family)
     presets = family.presets()
@@ -45,11 +47,64 @@ def _train(args: argparse.Namespace) -> int:
         raise EpochstoreError(
             f"family {args.family!r} has no preset {args.preset!r}; presets: {sorted(presets)}"
         )
-    config = {**presets[args.preset], **_overrides(args.set)}
+    storage_options = parse_storage_options(args.storage_options)
     started = time.perf_counter()
-    family.train(args.run, config, progress=_train_progress(args.quiet))
+    if args.sweep:
+        return _sweep(args, family, parse_sweep(args.sweep), storage_options)
+    config = {**presets[args.preset], **_overrides(args.set)}
+    job = TrainJob(run=args.run, family=family, config=config, threads=args.threads,
+                   storage_options=storage_options)
+    train_variant(job, progress=_train_progress(args.quiet))
     print(f"trained {args.run} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
+
+
+def _sweep(
+    args: argparse.Namespace,
+    family: Any,
+    swept: Mapping[str, Sequence[Any]],
+    storage_options: Mapping[str, Any] | None,
+) -> int:
+    import os
+
+    from epochstore.sweeps import sweep
+
+    started = time.perf_counter()
+    threads = args.threads
+    if threads is None and args.dask_workers:  # a LocalCluster here: share this machine's cores
+        threads = max(1, (os.cpu_count() or 1) // args.dask_workers)
+    with _dask_client(args) as client:
+        report = sweep(args.run, family, swept, preset=args.preset,
+                       overrides=_overrides(args.set), workers=args.workers, client=client,
+                       threads=threads, storage_options=storage_options,
+                       progress=not args.quiet)
+    for run in report.skipped:
+        print(f"{run}: already trained", file=sys.stderr)
+    for run, error in report.failed.items():
+        print(f"{run}: failed: {error}", file=sys.stderr)
+    print(f"sweep of {len(report.runs)} variants under {args.run}: trained "
+          f"{len(report.results) - len(report.failed)}, {len(report.skipped)} already done, "
+          f"{len(report.failed)} failed, in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+@contextlib.contextmanager
+def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
+    """The Dask client of --scheduler / --dask-workers, closed afterwards; else ``None``."""
+    if args.scheduler:
+        from distributed import Client
+
+        with Client(args.scheduler) as client:
+            yield client
+    elif args.dask_workers:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
+                          processes=True) as cluster, Client(cluster) as client:
+            yield client
+    else:
+        yield None
 
 
 def _train_progress(quiet: bool) -> Any:
@@ -64,73 +119,66 @@ def _train_progress(quiet: bool) -> Any:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from epochstore.pipeline import AnalysisPipeline
+    from epochstore._runs import find_runs
+    from epochstore.pipeline.many import analyze_runs, follow
 
+    storage_options = parse_storage_options(args.storage_options)
+    runs = find_runs(args.run, storage_options)
+    if not runs and not args.follow:
+        raise EpochstoreError(
+            f"no runs (directories with variant.json or artifacts/) at or under {args.run}; "
+            "train one with `epochstore train`, or check the path"
+        )
     if args.recompute_damaged:
         from epochstore.reliability import repair_run
 
-        repair_run(args.run, log=lambda line: print(line, file=sys.stderr))
-    pipeline = AnalysisPipeline(
-        args.run,
-        analyzers=args.analyzers.split(",") if args.analyzers else None,
-        device=args.device,
-        storage_options=parse_storage_options(args.storage_options),
-        codec=args.codec,
-    )
-    plan = pipeline.plan()
-    print(plan.summary(), file=sys.stderr)
-    client = None
-    cluster = None
-    if args.scheduler:
-        from distributed import Client
+        for run in runs:
+            repair_run(run, log=lambda line: print(line, file=sys.stderr))
+    options: dict[str, Any] = {
+        "analyzers": args.analyzers.split(",") if args.analyzers else None,
+        "device": args.device,
+        "storage_options": storage_options,
+        "codec": args.codec,
+    }
 
-        client = Client(args.scheduler)
-    elif args.dask_workers:
-        from distributed import Client, LocalCluster
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
 
-        cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1, processes=True)
-        client = Client(cluster)
-    try:
-        report = pipeline.run(workers=args.workers, client=client, progress=not args.quiet)
-    finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+    with _dask_client(args) as client:
+        if args.follow:
+            try:
+                report = follow(args.run, workers=args.workers, client=client,
+                                poll=args.poll, idle_timeout=args.idle_timeout,
+                                progress=not args.quiet, log=log, **options)
+            except KeyboardInterrupt:  # what is written is committed; run again to go on
+                print("interrupted; analysed epochs are kept", file=sys.stderr)
+                return 130
+        else:
+            report = analyze_runs(runs, workers=args.workers, client=client,
+                                  progress=not args.quiet, recompute_stale=args.recompute_stale,
+                                  log=log, **options)
     print(
-        f"wrote {len(report.written)} (analyzer, epoch) pairs in {report.seconds:.1f} s",
+        f"wrote {len(report.written)} (analyzer, epoch) pairs of {len(report.results)} runs "
+        f"in {report.seconds:.1f} s",
         file=sys.stderr,
     )
-    for epoch, error in report.failed.items():
-        print(f"epoch {epoch} skipped: {error}", file=sys.stderr)
-    return 0 if report.ok else 1
-
-
-def _find_runs(root: Path, depth: int = 4) -> list[Path]:
-    if (root / "variant.json").is_file():
-        return [root]
-    if depth == 0 or not root.is_dir():
-        return []
-    runs: list[Path] = []
-    for child in sorted(root.iterdir()):
-        if child.is_dir() and not child.name.startswith("."):
-            runs += _find_runs(child, depth - 1)
-    return runs
+    for (run, epoch), error in report.failed.items():
+        print(f"{run} epoch {epoch} skipped: {error}", file=sys.stderr)
+    return 0 if report.ok and not report.skipped else 1
 
 
 def _ls(args: argparse.Namespace) -> int:
-    from epochstore.run import read_variant
-    from epochstore.store import ArtifactLoader
+    from epochstore.summary import format_table, variant_table
 
-    runs = _find_runs(Path(args.root))
-    if not runs:
-        print(f"no runs (directories with variant.json) under {args.root}", file=sys.stderr)
+    rows = variant_table(args.root, storage_options=parse_storage_options(args.storage_options))
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True, default=str))
+        return 0
+    if not rows:
+        print(f"no runs (directories with variant.json or artifacts/) under {args.root}",
+              file=sys.stderr)
         return 1
-    for run in runs:
-        variant = read_variant(run)
-        analyzers = ArtifactLoader(run).get_available_analyzers()
-        n_ckpt = len(list((run / "checkpoints").glob("checkpoint_epoch_*.safetensors")))
-        print(f"{run}  family={variant.family}  checkpoints={n_ckpt}  analyzers={len(analyzers)}")
+    print(format_table(rows, root=args.root))
     return 0
 
 
@@ -221,6 +269,17 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_executor_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--workers", type=int, default=1,
+                   help=f"local worker processes ({what} in parallel)")
+    p.add_argument("--dask-workers", type=int, default=0,
+                   help="start a Dask LocalCluster with this many worker processes")
+    p.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--storage-options", metavar="JSON",
+                   help="fsspec options for a URL, e.g. "
+                   "'{\"client_kwargs\": {\"endpoint_url\": \"http://host:9000\"}}'")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``epochstore`` command."""
     parser = argparse.ArgumentParser(
@@ -231,25 +290,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"epochstore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a run of a model family, saving checkpoints")
-    p.add_argument("run", help="run directory to create or resume")
+    p = sub.add_parser("train", help="train a run, or a sweep of variants under a root")
+    p.add_argument("run", help="run directory or URL to create or resume; with --sweep, the "
+                   "root the variants go under (ROOT/<family>/<variant>)")
     p.add_argument("--family", default="modadd")
     p.add_argument("--preset", default="demo")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (JSON), e.g. --set p=59")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="train every combination of these values (JSON), e.g. --sweep p=53,59 "
+                   "--sweep model_seed=1,2; a killed sweep run again finishes what is missing")
+    _add_executor_options(p, "variants")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per variant (default: the cores divided among workers)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("analyze", help="compute the missing (analyzer, epoch) artifacts")
-    p.add_argument("run")
+    p = sub.add_parser("analyze", help="compute the missing (run, analyzer, epoch) artifacts "
+                       "of a run or of every run under a root")
+    p.add_argument("run", help="a run, or a root holding runs (local directory or URL)")
     p.add_argument("--analyzers", help="comma-separated analyzer names (default: all)")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
-    p.add_argument("--dask-workers", type=int, default=0,
-                   help="start a Dask LocalCluster with this many worker processes")
-    p.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--storage-options", metavar="JSON",
-                   help="fsspec options for a URL run, e.g. "
-                   "'{\"client_kwargs\": {\"endpoint_url\": \"http://host:9000\"}}'")
+    _add_executor_options(p, "epochs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--codec", default="default",
                    help="compression of analyzers created by this run: 'default' (lz4-5), "
@@ -257,12 +318,25 @@ def build_parser() -> argparse.ArgumentParser:
                    "'<cname>-<level>[-<shuffle>]'; existing analyzers keep theirs")
     p.add_argument("--recompute-damaged", action="store_true",
                    help="verify the run first and delete damaged epochs so they are recomputed")
+    p.add_argument("--recompute-stale", action="store_true",
+                   help="also recompute (overwrite atomically) epochs computed by another "
+                   "analyzer version or run-level params")
+    p.add_argument("--follow", action="store_true",
+                   help="keep analysing checkpoints as training commits them, until every run "
+                   "has finished training and is analysed")
+    p.add_argument("--poll", type=float, default=2.0, help="--follow: seconds between checks")
+    p.add_argument("--idle-timeout", type=float, default=300.0,
+                   help="--follow: stop following a run that has not recorded that its "
+                   "training finished after this many seconds without a new checkpoint")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_analyze)
 
     for name in ("ls", "list"):
-        p = sub.add_parser(name, help="list the runs under a directory (metadata only)")
+        p = sub.add_parser(name, help="the variant table of the runs under a root (metadata "
+                           "only: each run's summary.json)")
         p.add_argument("root", nargs="?", default="runs")
+        p.add_argument("--json", action="store_true", help="print the rows as JSON")
+        p.add_argument("--storage-options", metavar="JSON", help="fsspec options for a URL")
         p.set_defaults(func=_ls)
 
     p = sub.add_parser("info", help="a run's variant, analyzers, epochs and sizes")

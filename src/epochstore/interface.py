@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Analyzer",
     "EpochContext",
+    "EventSpec",
     "FieldSpec",
     "JSONValue",
     "ModelFamily",
@@ -155,6 +156,51 @@ def check_analyzer(analyzer: Analyzer) -> Analyzer:
     return analyzer
 
 
+@dataclass(frozen=True)
+class EventSpec:
+    """An event a family declares: the first epoch at which a stored series crosses a threshold.
+
+    Events are detected from what is stored (checkpoint metrics, scalar analyzer fields), never
+    from code run at training time, so any run's events can be recomputed; generic layers name
+    none, families declare theirs with an optional ``events()`` method.
+
+    Parameters
+    ----------
+    name
+        The event's name, ``[a-z][a-z0-9_]*`` (e.g. ``"grokking"``).
+    source
+        ``"metrics"`` for the metrics saved with each checkpoint, else an analyzer's name.
+    series
+        The metric name, or the analyzer's scalar field.
+    op
+        ``">="`` or ``"<="``: the event is the first epoch where ``value op threshold``.
+    threshold
+        The threshold.
+    description
+        One line for humans (shown by ``epochstore ls --json`` and in docs).
+    """
+
+    name: str
+    source: str
+    series: str
+    op: Literal[">=", "<="]
+    threshold: float
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        validate_name(self.name, "event name")
+        if self.op not in (">=", "<="):
+            raise ValueError(f"event {self.name!r}: op must be '>=' or '<=', got {self.op!r}")
+
+    def first_epoch(self, epochs: Sequence[int], values: Sequence[float]) -> int | None:
+        """Return the first epoch whose value satisfies ``op threshold`` (NaN never does)."""
+        for epoch, value in zip(epochs, values, strict=True):
+            hit = value >= self.threshold if self.op == ">=" else value <= self.threshold
+            if hit:
+                return int(epoch)
+        return None
+
+
 @runtime_checkable
 class ModelFamily(Protocol):
     """A family of models whose runs epochstore trains and analyses.
@@ -164,7 +210,9 @@ class ModelFamily(Protocol):
     Families are found through the ``epochstore.families`` entry-point group (see
     :mod:`epochstore.plugins`) or registered in a notebook with
     :func:`epochstore.plugins.register_family`. A family may also declare its own views with a
-    ``views()`` method returning a sequence of :class:`View`.
+    ``views()`` method returning a sequence of :class:`View`, and the events its runs go
+    through with an ``events()`` method returning a sequence of :class:`EventSpec` (shown in
+    the variant summary; a family without it declares none).
 
     Attributes
     ----------

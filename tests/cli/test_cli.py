@@ -15,9 +15,12 @@ def test_train_analyze_ls_info(tmp_path: Path, capsys: pytest.CaptureFixture[str
                  "--set", "epochs=[0,2,4]", "--quiet"]) == 0
     assert main(["analyze", str(run), "--quiet", "--analyzers", "output_norm"]) == 0
     assert main(["ls", str(tmp_path / "runs")]) == 0
-    out = capsys.readouterr().out
-    assert "family=toy" in out
-    assert "checkpoints=3" in out
+    header, row = capsys.readouterr().out.splitlines()
+    cells = dict(zip(header.split(), row.split(), strict=True))
+    assert cells["run"] == "toy/a"
+    assert cells["family"] == "toy"
+    assert cells["ckpts"] == "3"
+    assert cells["analysed"] == "33%"  # output_norm of 3 analyzers
     assert main(["info", str(run)]) == 0
     out = capsys.readouterr().out
     assert "output_norm" in out

@@ -24,6 +24,7 @@ from epochstore import (
     StoreFormatError,
     UnsupportedArrayError,
 )
+from epochstore.store.manifest import FORMAT_VERSION
 
 if TYPE_CHECKING:
     from conftest import Backend
@@ -356,7 +357,7 @@ def test_root_attributes_record_the_format(backend: Backend) -> None:
     store = backend.store()
     _write(store, 0)
     attrs = zarr.open_group(store.store, path=store.root_path, mode="r").attrs.asdict()
-    assert attrs["epochstore_format"] == 1
+    assert attrs["epochstore_format"] == FORMAT_VERSION == 2
     json.dumps(attrs)
 
 

@@ -1,8 +1,9 @@
-"""AnalysisPipeline: compute exactly the missing (analyzer, epoch) pairs of a run."""
+"""AnalysisPipeline: compute exactly the missing (and, if asked, stale) pairs of a run."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -23,6 +24,7 @@ from epochstore.pipeline.worker import TaskContext, run_epoch_task, unfreeze
 from epochstore.plugins import get_family
 from epochstore.run import CHECKPOINTS_DIR, join, read_variant
 from epochstore.store.codecs import DEFAULT_CODEC, Codec
+from epochstore.store.freshness import read_manifest, refresh, stale_epochs, supersede
 
 if TYPE_CHECKING:
     import torch
@@ -196,16 +198,38 @@ class AnalysisPipeline:
                 )
             committed = [e for e in committed if e in wanted]
         present = set(self.store.get_available_analyzers())
-        done = {
-            name: set(self.store.get_epochs(name)) if name in present else set()
-            for name in self.analyzers
-        }
+        considered = set(committed)
+        done: dict[str, set[int]] = {}
+        stale: dict[int, list[str]] = {}
+        stale_versions: dict[str, tuple[tuple[str | None, ...], str | None]] = {}
+        for name, analyzer in self.analyzers.items():
+            if name not in present:
+                done[name] = set()
+                continue
+            manifest = read_manifest(self.store, name)  # first: get_epochs then only lists
+            done[name] = set(self.store.get_epochs(name))
+            found = stale_epochs(manifest, done[name] & considered, version=analyzer.version)
+            for epoch in found:
+                stale.setdefault(epoch, []).append(name)
+            if found:
+                versions = tuple(sorted(set(found.values()), key=str))
+                stale_versions[name] = (versions, analyzer.version)
         tasks = []
         for epoch in committed:
             missing = tuple(name for name in self.analyzers if epoch not in done[name])
             if missing:
                 tasks.append(EpochTask(epoch=epoch, analyzers=missing))
-        return Plan(tasks=tuple(tasks), epochs=tuple(committed), analyzers=tuple(self.analyzers))
+        stale_tasks = tuple(
+            EpochTask(epoch=epoch, analyzers=tuple(names), overwrite=tuple(names))
+            for epoch, names in sorted(stale.items())
+        )
+        return Plan(
+            tasks=tuple(tasks),
+            epochs=tuple(committed),
+            analyzers=tuple(self.analyzers),
+            stale=stale_tasks,
+            stale_versions=stale_versions,
+        )
 
     # --- running --------------------------------------------------------------------------------
 
@@ -215,14 +239,10 @@ class AnalysisPipeline:
         model.load_state_dict(checkpoint["model"])
         return model.to(self.device).eval()
 
-    def _prepare(self, plan: Plan) -> dict[str, Mapping[str, Any]]:
-        """Create each pending analyzer's group once, with its run-level params."""
-        pending = {name for task in plan.tasks for name in task.analyzers}
-        present = set(self.store.get_available_analyzers())
-        params: dict[str, Mapping[str, Any]] = {}
+    def _run_context(self) -> RunContext:
         # Run-level params (e.g. from the final checkpoint) come from the whole run, never
         # from the subset of epochs this call was asked to analyze.
-        run = RunContext(
+        return RunContext(
             run_dir=self.run_dir,
             family=self.family,
             config=self.config,
@@ -230,21 +250,115 @@ class AnalysisPipeline:
             load_model=self._load_model,
             device=self.device,
         )
-        for name in pending:
+
+    def _prepare(self, plan: Plan) -> dict[str, Mapping[str, Any]]:
+        """Create each pending analyzer's group once, with its run-level params.
+
+        An analyzer stored by another version is superseded: its params are prepared afresh
+        and its stored epochs become stale (:func:`~epochstore.store.freshness.supersede`).
+        """
+        pending = {name for task in plan.tasks for name in task.analyzers}
+        present = set(self.store.get_available_analyzers())
+        params: dict[str, Mapping[str, Any]] = {}
+        run = self._run_context()
+        for name in sorted(pending):
             analyzer = self.analyzers[name]
             if name in present:
-                manifest = self.store.manifest(name)
+                manifest = read_manifest(self.store, name)
                 if manifest.version != analyzer.version:
-                    raise SchemaMismatchError(
-                        f"analyzer {name!r} in {self.run_dir} was computed by version "
-                        f"{manifest.version!r}, this is version {analyzer.version!r}; delete it "
-                        f"(ArtifactStore(run).delete_analyzer({name!r})) to recompute every epoch"
+                    manifest = supersede(
+                        self.store, name, analyzer.version, _as_json(name, analyzer.prepare(run))
                     )
                 params[name] = manifest.params  # reuse: stay consistent with stored epochs
                 continue
-            params[name] = dict(analyzer.prepare(run))
+            params[name] = _as_json(name, analyzer.prepare(run))
             self.store.create_analyzer(name, version=analyzer.version, params=params[name])
         return params
+
+    def recheck_params(self) -> list[str]:
+        """Prepare every stored analyzer's run-level params afresh; supersede those that changed.
+
+        Params computed before training finished (e.g. from what was then the final
+        checkpoint, as ``epochstore analyze --follow`` does) may differ from the finished
+        run's: the epochs computed with the old params become stale, to be recomputed with
+        ``run(recompute_stale=True)``. Loads what each analyzer's ``prepare`` loads.
+
+        Returns
+        -------
+        list of str
+            The analyzers whose params changed.
+        """
+        present = set(self.store.get_available_analyzers())
+        run = self._run_context()
+        changed = []
+        for name, analyzer in self.analyzers.items():
+            if name not in present:
+                continue
+            manifest = read_manifest(self.store, name)
+            if manifest.version != analyzer.version:
+                continue  # superseded as a whole when it is next computed
+            params = _as_json(name, analyzer.prepare(run))
+            if params != dict(manifest.params):
+                supersede(self.store, name, analyzer.version, params)
+                changed.append(name)
+        return changed
+
+    def jobs(
+        self, *, epochs: Sequence[int] | None = None, recompute_stale: bool = False
+    ) -> tuple[Plan, list[tuple[TaskContext, EpochTask]]]:
+        """Plan, prepare the analyzers, and return the plan and the tasks for any executor.
+
+        :meth:`run` is ``jobs``, the executor, then :meth:`record`; running the jobs of many
+        runs through one executor (``epochstore analyze ROOT``) uses the same three steps.
+
+        Parameters
+        ----------
+        epochs
+            Restrict to these checkpoint epochs.
+        recompute_stale
+            Also recompute (overwrite, atomically) the stale pairs.
+        """
+        plan = self.plan(epochs)
+        work = plan.with_stale() if recompute_stale else plan
+        if not work.tasks:
+            return plan, []
+        if self.store.supports_rename:
+            self.store.cleanup(older_than=STALE_AFTER_SECONDS)
+        fix_mmap_threshold()  # before prepare(), which loads and analyses a checkpoint too
+        params = self._prepare(work)
+        ctx = TaskContext(
+            run=self.run_dir,
+            checkpoint_dir=self.checkpoint_dir,
+            storage_options=self.storage_options,
+            family=self.family,
+            analyzers={name: self.analyzers[name] for name in work.analyzers},
+            params=params,
+            config=self.config,
+            device=self.device,
+            codec=self.codec,
+        )
+        return plan, [(ctx, task) for task in work.tasks]
+
+    def record(self, results: Sequence[EpochResult], *, summary: bool = True) -> None:
+        """Record finished tasks: written epochs are current now; rewrite the run's summary.
+
+        Parameters
+        ----------
+        results
+            The tasks' results.
+        summary
+            Rewrite the derived variant summary (:func:`epochstore.summary.write_summary`).
+        """
+        written: dict[str, list[int]] = {}
+        for result in results:
+            for name in result.written:
+                written.setdefault(name, []).append(result.epoch)
+        for name, done in written.items():
+            refresh(self.store, name, done)
+        if summary and written:
+            from epochstore.summary import write_summary
+
+            write_summary(self.run_dir, storage_options=self.storage_options, family=self.family)
 
     def run(
         self,
@@ -255,6 +369,7 @@ class AnalysisPipeline:
         epochs: Sequence[int] | None = None,
         progress: bool | None = None,
         callback: ProgressCallback | None = None,
+        recompute_stale: bool = False,
     ) -> RunReport:
         """Compute every missing (analyzer, epoch) pair.
 
@@ -272,6 +387,9 @@ class AnalysisPipeline:
             Show a progress bar (default: when stderr is a terminal).
         callback
             Called after each epoch with ``(result, done, total)``.
+        recompute_stale
+            Also recompute the stale pairs (computed by another analyzer version or params),
+            each replaced atomically: readers see the old epoch or the new, never a mix.
 
         Returns
         -------
@@ -279,24 +397,9 @@ class AnalysisPipeline:
             What was written, and epochs that failed (e.g. corrupt checkpoints).
         """
         started = time.perf_counter()
-        plan = self.plan(epochs)
-        if not plan.tasks:
+        _, jobs = self.jobs(epochs=epochs, recompute_stale=recompute_stale)
+        if not jobs:
             return RunReport(results=(), seconds=time.perf_counter() - started)
-        if self.store.supports_rename:
-            self.store.cleanup(older_than=STALE_AFTER_SECONDS)
-        fix_mmap_threshold()  # before prepare(), which loads and analyses a checkpoint too
-        params = self._prepare(plan)
-        ctx = TaskContext(
-            run=self.run_dir,
-            checkpoint_dir=self.checkpoint_dir,
-            storage_options=self.storage_options,
-            family=self.family,
-            analyzers={name: self.analyzers[name] for name in plan.analyzers},
-            params=params,
-            config=self.config,
-            device=self.device,
-            codec=self.codec,
-        )
         if executor is None:
             if client is not None:
                 executor = DaskExecutor(client)
@@ -312,10 +415,9 @@ class AnalysisPipeline:
                 from tqdm import tqdm
 
                 bar = stack.enter_context(
-                    tqdm(total=len(plan.tasks), unit="epoch", desc=f"analyze {self.run_dir}")
+                    tqdm(total=len(jobs), unit="epoch", desc=f"analyze {self.run_dir}")
                 )
             stack.callback(unfreeze)
-            jobs = [(ctx, task) for task in plan.tasks]
             for result in executor.map_unordered(run_epoch_task, jobs):
                 results.append(result)
                 if bar is not None:
@@ -323,6 +425,18 @@ class AnalysisPipeline:
                     if result.error:
                         bar.write(f"epoch {result.epoch}: skipped ({result.error})")
                 if callback is not None:
-                    callback(result, len(results), len(plan.tasks))
+                    callback(result, len(results), len(jobs))
         results.sort(key=lambda r: r.epoch)
+        self.record(results)
         return RunReport(results=tuple(results), seconds=time.perf_counter() - started)
+
+
+def _as_json(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``params`` as they read back from the store (to compare with stored ones)."""
+    try:
+        result: dict[str, Any] = json.loads(json.dumps(dict(params)))
+    except (TypeError, ValueError) as exc:
+        raise SchemaMismatchError(
+            f"params of analyzer {name!r} must be JSON-serialisable: {exc}"
+        ) from None
+    return result

@@ -26,6 +26,7 @@ from epochstore.errors import (
 from epochstore.interface import EpochContext
 from epochstore.pipeline.plan import EpochResult, EpochTask
 from epochstore.store.codecs import DEFAULT_CODEC, Codec
+from epochstore.store.freshness import EPOCH_VERSION_KEY
 
 if TYPE_CHECKING:
     from epochstore.checkpoints import CheckpointManager
@@ -178,8 +179,9 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
     with torch.no_grad():
         cache = ctx.family.run_with_cache(model, probe)
         for name in task.analyzers:
-            if store.has_epoch(name, task.epoch):  # another worker or run got there first
-                already.append(name)
+            overwrite = name in task.overwrite  # a stale epoch, replaced atomically
+            if not overwrite and store.has_epoch(name, task.epoch):
+                already.append(name)  # another worker or run got there first
                 continue
             analyzer = ctx.analyzers[name]
             context = EpochContext(
@@ -196,6 +198,8 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
                     task.epoch,
                     outputs,
                     dims={field: spec.dims for field, spec in analyzer.fields.items()},
+                    overwrite=overwrite,
+                    attrs={EPOCH_VERSION_KEY: analyzer.version},
                 )
             except EpochExistsError:
                 already.append(name)

@@ -12,14 +12,22 @@ from typing import Any
 
 from epochstore.store.codecs import DEFAULT_CODEC, Codec, Layout
 
-__all__ = ["ATTRS_KEY", "FORMAT_VERSION", "WRITE_TOKEN_KEY", "AnalyzerManifest", "FieldManifest"]
+__all__ = [
+    "ATTRS_KEY",
+    "FORMAT_VERSION",
+    "WRITE_TOKEN_KEY",
+    "AnalyzerManifest",
+    "FieldManifest",
+    "Superseded",
+]
 
 #: Key of epochstore's own entries in zarr attributes.
 ATTRS_KEY = "epochstore"
 #: Attribute of an epoch group and its arrays naming the write that made them.
 WRITE_TOKEN_KEY = "epochstore_write"
 #: Version of the on-disk format (``docs/format.md``); stored as ``epochstore_format``.
-FORMAT_VERSION = 1
+#: 2 added ``superseded`` to the analyzer manifest (which epochs an older version computed).
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,38 @@ class FieldManifest:
 
 
 @dataclass(frozen=True)
+class Superseded:
+    """Epochs computed by an earlier version or with other run-level params of an analyzer.
+
+    Attributes
+    ----------
+    version
+        The analyzer version that computed them.
+    params
+        The run-level params they were computed with.
+    epochs
+        The epochs, sorted (some may have been deleted since: intersect with the listing).
+    """
+
+    version: str | None
+    params: Mapping[str, Any]
+    epochs: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form stored in the manifest."""
+        return {"version": self.version, "params": dict(self.params), "epochs": list(self.epochs)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Superseded:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            version=data.get("version"),
+            params=dict(data.get("params", {})),
+            epochs=tuple(int(e) for e in data.get("epochs", ())),
+        )
+
+
+@dataclass(frozen=True)
 class AnalyzerManifest:
     """Metadata of one analyzer: its fields, codec, version, run-level params and epochs.
 
@@ -70,6 +110,10 @@ class AnalyzerManifest:
         Run-level parameters the analyzer computed once (e.g. key frequencies).
     epochs
         The committed epochs, sorted (filled in by readers from the store listing).
+    superseded
+        Epochs still holding results of an earlier version or other params (stale), one entry
+        per (version, params); every other committed epoch was computed by ``version`` with
+        ``params``. See :mod:`epochstore.store.freshness`.
     """
 
     analyzer: str
@@ -78,16 +122,20 @@ class AnalyzerManifest:
     version: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     epochs: tuple[int, ...] = ()
+    superseded: tuple[Superseded, ...] = ()
 
     def to_attrs(self) -> dict[str, Any]:
         """Return the analyzer group's ``epochstore`` attribute (``epochs`` is not stored)."""
-        return {
+        attrs: dict[str, Any] = {
             "kind": "analyzer",
             "fields": {name: f.to_dict() for name, f in self.fields.items()},
             "codec": self.codec.to_dict(),
             "analyzer_version": self.version,
             "params": dict(self.params),
         }
+        if self.superseded:  # absent when nothing is stale: such a manifest reads as format 1
+            attrs["superseded"] = [entry.to_dict() for entry in self.superseded]
+        return attrs
 
     @classmethod
     def from_attrs(cls, analyzer: str, attrs: Mapping[str, Any]) -> AnalyzerManifest:
@@ -101,4 +149,5 @@ class AnalyzerManifest:
             codec=Codec.from_dict(data.get("codec", {})),
             version=data.get("analyzer_version"),
             params=dict(data.get("params", {})),
+            superseded=tuple(Superseded.from_dict(e) for e in data.get("superseded", ())),
         )

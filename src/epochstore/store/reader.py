@@ -204,6 +204,7 @@ class _ArtifactView:
             version=manifest.version,
             params=manifest.params,
             epochs=tuple(self.get_epochs(analyzer)),
+            superseded=manifest.superseded,
         )
 
     # --- loading --------------------------------------------------------------------------------

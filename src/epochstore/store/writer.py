@@ -322,6 +322,7 @@ class ArtifactStore(_ArtifactView):
                 codec=manifest.codec,
                 version=manifest.version,
                 params=manifest.params,
+                superseded=manifest.superseded,
             )
             self._write_manifest(manifest)
         else:

@@ -14,13 +14,17 @@ from epochstore.families.modadd.model import ModAddTransformer, build_model
 from epochstore.families.modadd.train import FAMILY_NAME, train_run
 
 if TYPE_CHECKING:
-    from epochstore.interface import Analyzer
+    from epochstore.interface import Analyzer, EventSpec
 
-__all__ = ["DEFAULT_CACHE_KEYS", "ModAddFamily"]
+__all__ = ["CIRCUIT_LOSS", "DEFAULT_CACHE_KEYS", "ModAddFamily"]
 
 #: What the built-in analyzers read from the activation cache. Keeping only these cuts the
 #: per-epoch memory of analysis at p = 113 by ~250 MB (the whole cache is ~370 MB).
 DEFAULT_CACHE_KEYS: frozenset[str] = frozenset({"mlp_post", "logits"})
+
+#: Restricted loss (nats) under which the Fourier circuit counts as formed: the model predicts
+#: the test set well from the key frequencies alone (chance is ``ln p``, about 4 at p = 53).
+CIRCUIT_LOSS: float = 0.1
 
 
 class ModAddFamily:
@@ -84,6 +88,24 @@ class ModAddFamily:
         """Return the family's analyzers: dominant_frequencies, neuron_activations,
         neuron_freq_norm, training_metrics, progress_measures."""
         return default_analyzers()
+
+    def events(self) -> Sequence[EventSpec]:
+        """The phases of grokking, each the first epoch a stored series crosses a threshold.
+
+        ``memorisation``: train accuracy >= 99% (checkpoint metrics); ``grokking``: test
+        accuracy >= 99% (checkpoint metrics); ``circuit_formation``: the restricted loss of
+        ``progress_measures`` <= :data:`CIRCUIT_LOSS` (needs that analyzer).
+        """
+        from epochstore.interface import EventSpec
+
+        return (
+            EventSpec("memorisation", "metrics", "train_accuracy", ">=", 0.99,
+                      "train accuracy reaches 99%"),
+            EventSpec("grokking", "metrics", "test_accuracy", ">=", 0.99,
+                      "test accuracy reaches 99%"),
+            EventSpec("circuit_formation", "progress_measures", "restricted_loss", "<=",
+                      CIRCUIT_LOSS, f"restricted loss (key frequencies only) <= {CIRCUIT_LOSS}"),
+        )
 
     def train(
         self,
