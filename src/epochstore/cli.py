@@ -106,31 +106,28 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _find_runs(root: Path, depth: int = 4) -> list[Path]:
-    if (root / "variant.json").is_file():
-        return [root]
-    if depth == 0 or not root.is_dir():
-        return []
-    runs: list[Path] = []
-    for child in sorted(root.iterdir()):
-        if child.is_dir() and not child.name.startswith("."):
-            runs += _find_runs(child, depth - 1)
-    return runs
-
-
 def _ls(args: argparse.Namespace) -> int:
-    from epochstore.run import read_variant
+    from epochstore.plugins import family_names
+    from epochstore.runs import find_runs
     from epochstore.store import ArtifactLoader
 
-    runs = _find_runs(Path(args.root))
+    runs = find_runs(args.root)
     if not runs:
-        print(f"no runs (directories with variant.json) under {args.root}", file=sys.stderr)
+        print(f"no runs (directories with variant.json or an artifacts/ store) under "
+              f"{args.root}", file=sys.stderr)
         return 1
+    installed = set(family_names())  # entry-point metadata: no family is imported
     for run in runs:
-        variant = read_variant(run)
-        analyzers = ArtifactLoader(run).get_available_analyzers()
-        n_ckpt = len(list((run / "checkpoints").glob("checkpoint_epoch_*.safetensors")))
-        print(f"{run}  family={variant.family}  checkpoints={n_ckpt}  analyzers={len(analyzers)}")
+        family = run.family or "-"
+        if run.family and run.family != "?" and run.family not in installed:
+            family += " (not installed: default views)"
+        try:
+            analyzers = ArtifactLoader(run.path).get_available_analyzers()
+        except (OSError, EpochstoreError):
+            analyzers = []
+        n_ckpt = len(list(Path(run.path, "checkpoints").glob("checkpoint_epoch_*.safetensors")))
+        print(f"{run.path}  family={family}  checkpoints={n_ckpt}  "
+              f"analyzers={len(analyzers)}" + (f" ({', '.join(analyzers)})" if analyzers else ""))
     return 0
 
 
@@ -143,14 +140,21 @@ def _info(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from epochstore.run import read_variant
+    from epochstore.run import VARIANT_FILE, read_variant
+    from epochstore.runs import is_run
     from epochstore.store import ArtifactLoader
 
     run = Path(args.run)
-    variant = read_variant(run)
+    if not is_run(run):
+        raise FileNotFoundError(f"{run} is not a run: no {VARIANT_FILE} and no artifacts/ store "
+                                "(`epochstore ls DIR` lists the runs under DIR)")
     print(f"run       {run}")
-    print(f"family    {variant.family}  (written by epochstore {variant.epochstore_version})")
-    print(f"params    {json.dumps(dict(variant.params), sort_keys=True)}")
+    if (run / VARIANT_FILE).is_file():
+        variant = read_variant(run)
+        print(f"family    {variant.family}  (written by epochstore {variant.epochstore_version})")
+        print(f"params    {json.dumps(dict(variant.params), sort_keys=True)}")
+    else:
+        print("family    none: an artifacts store written with ArtifactStore alone")
     loader = ArtifactLoader(run)
     analyzers = loader.get_available_analyzers()
     if not analyzers:
@@ -262,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in ("ls", "list"):
         p = sub.add_parser(name, help="list the runs under a directory (metadata only)")
-        p.add_argument("root", nargs="?", default="runs")
+        p.add_argument("root", nargs="?", default="runs",
+                       help="directory holding runs (with variant.json or an artifacts/ store)")
         p.set_defaults(func=_ls)
 
     p = sub.add_parser("info", help="a run's variant, analyzers, epochs and sizes")
