@@ -81,8 +81,10 @@ def _thin(array: xr.DataArray, budget: int) -> tuple[xr.DataArray, str]:
     strides = _strides(array.shape, budget)
     note = _note(array.shape, strides)
     if note:
-        array = array.isel({d: slice(None, None, s) for d, s in zip(array.dims, strides,
-                                                                    strict=True)})
+        # Label the kept positions first, so that axes show the original indices.
+        unlabelled = {d: np.arange(n) for d, n in array.sizes.items() if d not in array.coords}
+        array = array.assign_coords(unlabelled).isel(
+            {d: slice(None, None, s) for d, s in zip(array.dims, strides, strict=True)})
     return array, note
 
 
