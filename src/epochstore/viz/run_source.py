@@ -71,8 +71,11 @@ class RunSource:
         self._fields: dict[str, Mapping[str, StoredField]] = dict(fields or {})
         self._params: dict[str, Mapping[str, JSONValue]] = dict(params or {})
         self._checkpoints = checkpoints
-        self.blocks: LRUCache[tuple[Any, ...], xr.DataArray] = blocks or LRUCache(8)
-        self.series: LRUCache[tuple[Any, ...], xr.Dataset] = series or LRUCache(32)
+        # (An empty cache is falsy: test for None.)
+        self.blocks: LRUCache[tuple[Any, ...], xr.DataArray] = (
+            LRUCache(8) if blocks is None else blocks)
+        self.series: LRUCache[tuple[Any, ...], xr.Dataset] = (
+            LRUCache(32) if series is None else series)
 
     def __repr__(self) -> str:
         return f"RunSource({self.run!r})"
