@@ -148,6 +148,9 @@ def _layout(service: DashboardService, refresh_seconds: float) -> html.Div:
             ),
             html.Div([_column(c) for c in COLUMNS], id="columns",
                      style={"display": "grid", "gridTemplateColumns": "1fr", "gap": "16px"}),
+            # The views' graphs arrive with a run; one hidden graph from the start makes the
+            # page fetch plotly.js while the user picks a run, not after.
+            dcc.Graph(id="preload-plotly", style={"display": "none"}),
             dcc.Store(id="selected"),
             dcc.Store(id="state-a"),
             dcc.Store(id="state-b"),
