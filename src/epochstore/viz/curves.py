@@ -47,9 +47,9 @@ def render_loss_curves(
     Parameters
     ----------
     data
-        A dataset stacked along ``epoch``: ``ArtifactLoader.load_epochs("training_metrics")``
-        (lazy: only the loss fields are read, one value per epoch) or
-        :func:`epochstore.viz.checkpoint_metrics`.
+        A dataset stacked along ``epoch``: ``ArtifactLoader.load_epochs(analyzer)`` of an
+        analyzer that stores metrics per epoch (lazy: only the loss fields are read, one value
+        per epoch) or :func:`epochstore.viz.checkpoint_metrics`.
     epoch
         The selected epoch: a dashed line and a marker on each curve; ``None`` for none.
     fields
@@ -67,7 +67,7 @@ def render_loss_curves(
 
     Examples
     --------
-    >>> metrics = loader.load_epochs("training_metrics")  # doctest: +SKIP
+    >>> metrics = epochstore.viz.checkpoint_metrics("runs/mine")  # doctest: +SKIP
     >>> render_loss_curves(metrics, epoch=1400)  # doctest: +SKIP
     """
     chosen = _fields(data, fields, LOSS_FIELDS, "loss curves")
