@@ -198,7 +198,7 @@ def time_calls(root: Path, run: Path, epochs: list[int], chosen: list[int]) -> d
     for i, epoch in enumerate(chosen):
         body = {
             "output": output_key,
-            "outputs": [[{"id": g, "property": "figure"} for g in ids]],
+            "outputs": [{"id": g, "property": "figure"} for g in ids],
             "inputs": [
                 {"id": "selected", "property": "data", "value": epoch},
                 [{"id": pick, "property": "value", "value": _neuron(i + 1)}],
