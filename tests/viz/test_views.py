@@ -160,3 +160,22 @@ def test_run_views_put_declared_views_first_and_fall_back_to_defaults(tmp_path: 
     alone, note = run_views(RunSource(run), None, checkpoints=True)
     assert note == ""
     assert [v.name for v in alone[-2:]] == ["loss", "accuracy"]  # from checkpoint records
+
+
+class _FamilyWithBrokenViews:
+    name = "viewsbroken"
+
+    def views(self) -> list[object]:
+        raise RuntimeError("views module missing")
+
+
+def test_a_family_whose_views_fail_is_drawn_from_its_manifests(
+        unknown: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from epochstore import plugins
+
+    monkeypatch.setitem(plugins._REGISTERED, "viewsbroken", _FamilyWithBrokenViews)
+    with pytest.warns(EpochstoreWarning, match="views of model family 'viewsbroken' failed: "
+                                               "RuntimeError: views module missing"):
+        views, note = run_views(RunSource(unknown), "viewsbroken", checkpoints=False)
+    assert len(views) == 10
+    assert "not available here" in note

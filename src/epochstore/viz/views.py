@@ -336,13 +336,15 @@ def _family_views(family: str) -> tuple[list[View], str]:
     """The views family ``family`` declares (or its analyzers do), and a note if it cannot."""
     try:
         plugin = get_family(family)
-    except FamilyNotFoundError as exc:
-        warnings.warn(str(exc), EpochstoreWarning, stacklevel=3)
+        if isinstance(plugin, DeclaresViews):
+            return list(plugin.views()), ""
+        # A family without its own views(): its analyzers may declare some.
+        return [v for analyzer in plugin.analyzers() for v in declared_views(analyzer)], ""
+    except Exception as exc:  # noqa: BLE001 - a broken plug-in costs its runs their views only
+        message = str(exc) if isinstance(exc, FamilyNotFoundError) else (
+            f"the views of model family {family!r} failed: {type(exc).__name__}: {exc}")
+        warnings.warn(message, EpochstoreWarning, stacklevel=3)
         return [], f"family {family!r} is not available here: drawn from its manifests"
-    if isinstance(plugin, DeclaresViews):
-        return list(plugin.views()), ""
-    # A family without its own views(): its analyzers may declare some.
-    return [v for analyzer in plugin.analyzers() for v in declared_views(analyzer)], ""
 
 
 def run_views(source: ViewSource, family: str | None = None, *,

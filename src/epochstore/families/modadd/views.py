@@ -63,19 +63,26 @@ class ModAddView:
 # --- at one epoch --------------------------------------------------------------------------------
 
 
+def _at(epoch: int | None) -> int:
+    # The dashboard and the report call per-epoch views with an epoch the analyzers have.
+    if epoch is None:
+        raise ValueError("a per-epoch view needs an epoch")
+    return epoch
+
+
 def _dominant(source: ViewSource, epoch: int | None, neuron: int) -> go.Figure:
-    assert epoch is not None
+    epoch = _at(epoch)
     return render_dominant_frequencies(source.load_epoch("dominant_frequencies", epoch), epoch)
 
 
 def _heatmap(source: ViewSource, epoch: int | None, neuron: int) -> go.Figure:
-    assert epoch is not None
+    epoch = _at(epoch)
     block = source.load_block(_ACTS, epoch, _FIELD, "neuron", neuron, GRID_SIZE)
     return render_neuron_heatmap(block.to_dataset(name=_FIELD), epoch, neuron=neuron)
 
 
 def _grid(source: ViewSource, epoch: int | None, neuron: int) -> go.Figure:
-    assert epoch is not None
+    epoch = _at(epoch)
     block = source.load_block(_ACTS, epoch, _FIELD, "neuron", neuron, GRID_SIZE)
     shown = block["neuron"].values
     return render_neuron_grid(block.to_dataset(name=_FIELD), epoch,
@@ -83,12 +90,12 @@ def _grid(source: ViewSource, epoch: int | None, neuron: int) -> go.Figure:
 
 
 def _freq_matrix(source: ViewSource, epoch: int | None, neuron: int) -> go.Figure:
-    assert epoch is not None
+    epoch = _at(epoch)
     return render_neuron_freq_matrix(source.load_epoch("neuron_freq_norm", epoch), epoch)
 
 
 def _attention(source: ViewSource, epoch: int | None, neuron: int) -> go.Figure:
-    assert epoch is not None
+    epoch = _at(epoch)
     return render_attention_pattern(source.load_epoch("attention_patterns", epoch), epoch)
 
 
