@@ -48,8 +48,8 @@ from zarr.storage import LocalStore
 
 from epochstore import ArtifactLoader
 from epochstore.dashboard import callbacks
-from epochstore.dashboard.app import create_app, graph_id
-from epochstore.dashboard.service import EPOCH_PANELS, DashboardService
+from epochstore.dashboard.app import create_app
+from epochstore.dashboard.service import DashboardService, RunState
 from epochstore.families.modadd.config import paper_schedule
 from epochstore.store.instrumented import CountingStore
 from epochstore.testing.synthetic_modadd import SyntheticModAdd, write_synthetic_run
@@ -106,6 +106,16 @@ def _neuron(i: int) -> int:
     return (37 * i) % D_MLP
 
 
+def epoch_panels(service: DashboardService, state: Any, epoch: int, neuron: int) -> list[Any]:
+    """The run's per-epoch views at ``epoch`` (what the page's callback draws)."""
+    return callbacks.view_figures(service, state, "epoch", epoch, {"neuron": neuron})
+
+
+def cross_panels(service: DashboardService, state: Any, epoch: int, neuron: int) -> list[Any]:
+    """The run's cross-epoch views with ``epoch`` marked."""
+    return callbacks.view_figures(service, state, "across", epoch, {"neuron": neuron})
+
+
 def count_reads(root: Path, run: Path, epochs: list[int], chosen: list[int]) -> dict[str, Any]:
     """The same calls as :func:`time_calls`, through a :class:`CountingStore`.
 
@@ -124,7 +134,7 @@ def count_reads(root: Path, run: Path, epochs: list[int], chosen: list[int]) -> 
     sizes, gets, fields = [], [], set()
     for i, epoch in enumerate(chosen):
         store.reset()
-        callbacks.epoch_panels(service, state, epoch, _neuron(i))
+        epoch_panels(service, state, epoch, _neuron(i))
         assert all(f"/epoch_{epoch:05d}/" in k for k in store.chunk_reads)
         sizes.append(store.bytes_read)
         gets.append(sum(store.chunk_reads.values()))
@@ -133,12 +143,12 @@ def count_reads(root: Path, run: Path, epochs: list[int], chosen: list[int]) -> 
                                "chunk_gets_median": int(statistics.median(gets)),
                                "fields_read": sorted(fields)}
     store.reset()
-    callbacks.cross_panels(service, state, epochs[-1], 0)
+    cross_panels(service, state, epochs[-1], 0)
     counts["cross_epoch_first_draw"] = {"chunk_gets": sum(store.chunk_reads.values()),
                                         "bytes_read": store.bytes_read}
     store.reset()
     for epoch in chosen:
-        callbacks.cross_panels(service, state, epoch, 0)
+        cross_panels(service, state, epoch, 0)
     assert not store.chunk_reads, "a slider change re-read cross-epoch data"
     return counts
 
@@ -155,12 +165,12 @@ def time_calls(root: Path, run: Path, epochs: list[int], chosen: list[int]) -> d
         selects.append(elapsed)
     results["select_variant"] = {**_ms(selects[1:]), "first_call_ms": 1000 * selects[0]}
     # Warm up the code paths on an epoch not measured below.
-    callbacks.epoch_panels(service, state, epochs[0], 0)
+    epoch_panels(service, state, epochs[0], 0)
 
     direct = []
     for i, epoch in enumerate(chosen):
         neuron = _neuron(i)
-        elapsed, _ = _timed(lambda e=epoch, n=neuron: callbacks.epoch_panels(  # type: ignore[misc]
+        elapsed, _ = _timed(lambda e=epoch, n=neuron: epoch_panels(  # type: ignore[misc]
             service, state, e, n))
         direct.append(elapsed)
     results["slider_change_direct"] = _ms(direct)
@@ -169,7 +179,7 @@ def time_calls(root: Path, run: Path, epochs: list[int], chosen: list[int]) -> d
     revisit = []
     for i, epoch in reversed(list(enumerate(chosen))[-8:]):
         neuron = _neuron(i)
-        elapsed, _ = _timed(lambda e=epoch, n=neuron: callbacks.epoch_panels(  # type: ignore[misc]
+        elapsed, _ = _timed(lambda e=epoch, n=neuron: epoch_panels(  # type: ignore[misc]
             service, state, e, n))
         revisit.append(elapsed)
     results["revisit_cached"] = _ms(revisit)
@@ -179,21 +189,24 @@ def time_calls(root: Path, run: Path, epochs: list[int], chosen: list[int]) -> d
     service.blocks.clear()
     app = create_app(root, service=service)
     client = app.server.test_client()
-    outputs = [{"id": graph_id("a", p), "property": "figure"} for p in EPOCH_PANELS]
-    outputs.append({"id": graph_id("a", "attention") + "-box", "property": "style"})
-    output_key = next(k for k in app.callback_map if f"{graph_id('a', 'heatmap')}.figure" in k)
+    names = RunState.from_dict(state).view_names("epoch")
+    ids = [{"type": "epoch", "column": "a", "view": n} for n in names]
+    pick = {"type": "pick", "dim": "neuron"}
+    output_key = next(k for k in app.callback_map
+                      if '"column":"a"' in k and '"type":"epoch"' in k)
     http, payload_bytes = [], []
     for i, epoch in enumerate(chosen):
         body = {
             "output": output_key,
-            "outputs": outputs,
+            "outputs": [{"id": g, "property": "figure"} for g in ids],
             "inputs": [
                 {"id": "selected", "property": "data", "value": epoch},
-                {"id": "neuron", "property": "value", "value": _neuron(i + 1)},
+                [{"id": pick, "property": "value", "value": _neuron(i + 1)}],
                 {"id": "state-a", "property": "data", "value": state},
             ],
             "changedPropIds": ["selected.data"],
-            "state": [],
+            "state": [[{"id": g, "property": "id", "value": g} for g in ids],
+                      [{"id": pick, "property": "id", "value": pick}]],
         }
         elapsed, response = _timed(lambda b=body: client.post(  # type: ignore[misc]
             "/_dash-update-component", json=b))
@@ -204,11 +217,11 @@ def time_calls(root: Path, run: Path, epochs: list[int], chosen: list[int]) -> d
                                      "response_bytes_median": int(statistics.median(payload_bytes))}
 
     # Cross-epoch panels: the first draw reads every epoch's values; then only the marker.
-    elapsed, _ = _timed(lambda: callbacks.cross_panels(service, state, epochs[-1], 0))
+    elapsed, _ = _timed(lambda: cross_panels(service, state, epochs[-1], 0))
     results["cross_epoch_first_draw"] = {"ms": 1000 * elapsed}
     marker = []
     for epoch in chosen:
-        elapsed, _ = _timed(lambda e=epoch: callbacks.cross_panels(service, state, e, 0))  # type: ignore[misc]
+        elapsed, _ = _timed(lambda e=epoch: cross_panels(service, state, e, 0))  # type: ignore[misc]
         marker.append(elapsed)
     results["cross_epoch_slider_change"] = _ms(marker)
     return results

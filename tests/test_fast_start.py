@@ -77,3 +77,31 @@ def test_ls_and_info_load_no_torch_dash_or_plotly(command: str, tmp_path: Path) 
     )
     loaded = _heavy_modules_after(code)
     assert not {"torch", "dash", "plotly"} & set(loaded)
+
+
+def test_a_familys_declared_views_load_no_torch() -> None:
+    # `epochstore serve` loads each shown run's family for its views: that must stay light.
+    code = (
+        "from epochstore.plugins import get_family\n"
+        "assert [v.name for v in get_family('modadd').views()][:2] == ['dominant', 'heatmap']"
+    )
+    assert "torch" not in _heavy_modules_after(code)
+
+
+def test_ls_of_a_run_of_artifacts_alone_loads_no_torch_dash_or_plotly(tmp_path: Path) -> None:
+    import numpy as np
+
+    from epochstore import ArtifactStore
+
+    ArtifactStore(tmp_path / "runs" / "mine").write_epoch("probe", 0, {"x": np.arange(3.0)})
+    code = (
+        "import contextlib, io\n"
+        "from epochstore.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    assert main(['ls', {str(tmp_path / 'runs')!r}]) == 0\n"
+        "row = out.getvalue().splitlines()[1].split()\n"
+        "assert row[:4] == ['mine', '-', '0', '1'], out.getvalue()"
+    )
+    loaded = _heavy_modules_after(code)
+    assert not {"torch", "dash", "plotly"} & set(loaded)

@@ -119,11 +119,11 @@ def _train_progress(quiet: bool) -> Any:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from epochstore._runs import find_runs
     from epochstore.pipeline.many import analyze_runs, follow
+    from epochstore.runs import run_locations
 
     storage_options = parse_storage_options(args.storage_options)
-    runs = find_runs(args.run, storage_options)
+    runs = run_locations(args.run, storage_options)
     if not runs and not args.follow:
         raise EpochstoreError(
             f"no runs (directories with variant.json or artifacts/) at or under {args.run}; "
@@ -191,14 +191,21 @@ def _info(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from epochstore.run import read_variant
+    from epochstore.run import VARIANT_FILE, read_variant
+    from epochstore.runs import is_run
     from epochstore.store import ArtifactLoader
 
     run = Path(args.run)
-    variant = read_variant(run)
+    if not is_run(run):
+        raise FileNotFoundError(f"{run} is not a run: no {VARIANT_FILE} and no artifacts/ store "
+                                "(`epochstore ls DIR` lists the runs under DIR)")
     print(f"run       {run}")
-    print(f"family    {variant.family}  (written by epochstore {variant.epochstore_version})")
-    print(f"params    {json.dumps(dict(variant.params), sort_keys=True)}")
+    if (run / VARIANT_FILE).is_file():
+        variant = read_variant(run)
+        print(f"family    {variant.family}  (written by epochstore {variant.epochstore_version})")
+        print(f"params    {json.dumps(dict(variant.params), sort_keys=True)}")
+    else:
+        print("family    none: an artifacts store written with ArtifactStore alone")
     loader = ArtifactLoader(run)
     analyzers = loader.get_available_analyzers()
     if not analyzers:

@@ -28,12 +28,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Analyzer",
+    "DeclaresViews",
     "EpochContext",
     "EventSpec",
     "FieldSpec",
     "JSONValue",
     "ModelFamily",
     "RunContext",
+    "Scope",
+    "StoredField",
     "View",
     "ViewSource",
     "check_analyzer",
@@ -253,46 +256,151 @@ class ModelFamily(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StoredField:
+    """One field of an analyzer as its manifest records it: what default views are chosen from.
+
+    Attributes
+    ----------
+    analyzer, name
+        The analyzer and the field.
+    dims, shape
+        Dimension names and sizes of one epoch's array (``()`` for a scalar).
+    dtype
+        NumPy dtype string.
+    chunks
+        The chunk shape of one epoch (what one read fetches).
+    """
+
+    analyzer: str
+    name: str
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    chunks: tuple[int, ...] = ()
+
+
 @runtime_checkable
 class ViewSource(Protocol):
-    """Where a view reads from: an :class:`~epochstore.store.ArtifactLoader` satisfies it."""
+    """What a view reads through: one run's artifacts, with the dashboard's caches behind it.
+
+    :class:`epochstore.viz.RunSource` implements it over an
+    :class:`~epochstore.store.ArtifactLoader`. Views read only through it, so the dashboard can
+    count, cache and share reads (two views of one chunk read it once).
+    """
+
+    @property
+    def run(self) -> str:
+        """The run directory (or URL)."""
+        ...
+
+    def analyzers(self) -> Mapping[str, Sequence[int]]:
+        """Each analyzer the run holds and its committed epochs (metadata only)."""
+        ...
+
+    def fields(self, analyzer: str) -> Mapping[str, StoredField]:
+        """The fields of ``analyzer`` (from its manifest)."""
+        ...
+
+    def params(self, analyzer: str) -> Mapping[str, JSONValue]:
+        """The run-level parameters ``analyzer`` recorded (its ``prepare`` result)."""
+        ...
 
     def load_epoch(self, analyzer: str, epoch: int) -> Any:
-        """One epoch of an analyzer as a lazy ``xarray.Dataset``."""
+        """One epoch of an analyzer as a lazy ``xarray.Dataset``: read what you draw."""
         ...
 
-    def load_epochs(self, analyzer: str) -> Any:
-        """Every epoch of an analyzer stacked along ``epoch``, lazily."""
+    def load_block(self, analyzer: str, epoch: int, field: str, dim: str, index: int,
+                   size: int | None = None) -> Any:
+        """The block of ``field`` along ``dim`` that holds ``index``, in memory.
+
+        An ``xarray.DataArray`` labelled along ``dim``, inside one chunk, at most ``size``
+        long (default the chunk); cached, so views of one slice share one read.
+        """
         ...
+
+    def load_series(
+        self,
+        analyzer: str,
+        fields: Sequence[str],
+        *,
+        select: Mapping[str, int] | None = None,
+        norm: bool = False,
+    ) -> Any:
+        """``fields`` of every epoch stacked along ``epoch``, in memory (an ``xarray.Dataset``).
+
+        ``select`` keeps one index of those dims (kept as length-1 dims, labelled); ``norm``
+        reduces each epoch's array to its L2 norm, one epoch in memory at a time. Cached: a new
+        epoch is read on its own.
+        """
+        ...
+
+    def checkpoint_metrics(self) -> Any:
+        """The metrics recorded with each checkpoint, stacked along ``epoch``, or ``None``."""
+        ...
+
+
+Scope = Literal["epoch", "across"]
 
 
 @runtime_checkable
 class View(Protocol):
     """A figure drawn from stored artifacts: at the slider's epoch, or across epochs.
 
-    Every analyzer field gets default views from its manifest alone (:mod:`epochstore.viz`);
-    an analyzer or a family may declare better ones (a ``views()`` method returning these).
+    Every analyzer field gets default views from its manifest alone
+    (:func:`epochstore.viz.default_views`). A family, or an analyzer, may declare better ones
+    with a ``views()`` method returning a sequence of views (see :class:`DeclaresViews`); a
+    declared view replaces a default view of the same name, and analyzers that a declared view
+    reads get no default views.
 
     Attributes
     ----------
     name
-        Unique among a run's views, ``[a-z][a-z0-9_]*``.
+        Unique among a run's views, ``[a-z][a-z0-9_]*`` (the dashboard's element ids).
     title
-        What the figure shows, naming the analyzer and field.
+        What the figure shows, naming the analyzer and field (a placeholder's title).
     analyzers
         The analyzers it reads; the view is offered only for runs that hold them all.
     scope
         ``"epoch"``: drawn at the selected epoch; ``"across"``: over all epochs (the selected
-        epoch may be marked).
+        epoch is marked).
+    picks
+        The dims it takes an index of from ``selection`` (the dashboard shows one picker per
+        dim, shared by every view that picks it, as the neuron picker).
     """
 
-    name: str
-    title: str
-    analyzers: tuple[str, ...]
-    scope: Literal["epoch", "across"]
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def analyzers(self) -> tuple[str, ...]: ...
+    @property
+    def scope(self) -> Scope: ...
+    @property
+    def picks(self) -> tuple[str, ...]: ...
 
     def render(
         self, source: ViewSource, epoch: int | None, selection: Mapping[str, int]
     ) -> go.Figure:
-        """Draw the figure; ``selection`` maps a picked dim (e.g. ``"neuron"``) to an index."""
+        """Draw the figure; ``selection`` maps a picked dim (e.g. ``"neuron"``) to an index.
+
+        ``epoch`` is the epoch to draw (``"epoch"`` views; the caller checked that every
+        analyzer has it) or to mark (``"across"`` views; ``None`` for no marker). A picked
+        index missing from ``selection`` is 0.
+        """
+        ...
+
+
+@runtime_checkable
+class DeclaresViews(Protocol):
+    """The optional hook of a family or an analyzer: ``views()`` returns its own views.
+
+    Called where a run is shown (``epochstore serve``, ``epochstore report``), so it must be
+    cheap and import no model code (no torch): return view objects whose module imports only
+    plotting and NumPy.
+    """
+
+    def views(self) -> Sequence[View]:
+        """The declared views, in display order."""
         ...

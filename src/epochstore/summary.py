@@ -22,14 +22,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from epochstore.run import ARTIFACTS_DIR, CHECKPOINTS_DIR, join, read_variant
+from epochstore.run import ARTIFACTS_DIR, CHECKPOINTS_DIR, Variant, join, read_variant
 
 if TYPE_CHECKING:
     import xarray as xr
 
     from epochstore.interface import EventSpec
 
+#: The family shown for a run of artifacts alone (no ``variant.json``).
+NO_FAMILY = "-"
+
 __all__ = [
+    "NO_FAMILY",
     "SUMMARY_FILE",
     "VariantSummary",
     "family_events",
@@ -185,10 +189,13 @@ def summarize(
     from epochstore.store.freshness import read_manifest, stale_epochs
 
     location = os.fspath(run)
-    variant = read_variant(location, storage_options=storage_options)
+    try:
+        variant = read_variant(location, storage_options=storage_options)
+    except FileNotFoundError:  # a run of artifacts alone (ArtifactStore, no family)
+        variant = Variant(family=NO_FAMILY)
     records = _checkpoint_records(location, storage_options)
     epochs = [r.epoch for r in records]
-    if family is None:
+    if family is None and variant.family != NO_FAMILY:
         try:
             family = get_family(variant.family)
         except EpochstoreError:
@@ -304,20 +311,27 @@ def variant_table(
     Returns
     -------
     list of dict
-        Rows with the keys ``run``, ``family``, ``swept`` (the swept params' values),
+        Rows with the keys ``run``, ``family``, ``installed`` (whether that family's plug-in
+        is installed here; runs of artifacts alone have family ``"-"``), ``analyzers`` (the
+        stored analyzers' names), ``swept`` (the swept params' values),
         ``final_metrics``, ``checkpoints``, ``last_epoch``, ``analysed``, ``stale``,
         ``events``, ``finished``, in run order: ready for a table or ``pandas.DataFrame``.
     """
-    from epochstore._runs import find_runs
+    from epochstore.runs import run_locations
 
     if isinstance(runs, str | os.PathLike):
-        runs = find_runs(runs, storage_options)
+        runs = run_locations(runs, storage_options)
+    from epochstore.plugins import family_names
+
     summaries = [s for r in runs if (s := read_summary(r, storage_options=storage_options))]
     swept = swept_params(summaries)
+    installed = set(family_names())  # entry-point metadata: no family is imported
     return [
         {
             "run": s.run,
             "family": s.family,
+            "installed": s.family == NO_FAMILY or s.family in installed,
+            "analyzers": sorted(s.analyzers),
             "swept": {k: s.params.get(k) for k in swept[s.family]},
             "final_metrics": dict(s.final_metrics),
             "checkpoints": s.checkpoints,
@@ -345,16 +359,17 @@ def format_table(rows: Sequence[Mapping[str, Any]], *, root: str | None = None) 
     metrics = sorted({k for r in rows for k in r["final_metrics"]})
     events = sorted({k for r in rows for k in r["events"]})
     prefix = root.rstrip("/") + "/" if root else ""
-    header = ["run", "family", *swept, "ckpts", "analysed", "stale", *metrics,
+    header = ["run", "family", *swept, "ckpts", "analyzers", "analysed", "stale", *metrics,
               *(f"{e}@" for e in events), "done"]
     lines = [header]
     for r in rows:
         name = r["run"][len(prefix):] if prefix and r["run"].startswith(prefix) else r["run"]
         lines.append([
             name or ".",
-            r["family"],
+            r["family"] + ("" if r.get("installed", True) else " (not installed)"),
             *(_cell(r["swept"].get(k)) for k in swept),
             str(r["checkpoints"]),
+            str(len(r.get("analyzers", ()))),
             f"{100 * r['analysed']:.0f}%",
             str(r["stale"]),
             *(_cell(r["final_metrics"].get(k)) for k in metrics),

@@ -35,3 +35,22 @@ def test_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["train", str(tmp_path / "x"), "--family", "toy", "--preset", "huge"]) == 2
     assert "presets" in capsys.readouterr().err
     assert main(["ls", str(tmp_path)]) == 1
+
+
+def test_ls_and_info_of_a_run_of_artifacts_alone(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from epochstore.testing.unknown_run import write_unknown_run
+
+    run = write_unknown_run(tmp_path / "runs" / "mine", [0, 10])
+    assert main(["ls", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("mine "))
+    assert row.split()[:4] == ["mine", "-", "0", "4"]  # run, family, checkpoints, analyzers
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "family    none: an artifacts store written with ArtifactStore alone" in out
+    assert "head_maps" in out
+    assert "attn" in out
+    assert "2 epochs (0..10)" in out
+    assert main(["info", str(tmp_path)]) == 2
+    assert "is not a run" in capsys.readouterr().err

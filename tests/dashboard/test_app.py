@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from epochstore.cli import build_parser, main
-from epochstore.dashboard.app import create_app, graph_id
-from epochstore.dashboard.service import CROSS_PANELS, EPOCH_PANELS
+from epochstore.dashboard import callbacks
+from epochstore.dashboard.app import create_app, graph_id, view_boxes
+from epochstore.dashboard.service import DashboardService, RunState
 
 
 def _ids(component: Any) -> set[str]:
@@ -24,14 +25,17 @@ def _ids(component: Any) -> set[str]:
     return found
 
 
-def test_layout_has_every_panel_and_lists_runs_per_page_load(root: Path) -> None:
+def test_layout_lists_runs_per_page_load_and_boxes_follow_the_views(root: Path) -> None:
     app = create_app(root)
     layout = app.layout()
-    ids = _ids(layout)
-    for column in ("a", "b"):
-        for panel in (*EPOCH_PANELS, *CROSS_PANELS):
-            assert graph_id(column, panel) in ids
-    assert {"run-a", "run-b", "epoch", "neuron", "status", "refresh", "selected"} <= ids
+    ids = {i for i in _ids(layout) if isinstance(i, str)}
+    assert {"run-a", "run-b", "epoch", "pickers", "status", "refresh", "selected",
+            "views-a", "views-b"} <= ids
+    service = DashboardService(root)
+    state = RunState.from_dict(callbacks.select_run(service, str(root / "modadd" / "a"), None))
+    boxes = view_boxes("a", state)
+    assert [b.id for b in boxes] == [graph_id("a", v["name"]) for v in state.views]
+    assert boxes[0].children.id == {"type": "epoch", "column": "a", "view": "dominant"}
 
 
 def test_selecting_a_variant_over_http_reads_no_chunk(root: Path,

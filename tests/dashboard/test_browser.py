@@ -1,13 +1,16 @@
 """The real thing: `epochstore serve` in a subprocess, driven by headless Chromium.
 
 Picks a variant, moves the epoch slider, checks that the figures follow, that epochs written
-while the page is open appear, and that a second variant shows side by side; saves the
+while the page is open appear, and that a second variant shows side by side; then a run written
+with ArtifactStore alone (analyzers epochstore has never seen), every view following the
+slider and the picker. Saves the
 screenshot: always under the test's tmp dir, and into the README's docs/images/dashboard.png when
 EPOCHSTORE_UPDATE_SCREENSHOT=1 (so an ordinary test run leaves the checkout clean).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,9 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright  # the dev extra installs it
 
 from epochstore.testing.synthetic_modadd import write_synthetic_run
+from epochstore.testing.unknown_run import write_unknown_run
 
 if os.environ.get("EPOCHSTORE_SKIP_BROWSER_TEST"):
     pytest.skip("EPOCHSTORE_SKIP_BROWSER_TEST is set", allow_module_level=True)
@@ -56,6 +61,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                             key_frequencies=(4, 9), grok_epoch=650)
         write_synthetic_run(root / "modadd" / "p29", range(0, 1300, 300), p=29, d_mlp=32,
                             key_frequencies=(5, 11, 13), grok_epoch=500, seed=3)
+        write_unknown_run(root / "mine", (0, 100, 200, 300))
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in first, first
@@ -77,6 +83,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def _title(graph: str) -> str:
     return (f"document.querySelector('#{graph} .js-plotly-plot')?.layout?.title?.text ?? ''")
+
+
+#: The titles of every view of column a, in page order.
+ALL_TITLES = ("Array.from(document.querySelectorAll('#views-a .js-plotly-plot'))"
+              ".map(e => e.layout?.title?.text ?? '')")
 
 
 def test_dashboard_in_a_real_browser(server: tuple[str, Path], tmp_path: Path) -> None:
@@ -117,7 +128,7 @@ def test_dashboard_in_a_real_browser(server: tuple[str, Path], tmp_path: Path) -
             assert page.inner_text("#epoch-label").startswith("epoch 600")
 
             # Another neuron.
-            page.fill("#neuron", "5")
+            page.fill("#pick-neuron input", "5")
             page.keyboard.press("Enter")
             wait_title("a-heatmap", "Neuron 5 activation, epoch 600")
 
@@ -153,3 +164,59 @@ def test_dashboard_in_a_real_browser(server: tuple[str, Path], tmp_path: Path) -
             browser.close()
     assert errors == []
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_a_run_of_artifacts_alone_in_a_real_browser(server: tuple[str, Path]) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install chromium`")
+    url, _ = server
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1560})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+            page.click("#run-a")
+            page.get_by_role("option", name="artifacts only / mine").click()
+
+            def every_view_at(epoch: int, head: int) -> None:
+                # Ten views: four at the epoch, six across epochs with the epoch marked.
+                expected = [
+                    f"head_maps / attn, head {head}, epoch {epoch}",
+                    f"probe_vector / spectrum, epoch {epoch}",
+                    f"probe_vector / counts, epoch {epoch}",
+                    f"weight_map / w, epoch {epoch}",
+                    f"head_maps / attn: norm of head {head} over epochs (epoch {epoch})",
+                    f"probe_vector / spectrum over epochs (epoch {epoch})",
+                    f"probe_vector / counts over epochs (epoch {epoch})",
+                    f"run_stats / loss (epoch {epoch})",
+                    f"run_stats / converged (epoch {epoch})",
+                    f"weight_map / w: norm over epochs (epoch {epoch})",
+                ]
+                as_js = json.dumps(expected, separators=(",", ":"))  # as JSON.stringify writes
+                try:
+                    page.wait_for_function(f"JSON.stringify({ALL_TITLES}) === {as_js!r}",
+                                           timeout=30_000)
+                except PlaywrightTimeout:
+                    shown = page.evaluate(ALL_TITLES)
+                    raise AssertionError(f"views show {shown}, expected {expected}") from None
+
+            every_view_at(300, 0)
+            assert "4 analyzers" in page.inner_text("#status")
+            thumb = page.locator("#epoch [role=slider]")
+            thumb.focus()
+            page.keyboard.press("Home")
+            every_view_at(0, 0)
+            page.keyboard.press("ArrowRight")
+            every_view_at(100, 0)
+            marker = page.evaluate(
+                "document.querySelector('#a-run_stats__loss__curve .js-plotly-plot')"
+                ".layout.shapes[0].x0")
+            assert marker == 100
+            page.fill("#pick-head input", "2")
+            page.keyboard.press("Enter")
+            every_view_at(100, 2)
+        finally:
+            browser.close()
+    assert errors == []

@@ -12,7 +12,7 @@ import pytest
 
 from epochstore.cli import main
 from epochstore.dashboard import callbacks
-from epochstore.dashboard.service import CROSS_PANELS, EPOCH_PANELS, RunState
+from epochstore.dashboard.service import RunState
 from epochstore.run import Variant, write_variant
 from epochstore.store import ArtifactStore
 from epochstore.testing.synthetic_modadd import write_synthetic_run
@@ -20,8 +20,24 @@ from epochstore.testing.synthetic_modadd import write_synthetic_run
 EPOCHS_A = [0, 100, 200, 300, 400]
 
 
-def titles(figures: tuple[Any, ...]) -> list[str]:
-    return [f.layout.title.text for f in figures if hasattr(f, "layout")]
+def titles(figures: Any) -> list[str]:
+    return [f.layout.title.text for f in figures]
+
+
+def epoch_views(service: Any, state: Any, epoch: int | None, neuron: Any = 0, *,
+                nearest: bool = False) -> dict[str, Any]:
+    """The run's per-epoch views by name, as the page's callback draws them."""
+    run = RunState.from_dict(state)
+    picked = callbacks.selection(["neuron"], [neuron])
+    figures = callbacks.view_figures(service, state, "epoch", epoch, picked, nearest=nearest)
+    return dict(zip(run.view_names("epoch"), figures, strict=True))
+
+
+def cross_views(service: Any, state: Any, epoch: int | None, neuron: Any = 0) -> dict[str, Any]:
+    """The run's cross-epoch views by name."""
+    run = RunState.from_dict(state)
+    figures = callbacks.view_figures(service, state, "across", epoch, {"neuron": neuron})
+    return dict(zip(run.view_names("across"), figures, strict=True))
 
 
 def message(fig: Any) -> str:
@@ -42,9 +58,14 @@ def test_selecting_a_variant_reads_no_chunk_data(root: Path,
     assert sum(store.metadata_reads.values()) > 0  # it did look, at metadata only
     assert state["epochs"] == EPOCHS_A
     assert state["analyzers"]["neuron_activations"] == EPOCHS_A
-    assert state["neurons"] == 24
-    assert state["neuron_chunk"] == 4
-    assert state["key_frequencies"] == [2, 5]
+    assert state["picks"] == {"neuron": 24}
+    dims, shape, dtype, chunks = state["fields"]["neuron_activations"]["activations"]
+    assert (dims, shape, dtype, chunks) == (["neuron", "a", "b"], [24, 11, 11], "<f4",
+                                           [4, 11, 11])
+    # modadd's declared views, in its order: no default view of its analyzers.
+    assert [v["name"] for v in state["views"]] == [
+        "dominant", "heatmap", "freq_matrix", "grid", "loss", "accuracy", "progress",
+        "key_norms", "neuron_freq"]
     assert state["status"] == "complete"
     # A refresh that finds nothing new changes nothing (and still reads no chunk).
     assert callbacks.select_run(c.service, run, state) is None
@@ -58,8 +79,8 @@ def test_moving_the_slider_reads_only_that_epochs_chunks(root: Path,
     state = callbacks.select_run(c.service, run, None)
     for epoch in (400, 200):
         c.reset()
-        figures = callbacks.epoch_panels(c.service, state, epoch, 9)
-        dominant, heatmap, freq_matrix, grid = titles(figures)[:4]
+        figures = epoch_views(c.service, state, epoch, 9)
+        dominant, heatmap, freq_matrix, grid = titles(figures.values())
         assert dominant == f"Embedding Fourier components, epoch {epoch}"
         assert heatmap == f"Neuron 9 activation, epoch {epoch}"
         assert freq_matrix.startswith(f"Neuron-frequency fractions, epoch {epoch} (")
@@ -76,7 +97,7 @@ def test_moving_the_slider_reads_only_that_epochs_chunks(root: Path,
         assert c.bytes_read() < shard.stat().st_size / 2
     # Back to an epoch seen before: served from the cache, nothing read.
     c.reset()
-    callbacks.epoch_panels(c.service, state, 400, 9)
+    epoch_views(c.service, state, 400, 9)
     assert c.chunk_keys() == []
 
 
@@ -84,21 +105,21 @@ def test_cross_epoch_panels_read_once_then_only_move_the_marker(
         root: Path, counting: Callable[..., Any]) -> None:
     c = counting(root)
     state = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
-    figures = callbacks.cross_panels(c.service, state, 100, 3)
-    assert len(figures) == len(CROSS_PANELS)
+    figures = list(cross_views(c.service, state, 100, 3).values())
+    assert len(figures) == 5
     assert titles(figures)[0] == "Loss (epoch 100)"
     assert titles(figures)[4] == "Neuron 3: dominant frequency over training (epoch 100)"
     first = len(c.chunk_keys())
     assert first > 0
     c.reset()
-    moved = callbacks.cross_panels(c.service, state, 300, 3)
+    moved = list(cross_views(c.service, state, 300, 3).values())
     assert c.chunk_keys() == []
     assert sum(sum(s.metadata_reads.values()) + s.list_calls for s in c.stores.values()) == 0
     assert titles(moved)[0] == "Loss (epoch 300)"
     assert moved[0].layout.shapes[0].x0 == 300
     # Another neuron reads that neuron's entries only.
     c.reset()
-    callbacks.cross_panels(c.service, state, 300, 4)
+    cross_views(c.service, state, 300, 4)
     assert {k.split("/")[1] for k in c.chunk_keys()} == {"neuron_freq_norm"}
 
 
@@ -127,7 +148,7 @@ def test_new_epochs_appear_without_restart(tmp_path: Path,
     state = callbacks.select_run(c.service, str(run), None)
     assert state is not None
     assert state["epochs"] == [0, 100]
-    callbacks.cross_panels(c.service, state, 100, 0)
+    cross_views(c.service, state, 100, 0)
     write_synthetic_run(run, [0, 100, 200], p=7, d_mlp=8, key_frequencies=(2,))
     c.reset()
     newer = callbacks.select_run(c.service, str(run), state)  # the next refresh tick
@@ -135,8 +156,8 @@ def test_new_epochs_appear_without_restart(tmp_path: Path,
     assert newer["epochs"] == [0, 100, 200]
     assert c.chunk_keys() == []
     assert callbacks.slider_props(newer, 100)[3] == 1  # the slider stays on epoch 100
-    figures = callbacks.cross_panels(c.service, newer, 200, 0)
-    assert list(figures[0].data[0].x) == [0, 100, 200]
+    figures = cross_views(c.service, newer, 200, 0)
+    assert list(figures["loss"].data[0].x) == [0, 100, 200]
     assert all("/epoch_00200/" in k for k in c.chunk_keys())  # only the new epoch is read
 
 
@@ -148,8 +169,7 @@ def test_a_run_being_analysed(tmp_path: Path, counting: Callable[..., Any]) -> N
     assert state is not None
     assert state["status"] == "analysing"
     assert "analysis in progress, 2 of 3 epochs analysed by every analyzer" in state["message"]
-    figures = callbacks.epoch_panels(c.service, state, 200, 0)
-    by_panel = dict(zip(EPOCH_PANELS, figures, strict=False))
+    by_panel = epoch_views(c.service, state, 200, 0)
     assert "not analysed yet" in message(by_panel["freq_matrix"])
     assert by_panel["heatmap"].layout.title.text == "Neuron 0 activation, epoch 200"
 
@@ -170,26 +190,25 @@ def test_a_run_without_artifacts_and_a_missing_analyzer(tmp_path: Path,
     assert state["status"] == "empty"
     assert "3 checkpoints, no artifacts yet" in state["message"]
     assert "epochstore analyze" in state["message"]
-    per_epoch = callbacks.epoch_panels(c.service, state, None, 0)
-    assert "no artifacts yet" in message(per_epoch[0])
-    loss = callbacks.cross_panels(c.service, state, None, 0)[0]
+    # The toy family declares no views and has no artifacts: loss and accuracy from the
+    # checkpoint records are all there is.
+    assert [v["name"] for v in state["views"]] == ["loss", "accuracy"]
+    assert epoch_views(c.service, state, None, 0) == {}
+    loss = cross_views(c.service, state, None, 0)["loss"]
     assert loss.layout.title.text == "Loss, from checkpoint records"
     assert [t.name for t in loss.data] == ["loss"]
 
     state = callbacks.select_run(c.service, str(bare), None)
     assert state is not None
     assert "no checkpoints and no artifacts" in state["message"]
-    assert "No loss recorded yet" in message(callbacks.cross_panels(c.service, state, None, 0)[0])
+    assert state["views"] == []
 
     state = callbacks.select_run(c.service, str(partial), None)
     assert state is not None
-    figures = dict(zip(EPOCH_PANELS, callbacks.epoch_panels(c.service, state, 10, 0),
-                       strict=False))
+    # Only the views whose analyzers the run holds.
+    assert [v["name"] for v in state["views"]] == ["dominant", "key_norms"]
+    figures = epoch_views(c.service, state, 10, 0)
     assert figures["dominant"].layout.title.text == "Embedding Fourier components, epoch 10"
-    text = message(figures["heatmap"])
-    assert "No 'neuron_activations' artifacts" in text
-    assert f"epochstore analyze {partial} --analyzers neuron_activations" in text
-    assert callbacks.epoch_panels(c.service, state, 10, 0)[-1] is False  # no attention panel
 
 
 def test_two_variants_side_by_side_use_the_nearest_epoch(root: Path,
@@ -197,16 +216,15 @@ def test_two_variants_side_by_side_use_the_nearest_epoch(root: Path,
     c = counting(root)
     a = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
     b = callbacks.select_run(c.service, str(root / "modadd" / "b"), None)
-    status, title_a, title_b, style_b, columns, neuron_max = callbacks.compare_view(
-        a, b, root=str(root))
+    status, title_a, title_b, style_b, columns = callbacks.compare_view(a, b, root=str(root))
     assert (title_a, title_b) == ("modadd/a", "modadd/b")
     assert style_b == {"display": "block"}
     assert columns["gridTemplateColumns"] == "1fr 1fr"
-    assert neuron_max == 23
+    assert callbacks.pickers(a, b) == {"neuron": 23}
     assert "|" in status
     c.reset()
-    figures = callbacks.epoch_panels(c.service, b, 400, 2, nearest=True)
-    assert figures[1].layout.title.text == "Neuron 2 activation, epoch 450 (nearest to 400)"
+    figures = epoch_views(c.service, b, 400, 2, nearest=True)
+    assert figures["heatmap"].layout.title.text == "Neuron 2 activation, epoch 450 (nearest to 400)"
     assert all("/epoch_00450/" in k for k in c.chunk_keys())
     assert callbacks.compare_view(a, None)[3] == {"display": "none"}
 
@@ -217,7 +235,7 @@ def test_figure_cache_stays_bounded(root: Path, counting: Callable[..., Any]) ->
     for _ in range(3):
         for epoch in EPOCHS_A:
             for neuron in (0, 13):
-                callbacks.epoch_panels(c.service, state, epoch, neuron)
+                epoch_views(c.service, state, epoch, neuron)
     assert len(c.service.figures) == 6
     assert len(c.service.blocks) == 2
 
@@ -231,7 +249,7 @@ def test_damaged_chunk_shows_a_message_not_a_crash(tmp_path: Path,
     chunk.write_bytes(bytes(data))
     c = counting(tmp_path)
     state = callbacks.select_run(c.service, str(run), None)
-    figure = callbacks.epoch_panels(c.service, state, 0, 0)[0]
+    figure = epoch_views(c.service, state, 0, 0)["dominant"]
     assert "Cannot show epoch 0 of 'dominant_frequencies'" in message(figure)
 
 
@@ -246,7 +264,8 @@ def test_an_unreadable_run_is_an_error_state(tmp_path: Path,
     assert state is not None
     assert state["status"] == "error"
     assert "cannot be read" in state["message"]
-    assert "cannot be read" in message(callbacks.cross_panels(c.service, state, None, 0)[0])
+    assert state["views"] == []
+    assert "cannot be read" in message(c.service.figure(RunState.from_dict(state), "loss", None))
     shutil.rmtree(run)
     gone = callbacks.select_run(c.service, str(run), state)
     assert gone is not None
@@ -259,7 +278,7 @@ def test_heatmap_values_match_the_store(root: Path, counting: Callable[..., Any]
 
     c = counting(root)
     state = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
-    heatmap = callbacks.epoch_panels(c.service, state, 300, 17)[1]
+    heatmap = epoch_views(c.service, state, 300, 17)["heatmap"]
     expected = ArtifactLoader(root / "modadd" / "a").load_epoch("neuron_activations", 300)
     np.testing.assert_allclose(heatmap.data[0].z, expected["activations"].values[17])
 
@@ -269,7 +288,7 @@ def test_a_bad_neuron_value_falls_back_to_neuron_0(root: Path, bad: Any,
                                                    counting: Callable[..., Any]) -> None:
     c = counting(root)
     state = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
-    heatmap = callbacks.epoch_panels(c.service, state, 0, bad)[1]
+    heatmap = epoch_views(c.service, state, 0, bad)["heatmap"]
     assert heatmap.layout.title.text == "Neuron 0 activation, epoch 0"
 
 
@@ -282,9 +301,7 @@ def test_attention_panel_only_when_stored(tmp_path: Path, counting: Callable[...
                                        dims={"patterns": ("head", "a", "b")})
     c = counting(tmp_path)
     state = callbacks.select_run(c.service, str(run), None)
-    *figures, show_attention = callbacks.epoch_panels(c.service, state, 10, 0)
-    assert show_attention is True
-    attention = dict(zip(EPOCH_PANELS, figures, strict=True))["attention"]
+    attention = epoch_views(c.service, state, 10, 0)["attention"]
     assert len(attention.data) == 4
     assert attention.layout.title.text == "Attention patterns, epoch 10"
 
@@ -298,7 +315,7 @@ def test_grid_blocks_stay_inside_chunks_that_are_not_multiples_of_16(
     state = callbacks.select_run(c.service, str(run), None)
     shown = {}
     for neuron in (17, 21, 35):
-        grid = callbacks.epoch_panels(c.service, state, 0, neuron)[3]
+        grid = epoch_views(c.service, state, 0, neuron)["grid"]
         shown[neuron] = grid.layout.title.text.split(" over")[0]
     assert shown == {17: "Neurons 16-19", 21: "Neurons 20-35", 35: "Neurons 20-35"}
 
@@ -307,9 +324,9 @@ def test_nearest_epoch_titles_are_not_reused_for_exact_epochs(
         root: Path, counting: Callable[..., Any]) -> None:
     c = counting(root)
     b = callbacks.select_run(c.service, str(root / "modadd" / "b"), None)
-    near = callbacks.epoch_panels(c.service, b, 400, 0, nearest=True)[0]
+    near = epoch_views(c.service, b, 400, 0, nearest=True)["dominant"]
     assert near.layout.title.text.endswith("epoch 450 (nearest to 400)")
-    nearer = callbacks.epoch_panels(c.service, b, 440, 0, nearest=True)[0]
+    nearer = epoch_views(c.service, b, 440, 0, nearest=True)["dominant"]
     assert nearer.layout.title.text.endswith("epoch 450 (nearest to 440)")
-    exact = callbacks.epoch_panels(c.service, b, 450, 0)[0]
+    exact = epoch_views(c.service, b, 450, 0)["dominant"]
     assert exact.layout.title.text.endswith("epoch 450")

@@ -1,4 +1,5 @@
-"""Each renderer returns the expected traces and axis sizes, and reads only what it draws."""
+"""Each renderer (the generic ones, and modadd's own) returns the expected traces and axis
+sizes, and reads only what it draws."""
 
 from __future__ import annotations
 
@@ -10,21 +11,19 @@ import xarray as xr
 from zarr.storage import LocalStore
 
 from epochstore import ArtifactLoader
-from epochstore.store.instrumented import CountingStore
-from epochstore.viz import (
-    message_figure,
-    render_accuracy_curves,
+from epochstore.families.modadd.plots import (
     render_attention_pattern,
     render_dominant_frequencies,
     render_key_frequency_norms,
-    render_loss_curves,
     render_neuron_dominant_frequency,
     render_neuron_freq_matrix,
     render_neuron_grid,
     render_neuron_heatmap,
     render_progress_measures,
 )
-from epochstore.viz.freq_matrix import neuron_order
+from epochstore.families.modadd.plots.freq_matrix import neuron_order
+from epochstore.store.instrumented import CountingStore
+from epochstore.viz import message_figure, render_accuracy_curves, render_loss_curves
 
 P, D_MLP, EPOCHS = 11, 20, [0, 100, 200, 300]
 
@@ -228,3 +227,11 @@ def test_message_figure_says_so() -> None:
     assert fig.data == ()
     assert fig.layout.annotations[0].text == "nothing yet"
     assert fig.layout.meta["epochstore_message"] == "nothing yet"
+
+
+def test_moved_renderers_keep_their_old_names_with_a_deprecation_warning() -> None:
+    import epochstore.viz
+
+    with pytest.warns(DeprecationWarning, match="moved to epochstore.families.modadd.plots"):
+        old = epochstore.viz.render_neuron_heatmap
+    assert old is render_neuron_heatmap

@@ -1,7 +1,13 @@
-"""The Dash app: a variant picker, one epoch slider, per-epoch and cross-epoch panels.
+"""The Dash app: a variant picker, one epoch slider, pickers, and each run's views.
 
 Layout and wiring only; what each callback computes is in
 :mod:`epochstore.dashboard.callbacks` (plain functions over :class:`DashboardService`).
+
+The panels are not fixed: when a run is picked, its column is filled with one graph per view
+(pattern-matching ids ``{"type": scope, "column": c, "view": name}``, each in a box with the
+plain id ``"{c}-{name}"``), and one picker appears per picked dim (``{"type": "pick", "dim":
+d}`` in a box ``"pick-{d}"``). A page is a function of the service (:func:`_layout`); another
+page (e.g. a table of variants) would be another layout function and its callbacks.
 """
 
 from __future__ import annotations
@@ -9,22 +15,19 @@ from __future__ import annotations
 import os
 from typing import Any, Final
 
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 
 from epochstore.dashboard import callbacks
-from epochstore.dashboard.service import (
-    CROSS_PANELS,
-    EPOCH_PANELS,
-    PANEL_HEIGHT,
-    PANEL_TITLES,
-    DashboardService,
-)
+from epochstore.dashboard.service import PANEL_HEIGHT, DashboardService, RunState
+from epochstore.interface import Scope
 from epochstore.viz import message_figure
 
-__all__ = ["COLUMNS", "create_app", "graph_id"]
+__all__ = ["COLUMNS", "SCOPES", "create_app", "graph_id"]
 
 #: The two side-by-side columns: ``a`` is the picked variant, ``b`` the optional comparison.
 COLUMNS: Final = ("a", "b")
+#: Per-epoch views first, then the cross-epoch ones: one flow, so rows fill up.
+SCOPES: Final[tuple[Scope, Scope]] = ("epoch", "across")
 
 _GRAPH_CONFIG: Final[Any] = {"displaylogo": False, "responsive": True}
 _PANEL_GRID: Final = {
@@ -37,30 +40,43 @@ _PAGE: Final = {"fontFamily": "Helvetica, Arial, sans-serif", "margin": "12px 20
                 "color": "#2a3f5f"}
 
 
-def graph_id(column: str, panel: str) -> str:
-    """The id of a panel's ``dcc.Graph``: ``"a-heatmap"``, ``"b-loss"``, ..."""
-    return f"{column}-{panel}"
+def graph_id(column: str, view: str) -> str:
+    """The id of the box holding a view's graph: ``"a-heatmap"``, ``"b-loss"``, ..."""
+    return f"{column}-{view}"
 
 
-def _graph(column: str, panel: str) -> html.Div:
-    placeholder = message_figure("Pick a variant above.", title=PANEL_TITLES[panel])
-    graph = dcc.Graph(id=graph_id(column, panel), figure=placeholder, config=_GRAPH_CONFIG,
+def _graph(column: str, view: dict[str, Any]) -> html.Div:
+    placeholder = message_figure("Loading...", title=str(view["title"]))
+    graph = dcc.Graph(id={"type": view["scope"], "column": column, "view": view["name"]},
+                      figure=placeholder, config=_GRAPH_CONFIG,
                       style={"height": f"{PANEL_HEIGHT}px"})
-    hidden = {"display": "none"} if panel == "attention" else {}
-    return html.Div(graph, id=f"{graph_id(column, panel)}-box", style={**_BOX, **hidden})
+    return html.Div(graph, id=graph_id(column, str(view["name"])), style=_BOX)
+
+
+def view_boxes(column: str, state: RunState) -> list[html.Div]:
+    """One box per view of the run, per-epoch views first."""
+    return [_graph(column, dict(v)) for scope in SCOPES for v in state.views
+            if v["scope"] == scope]
 
 
 def _column(column: str) -> html.Div:
     return html.Div(
         [
             html.H3(id=f"title-{column}", style={"margin": "4px 0 8px", "fontSize": "15px"}),
-            # Per-epoch panels first, then the cross-epoch ones: one flow, so rows fill up.
-            html.Div([_graph(column, p) for p in (*EPOCH_PANELS, *CROSS_PANELS)],
-                     style=_PANEL_GRID),
+            html.Div(id=f"views-{column}", style=_PANEL_GRID),
+            dcc.Store(id=f"names-{column}"),
         ],
         id=f"column-{column}",
         style={"display": "block" if column == "a" else "none", "minWidth": 0},
     )
+
+
+def _picker(dim: str, high: int, value: Any) -> html.Div:
+    return html.Div(
+        [html.Label(dim.replace("_", " ").capitalize()),
+         dcc.Input(id={"type": "pick", "dim": dim}, type="number", min=0, max=high, step=1,
+                   value=value, debounce=True, style={"width": "90px", "height": "34px"})],
+        id=f"pick-{dim}", style={"flex": "0 0 110px"})
 
 
 def _controls(service: DashboardService) -> html.Div:
@@ -74,10 +90,8 @@ def _controls(service: DashboardService) -> html.Div:
             html.Div([html.Label("Compare with (same slider epoch)"),
                       dcc.Dropdown(id="run-b", options=options, placeholder="optional")],
                      style={"flex": "3", "minWidth": "260px"}),
-            html.Div([html.Label("Neuron"),
-                      dcc.Input(id="neuron", type="number", min=0, step=1, value=0,
-                                debounce=True, style={"width": "90px", "height": "34px"})],
-                     style={"flex": "0 0 110px"}),
+            html.Div(id="pickers", style={"display": "flex", "gap": "12px"}),
+            dcc.Store(id="pick-dims"),
         ],
         style={"display": "flex", "gap": "16px", "alignItems": "flex-end", "flexWrap": "wrap"},
     )
@@ -94,7 +108,8 @@ def create_app(
     Parameters
     ----------
     root
-        The directory whose runs (directories with ``variant.json``) the picker lists.
+        The directory whose runs (directories with ``variant.json`` or an ``artifacts/``
+        store) the picker lists.
     service
         The server side (default: a :class:`DashboardService` on ``root``).
     refresh_seconds
@@ -133,6 +148,9 @@ def _layout(service: DashboardService, refresh_seconds: float) -> html.Div:
             ),
             html.Div([_column(c) for c in COLUMNS], id="columns",
                      style={"display": "grid", "gridTemplateColumns": "1fr", "gap": "16px"}),
+            # The views' graphs arrive with a run; one hidden graph from the start makes the
+            # page fetch plotly.js while the user picks a run, not after.
+            dcc.Graph(id="preload-plotly", style={"display": "none"}),
             dcc.Store(id="selected"),
             dcc.Store(id="state-a"),
             dcc.Store(id="state-b"),
@@ -169,10 +187,22 @@ def _wire(app: Dash, service: DashboardService) -> None:
 
     @app.callback(Output("status", "children"), Output("title-a", "children"),
                   Output("title-b", "children"), Output("column-b", "style"),
-                  Output("columns", "style"), Output("neuron", "max"),
+                  Output("columns", "style"),
                   Input("state-a", "data"), Input("state-b", "data"))
     def _view(a: dict[str, Any] | None, b: dict[str, Any] | None) -> tuple[Any, ...]:
         return callbacks.compare_view(a, b, root=service.root)
+
+    @app.callback(Output("pickers", "children"), Output("pick-dims", "data"),
+                  Input("state-a", "data"), Input("state-b", "data"),
+                  State("pick-dims", "data"), State({"type": "pick", "dim": ALL}, "id"),
+                  State({"type": "pick", "dim": ALL}, "value"))
+    def _pickers(a: dict[str, Any] | None, b: dict[str, Any] | None, shown: Any,
+                 ids: list[Any], values: list[Any]) -> tuple[Any, ...]:
+        wanted = callbacks.pickers(a, b)
+        if shown == wanted:  # same pickers: keep them (and what was picked)
+            return no_update, no_update
+        current = callbacks.selection(ids, values)
+        return [_picker(d, high, current.get(d, 0)) for d, high in wanted.items()], wanted
 
     @app.callback(Output("epoch-label", "children"), Input("selected", "data"),
                   State("state-a", "data"))
@@ -180,22 +210,30 @@ def _wire(app: Dash, service: DashboardService) -> None:
         return callbacks.epoch_label(state, epoch)
 
     for column in COLUMNS:
-        nearest = column != "a"
+        @app.callback(Output(f"views-{column}", "children"), Output(f"names-{column}", "data"),
+                      Input(f"state-{column}", "data"), State(f"names-{column}", "data"),
+                      State(f"views-{column}", "children"))
+        def _boxes(state: dict[str, Any] | None, names: Any, boxes: Any,
+                   column: str = column) -> tuple[Any, ...]:
+            run = RunState.from_dict(state)
+            wanted = [run.run, [v["name"] for v in run.views]]
+            if names == wanted and boxes:  # same run, same views: keep the graphs
+                return no_update, no_update
+            return view_boxes(column, run), wanted
 
-        @app.callback(
-            *(Output(graph_id(column, p), "figure") for p in EPOCH_PANELS),
-            Output(f"{graph_id(column, 'attention')}-box", "style"),
-            Input("selected", "data"), Input("neuron", "value"), Input(f"state-{column}", "data"),
-        )
-        def _per_epoch(epoch: int | None, neuron: Any, state: dict[str, Any] | None,
-                       nearest: bool = nearest) -> tuple[Any, ...]:
-            *figures, attention = callbacks.epoch_panels(service, state, epoch, neuron,
-                                                         nearest=nearest)
-            return (*figures, _BOX if attention else {"display": "none"})
+        for scope in SCOPES:
+            nearest = column != "a" and scope == "epoch"
 
-        @app.callback(
-            *(Output(graph_id(column, p), "figure") for p in CROSS_PANELS),
-            Input("selected", "data"), Input("neuron", "value"), Input(f"state-{column}", "data"),
-        )
-        def _cross(epoch: int | None, neuron: Any, state: dict[str, Any] | None) -> tuple[Any, ...]:
-            return callbacks.cross_panels(service, state, epoch, neuron)
+            @app.callback(
+                Output({"type": scope, "column": column, "view": ALL}, "figure"),
+                Input("selected", "data"), Input({"type": "pick", "dim": ALL}, "value"),
+                Input(f"state-{column}", "data"),
+                State({"type": scope, "column": column, "view": ALL}, "id"),
+                State({"type": "pick", "dim": ALL}, "id"),
+            )
+            def _figures(epoch: int | None, values: list[Any], state: dict[str, Any] | None,
+                         ids: list[dict[str, str]], dims: list[Any], scope: Scope = scope,
+                         nearest: bool = nearest) -> list[Any]:
+                picked = callbacks.selection(dims, values)
+                return callbacks.view_figures(service, state, scope, epoch, picked,
+                                              names=[i["view"] for i in ids], nearest=nearest)

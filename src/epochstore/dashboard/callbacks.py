@@ -11,18 +11,20 @@ from typing import Any, Final
 
 import plotly.graph_objects as go
 
-from epochstore.dashboard.service import CROSS_PANELS, EPOCH_PANELS, DashboardService, RunState
+from epochstore.dashboard.service import DashboardService, RunState
+from epochstore.interface import Scope
 
 __all__ = [
     "MAX_LABELLED_MARKS",
     "compare_view",
-    "cross_panels",
     "epoch_label",
-    "epoch_panels",
+    "pickers",
     "run_options",
     "select_run",
     "selected_epoch",
+    "selection",
     "slider_props",
+    "view_figures",
 ]
 
 #: At most this many slider marks carry a label; the others are unlabelled ticks.
@@ -33,7 +35,7 @@ _SHOWN: Final = {"display": "block"}
 
 
 def run_options(service: DashboardService) -> list[dict[str, str]]:
-    """Picker options for every run under the root: ``{"label", "value"}`` (variant.json only)."""
+    """Picker options for every run under the root: ``{"label", "value"}`` (metadata only)."""
     return [{"label": entry.label, "value": entry.path} for entry in service.runs()]
 
 
@@ -110,60 +112,67 @@ def compare_view(
     state_a: Mapping[str, Any] | None,
     state_b: Mapping[str, Any] | None,
     root: str | None = None,
-) -> tuple[str, str, str, dict[str, str], dict[str, str], int | None]:
-    """Status line, column titles and visibility, and the neuron input's maximum.
+) -> tuple[str, str, str, dict[str, str], dict[str, str]]:
+    """Status line, column titles and visibility.
 
     Column titles are the runs' paths relative to ``root`` when they lie under it.
 
     Returns
     -------
     tuple
-        ``(status, title_a, title_b, style_b, columns_style, neuron_max)``.
+        ``(status, title_a, title_b, style_b, columns_style)``.
     """
     a, b = RunState.from_dict(state_a), RunState.from_dict(state_b)
     status = a.message if not b.run else f"{a.message}  |  {b.message}"
-    neurons = [n for n in (a.neurons, b.neurons) if n]
     two = bool(b.run)
     columns = {"display": "grid", "gap": "16px",
                "gridTemplateColumns": "1fr 1fr" if two else "1fr"}
     return (status, _name(a.run, root), _name(b.run, root), _SHOWN if two else _HIDDEN,
-            columns, min(neurons) - 1 if neurons else None)
+            columns)
 
 
-def _neuron(value: Any) -> int:
+def pickers(state_a: Mapping[str, Any] | None,
+            state_b: Mapping[str, Any] | None) -> dict[str, int]:
+    """The pickers to show: each picked dim of either run's views and its largest index
+    (the smaller run's, so one index is valid in both)."""
+    sizes: dict[str, int] = {}
+    for state in (RunState.from_dict(state_a), RunState.from_dict(state_b)):
+        for dim, size in state.picks.items():
+            sizes[dim] = min(size, sizes.get(dim, size))
+    return {dim: size - 1 for dim, size in sorted(sizes.items())}
+
+
+def _index(value: Any) -> int:
     try:
         return max(0, int(value))
     except (TypeError, ValueError):
         return 0
 
 
-def epoch_panels(
+def selection(dims: Sequence[Any], values: Sequence[Any]) -> dict[str, int]:
+    """The pickers' values as ``{dim: index}``; an empty or bad value is 0.
+
+    ``dims`` are the pickers' ids (``{"type": "pick", "dim": d}``) or plain dim names.
+    """
+    names = [d["dim"] if isinstance(d, Mapping) else str(d) for d in dims]
+    return {name: _index(value) for name, value in zip(names, values, strict=False)}
+
+
+def view_figures(
     service: DashboardService,
     state: Mapping[str, Any] | None,
+    scope: Scope,
     epoch: int | None,
-    neuron: Any,
+    picked: Mapping[str, int] | None = None,
     *,
+    names: Sequence[str] | None = None,
     nearest: bool = False,
-) -> tuple[Any, ...]:
-    """The per-epoch figures of one column, in :data:`EPOCH_PANELS` order, then whether to
-    show the attention panel (only when the run stores attention patterns).
+) -> list[go.Figure]:
+    """The figures of one column's views of ``scope`` (default: all of them, in order).
 
-    Reads only ``epoch`` (or, with ``nearest``, the second variant's nearest epoch), and only
-    what each panel shows.
+    Per-epoch views read only ``epoch`` (or, with ``nearest``, the second variant's nearest
+    epoch), and only what each view shows; cross-epoch views mark ``epoch``.
     """
     run = RunState.from_dict(state)
-    figures: dict[str, go.Figure] = service.epoch_figures(
-        run, epoch, _neuron(neuron), nearest=nearest
-    )
-    return (*(figures[p] for p in EPOCH_PANELS), EPOCH_PANELS["attention"] in run.analyzers)
-
-
-def cross_panels(
-    service: DashboardService,
-    state: Mapping[str, Any] | None,
-    epoch: int | None,
-    neuron: Any,
-) -> tuple[go.Figure, ...]:
-    """The cross-epoch figures of one column, in :data:`CROSS_PANELS` order, epoch marked."""
-    figures = service.cross_figures(RunState.from_dict(state), epoch, _neuron(neuron))
-    return tuple(figures[p] for p in CROSS_PANELS)
+    chosen = run.view_names(scope) if names is None else list(names)
+    return service.view_figures(run, chosen, epoch, picked, nearest=nearest)

@@ -30,7 +30,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "serve", help="serve the web dashboard of the runs under a directory"
     )
     parser.add_argument("root", nargs="?", default="runs",
-                        help="directory holding runs (directories with variant.json)")
+                        help="directory holding runs (directories with variant.json or an "
+                        "artifacts/ store)")
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to listen on (default 127.0.0.1: this machine only)")

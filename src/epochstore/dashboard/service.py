@@ -1,100 +1,43 @@
 """What the dashboard computes, as plain functions of plain values: testable without a browser.
 
-:class:`DashboardService` answers the three questions the web app asks:
+:class:`DashboardService` answers the questions the web app asks:
 
-- :meth:`~DashboardService.describe`: what does this run have? Analyzers, epochs, sizes and a
-  friendly status, from metadata only (listings and manifests; no chunk is read).
-- :meth:`~DashboardService.epoch_figures`: the per-epoch panels at one epoch. Only that epoch
-  is read, and only what each panel shows: the chunk that holds the chosen neuron, the small
-  per-epoch fields. Figures of recently viewed epochs are kept in a bounded LRU cache.
-- :meth:`~DashboardService.cross_figures`: the cross-epoch panels with the epoch marked. The
-  few values per epoch they draw are read once and kept; moving the slider redraws the marker
-  without reading, and epochs written later are read on their own.
+- :meth:`~DashboardService.describe`: what does this run have? Analyzers, epochs, fields, its
+  views and pickers, and a friendly status, from metadata only (listings and manifests; no
+  chunk is read).
+- :meth:`~DashboardService.view_figures`: the run's views at one epoch (per-epoch views) or with
+  the epoch marked (cross-epoch views). A run's views are its family's declared views and the
+  default views of every other analyzer (:func:`epochstore.viz.run_views`): no view is named
+  here. Views read through a :class:`~epochstore.viz.RunSource` sharing the service's bounded
+  caches: only the epoch shown is read, only what each view draws; cross-epoch series are read
+  once and extended by new epochs alone; figures of recently viewed epochs are kept.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
+from epochstore._lru import LRUCache
 from epochstore.checkpoints import CheckpointManager
-from epochstore.dashboard.cache import LRUCache
-from epochstore.dashboard.runs import RunEntry, find_runs
-from epochstore.errors import EpochstoreError
-from epochstore.run import CHECKPOINTS_DIR, join
+from epochstore.errors import EpochstoreError, EpochstoreWarning
+from epochstore.interface import JSONValue, Scope, StoredField, View
+from epochstore.run import CHECKPOINTS_DIR, VARIANT_FILE, join, read_variant
+from epochstore.runs import RunEntry, find_runs
 from epochstore.store import ArtifactLoader
-from epochstore.viz import (
-    checkpoint_metrics,
-    message_figure,
-    render_accuracy_curves,
-    render_attention_pattern,
-    render_dominant_frequencies,
-    render_key_frequency_norms,
-    render_loss_curves,
-    render_neuron_dominant_frequency,
-    render_neuron_freq_matrix,
-    render_neuron_grid,
-    render_neuron_heatmap,
-    render_progress_measures,
-)
-from epochstore.viz.curves import ACCURACY_FIELDS, LOSS_FIELDS
+from epochstore.viz import RunSource, message_figure, run_views
 
-__all__ = [
-    "CROSS_PANELS",
-    "EPOCH_PANELS",
-    "GRID_SIZE",
-    "PANEL_HEIGHT",
-    "PANEL_TITLES",
-    "PROGRESS_FIELDS",
-    "DashboardService",
-    "RunState",
-    "Status",
-]
+__all__ = ["PANEL_HEIGHT", "DashboardService", "RunState", "Status"]
 
-#: Per-epoch panels and the analyzer each needs.
-EPOCH_PANELS: Final[Mapping[str, str]] = {
-    "dominant": "dominant_frequencies",
-    "heatmap": "neuron_activations",
-    "freq_matrix": "neuron_freq_norm",
-    "grid": "neuron_activations",
-    "attention": "attention_patterns",
-}
-#: Cross-epoch panels and the analyzer each prefers.
-CROSS_PANELS: Final[Mapping[str, str]] = {
-    "loss": "training_metrics",
-    "accuracy": "training_metrics",
-    "progress": "progress_measures",
-    "key_norms": "dominant_frequencies",
-    "neuron_freq": "neuron_freq_norm",
-}
-#: Titles of the panels' placeholder figures.
-PANEL_TITLES: Final[Mapping[str, str]] = {
-    "dominant": "Dominant frequencies",
-    "heatmap": "Neuron activation",
-    "freq_matrix": "Neuron-frequency clusters",
-    "grid": "Neuron grid",
-    "attention": "Attention patterns",
-    "loss": "Loss",
-    "accuracy": "Accuracy",
-    "progress": "Progress measures",
-    "key_norms": "Key-frequency norms",
-    "neuron_freq": "Neuron's dominant frequency",
-}
 #: Height in pixels of every panel (the app sizes its graphs alike, so rows line up).
 PANEL_HEIGHT: Final = 440
-
-#: The progress measures drawn (``specialised_neurons`` is left to the neuron panels).
-PROGRESS_FIELDS: Final = ("restricted_loss", "excluded_loss", "gini_embedding",
-                          "gini_neuron_logit", "sum_squared_weights")
-#: Neurons in the neuron grid: a block that lies inside the chunk of the chosen neuron.
-GRID_SIZE: Final = 16
 
 Status = Literal["none", "empty", "analysing", "complete", "error"]
 LoaderFactory = Callable[[str], ArtifactLoader]
@@ -110,20 +53,20 @@ class RunState:
     ----------
     run
         The run directory ("" for no run).
+    family
+        Its family (``variant.json``), or ``None`` for a run with an artifacts store alone.
     analyzers
         Each analyzer's committed epochs.
     fields
-        Each analyzer's output fields (from its manifest).
+        Each analyzer's fields: ``{analyzer: {field: [dims, shape, dtype, chunks]}}``.
     epochs
         The slider's epochs: every epoch any analyzer has, sorted.
     checkpoints
         How many committed checkpoints the run has (``None``: unknown).
-    neurons
-        ``d_mlp`` (from the ``neuron_activations`` manifest), if known.
-    neuron_chunk
-        The chunk length along ``neuron`` of the activations, if known.
-    key_frequencies
-        The key frequencies stored by ``progress_measures``, if any.
+    views
+        The run's views in display order: ``{"name", "title", "scope", "picks"}`` each.
+    picks
+        The picked dims of its views and their sizes (one picker each).
     status
         ``"none"`` (no run picked), ``"empty"`` (no artifacts yet), ``"analysing"`` (some
         checkpoints or analyzers not analysed yet), ``"complete"`` or ``"error"``.
@@ -132,13 +75,13 @@ class RunState:
     """
 
     run: str = ""
+    family: str | None = None
     analyzers: Mapping[str, Sequence[int]] = field(default_factory=dict)
-    fields: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    fields: Mapping[str, Mapping[str, Sequence[Any]]] = field(default_factory=dict)
     epochs: Sequence[int] = ()
     checkpoints: int | None = None
-    neurons: int | None = None
-    neuron_chunk: int | None = None
-    key_frequencies: Sequence[int] | None = None
+    views: Sequence[Mapping[str, Any]] = ()
+    picks: Mapping[str, int] = field(default_factory=dict)
     status: Status = "none"
     message: str = "Pick a variant."
 
@@ -146,8 +89,10 @@ class RunState:
         """Return a JSON-serialisable dict (for ``dcc.Store``)."""
         data = asdict(self)
         data["analyzers"] = {k: list(v) for k, v in self.analyzers.items()}
-        data["fields"] = {k: list(v) for k, v in self.fields.items()}
+        data["fields"] = {a: {f: [list(x) if isinstance(x, tuple | list) else x for x in spec]
+                              for f, spec in fs.items()} for a, fs in self.fields.items()}
         data["epochs"] = list(self.epochs)
+        data["views"] = [dict(v, picks=list(v["picks"])) for v in self.views]
         return data
 
     @classmethod
@@ -157,18 +102,28 @@ class RunState:
             return cls()
         return cls(
             run=str(data.get("run", "")),
+            family=data.get("family"),
             analyzers={str(k): tuple(int(e) for e in v)
                        for k, v in dict(data.get("analyzers", {})).items()},
-            fields={str(k): tuple(str(f) for f in v)
-                    for k, v in dict(data.get("fields", {})).items()},
+            fields={str(a): {str(f): tuple(spec) for f, spec in dict(fs).items()}
+                    for a, fs in dict(data.get("fields", {})).items()},
             epochs=tuple(int(e) for e in data.get("epochs", ())),
             checkpoints=data.get("checkpoints"),
-            neurons=data.get("neurons"),
-            neuron_chunk=data.get("neuron_chunk"),
-            key_frequencies=data.get("key_frequencies"),
+            views=tuple(dict(v) for v in data.get("views", ())),
+            picks={str(k): int(v) for k, v in dict(data.get("picks", {})).items()},
             status=data.get("status", "none"),
             message=str(data.get("message", "")),
         )
+
+    def stored_fields(self, analyzer: str) -> dict[str, StoredField]:
+        """The fields of ``analyzer`` as :class:`~epochstore.interface.StoredField` s."""
+        return {name: StoredField(analyzer, name, tuple(dims), tuple(shape), str(dtype),
+                                  tuple(chunks))
+                for name, (dims, shape, dtype, chunks) in self.fields.get(analyzer, {}).items()}
+
+    def view_names(self, scope: Scope) -> list[str]:
+        """The names of the run's views of ``scope``, in display order."""
+        return [str(v["name"]) for v in self.views if v["scope"] == scope]
 
     def nearest_epoch(self, analyzer: str, epoch: int) -> int | None:
         """The epoch of ``analyzer`` closest to ``epoch`` (ties: the earlier), or ``None``."""
@@ -216,17 +171,35 @@ def _status(run: str, analyzers: Mapping[str, Sequence[int]], epochs: Sequence[i
     return "complete", f"{name}: {len(epochs)} epochs ({span}), {len(analyzers)} analyzers."
 
 
-def _missing(panel: str, analyzer: str, state: RunState) -> go.Figure:
-    have = ", ".join(sorted(state.analyzers)) or "none"
-    return message_figure(
-        f"No {analyzer!r} artifacts in this run (it has: {have}).<br>"
-        f"Compute them: epochstore analyze {state.run} --analyzers {analyzer}",
-        title=PANEL_TITLES[panel],
-    )
+def _family(run: str) -> str | None:
+    if "://" not in run and not Path(run, VARIANT_FILE).is_file():
+        return None
+    try:
+        return read_variant(run).family
+    except (OSError, EpochstoreError):
+        return None
+
+
+def _picks(views: Sequence[View], fields: Mapping[str, Mapping[str, StoredField]]
+           ) -> dict[str, int]:
+    """Each picked dim and its size: the smallest of the fields of the views that pick it."""
+    sizes: dict[str, int] = {}
+    for view in views:
+        for dim in view.picks:
+            for analyzer in view.analyzers:
+                for spec in fields.get(analyzer, {}).values():
+                    if dim in spec.dims:
+                        size = spec.shape[spec.dims.index(dim)]
+                        sizes[dim] = min(size, sizes.get(dim, size))
+    return sizes
+
+
+def _message_lines(text: str) -> str:
+    return text.replace(". ", ".<br>")
 
 
 class DashboardService:
-    """The dashboard's server side: discovery, lazy reads, bounded caches, figures.
+    """The dashboard's server side: discovery, views, lazy reads, bounded caches, figures.
 
     Parameters
     ----------
@@ -235,8 +208,8 @@ class DashboardService:
     loader_factory
         Opens a run's :class:`~epochstore.ArtifactLoader` (tests pass one on a counting store).
     figure_cache, block_cache, series_cache
-        Sizes of the LRU caches: per-epoch figures, blocks of neuron activations (one chunk's
-        worth each), and the small per-epoch series of cross-epoch panels.
+        Sizes of the LRU caches: figures, blocks of fields read for a picked slice (one chunk's
+        worth each), and the per-epoch series of cross-epoch views.
     """
 
     def __init__(
@@ -251,22 +224,52 @@ class DashboardService:
         self.root = os.fspath(root)
         self._loader_factory = loader_factory
         self._loaders: LRUCache[str, ArtifactLoader] = LRUCache(64)
+        self._params: LRUCache[str, dict[str, Mapping[str, JSONValue]]] = LRUCache(64)
+        self._views: LRUCache[tuple[Any, ...], tuple[dict[str, View], str]] = LRUCache(64)
         self.figures: LRUCache[tuple[Any, ...], go.Figure] = LRUCache(figure_cache)
-        self.blocks: LRUCache[tuple[Any, ...], xr.Dataset] = LRUCache(block_cache)
+        self.blocks: LRUCache[tuple[Any, ...], xr.DataArray] = LRUCache(block_cache)
         self.series: LRUCache[tuple[Any, ...], xr.Dataset] = LRUCache(series_cache)
 
     # --- discovery (metadata only) ------------------------------------------------------------
 
     def runs(self) -> list[RunEntry]:
-        """Every run under the root (directories with ``variant.json``)."""
+        """Every run under the root: directories with ``variant.json`` or an artifacts store."""
         return find_runs(self.root)
 
     def loader(self, run: str) -> ArtifactLoader:
         """The run's loader (kept: it caches manifests, which never change once complete)."""
         return self._loaders.get_or_compute(run, lambda: self._loader_factory(run))
 
+    def source(self, state: RunState) -> RunSource:
+        """A source over ``state``'s run that knows its metadata (no listing) and shares the
+        service's block and series caches."""
+        fields = {a: state.stored_fields(a) for a in state.fields}
+        return RunSource(state.run, loader=self.loader(state.run), analyzers=state.analyzers,
+                         fields=fields, params=self._params.get(state.run) or {},
+                         checkpoints=state.checkpoints, blocks=self.blocks, series=self.series)
+
+    def views(self, state: RunState) -> dict[str, View]:
+        """The run's views by name, in display order (see :func:`epochstore.viz.run_views`)."""
+        return self._run_views(state)[0]
+
+    def _run_views(self, state: RunState) -> tuple[dict[str, View], str]:
+        held = tuple(sorted(a for a, epochs in state.analyzers.items() if epochs))
+        key = (state.run, state.family, held, bool(state.checkpoints))
+
+        def build() -> tuple[dict[str, View], str]:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", EpochstoreWarning)
+                views, note = run_views(self.source(state), state.family,
+                                        checkpoints=bool(state.checkpoints))
+            for warning in caught:  # once per run and set of analyzers, not per request
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+            return {v.name: v for v in views}, note
+
+        return self._views.get_or_compute(key, build)
+
     def describe(self, run: str | None) -> RunState:
-        """What ``run`` has: analyzers, epochs, sizes, status. Reads metadata only.
+        """What ``run`` has: analyzers, epochs, fields, views, status. Reads metadata only.
 
         Listings (one per analyzer), the analyzer groups' attributes and the checkpoint
         manifest; never a chunk. A run that cannot be read gives an ``"error"`` state.
@@ -283,251 +286,107 @@ class DashboardService:
         except _RECOVERABLE as exc:
             return RunState(run=run, status="error",
                             message=f"{run} cannot be read: {exc}")
+        self._params.put(run, {name: dict(m.params) for name, m in manifests.items()})
         analyzers = {name: m.epochs for name, m in manifests.items()}
-        fields = {name: tuple(m.fields) for name, m in manifests.items()}
-        neurons = chunk = None
-        acts = manifests.get("neuron_activations")
-        spec = acts.fields.get("activations") if acts is not None else None
-        if spec is not None and spec.dims[:1] == ("neuron",):
-            neurons, chunk = spec.shape[0], spec.layout.chunks[0]
-        keys = None
-        if "progress_measures" in manifests:
-            stored = manifests["progress_measures"].params.get("key_frequencies")
-            keys = [int(k) for k in stored] if isinstance(stored, list) else None
+        fields = {name: {f: (list(spec.dims), list(spec.shape), spec.dtype,
+                             list(spec.layout.chunks)) for f, spec in m.fields.items()}
+                  for name, m in manifests.items()}
         epochs = tuple(sorted({e for es in analyzers.values() for e in es}))
         checkpoints = _checkpoint_count(run)
         status, message = _status(run, analyzers, epochs, checkpoints)
-        return RunState(run=run, analyzers=analyzers, fields=fields, epochs=epochs,
-                        checkpoints=checkpoints, neurons=neurons, neuron_chunk=chunk,
-                        key_frequencies=keys, status=status, message=message)
+        state = RunState(run=run, family=_family(run), analyzers=analyzers, fields=fields,
+                         epochs=epochs, checkpoints=checkpoints, status=status, message=message)
+        views, note = self._run_views(state)
+        shown = [{"name": v.name, "title": v.title, "scope": v.scope, "picks": tuple(v.picks)}
+                 for v in views.values()]
+        stored = {a: state.stored_fields(a) for a in state.fields}
+        return RunState(run=run, family=state.family, analyzers=analyzers, fields=fields,
+                        epochs=epochs, checkpoints=checkpoints, views=tuple(shown),
+                        picks=_picks(list(views.values()), stored), status=status,
+                        message=f"{message} The {note}." if note else message)
 
-    # --- per-epoch panels -----------------------------------------------------------------------
+    # --- figures --------------------------------------------------------------------------------
 
-    def _resolve(self, state: RunState, analyzer: str, epoch: int,
-                 nearest: bool) -> tuple[int | None, str]:
-        epochs = state.analyzers.get(analyzer, ())
-        if epoch in epochs:
-            return epoch, ""
-        if nearest and epochs:
-            found = state.nearest_epoch(analyzer, epoch)
-            return found, f" (nearest to {epoch})"
-        return None, ""
-
-    def _block_range(self, state: RunState, neuron: int) -> tuple[int, int]:
-        """The grid block of ``neuron``: up to 16 neurons, inside the chunk that holds it."""
-        count = state.neurons or 0
-        if not 0 <= neuron < count:
-            raise IndexError(f"neuron {neuron} is out of range: this run has neurons "
-                             f"0..{count - 1}")
-        chunk = max(1, state.neuron_chunk or count)
-        chunk_start = neuron - neuron % chunk
-        start = chunk_start + (neuron - chunk_start) // GRID_SIZE * GRID_SIZE
-        return start, min(start + GRID_SIZE, chunk_start + chunk, count)
-
-    def _block(self, state: RunState, epoch: int, neuron: int) -> xr.Dataset:
-        """The activations of the grid block holding ``neuron``: one read, of one chunk."""
-        start, stop = self._block_range(state, neuron)
-
-        def load() -> xr.Dataset:
-            ds = self.loader(state.run).load_epoch("neuron_activations", epoch)
-            block = ds[["activations"]].isel(neuron=slice(start, stop))
-            return block.assign_coords(neuron=np.arange(start, stop)).load()
-
-        return self.blocks.get_or_compute((state.run, epoch, start, stop), load)
-
-    def _epoch_figure(self, state: RunState, panel: str, epoch: int, neuron: int,
-                      note: str) -> go.Figure:
-        analyzer = EPOCH_PANELS[panel]
-        if panel == "heatmap":
-            data = self._block(state, epoch, neuron)
-            return render_neuron_heatmap(
-                data, epoch, neuron=neuron, title=f"Neuron {neuron} activation, epoch {epoch}{note}"
-            )
-        if panel == "grid":
-            data = self._block(state, epoch, neuron)
-            shown = data["neuron"].values
-            return render_neuron_grid(
-                data, epoch,
-                title=f"Neurons {shown[0]}-{shown[-1]} over (a, b), epoch {epoch}{note}",
-            )
-        data = self.loader(state.run).load_epoch(analyzer, epoch)
-        if panel == "dominant":
-            return render_dominant_frequencies(
-                data, epoch, title=f"Embedding Fourier components, epoch {epoch}{note}"
-            )
-        if panel == "freq_matrix":
-            fig = render_neuron_freq_matrix(data, epoch)
-            if note:
-                fig.layout.title.text += note
-            return fig
-        return render_attention_pattern(data, epoch)
-
-    def _cache_key(self, state: RunState, panel: str, epoch: int, neuron: int,
-                   note: str) -> tuple[Any, ...]:
-        # The note ("nearest to ...") is in the title, so it is part of the figure's identity.
-        if panel == "heatmap":
-            return (state.run, panel, epoch, note, neuron)
-        if panel == "grid":
-            return (state.run, panel, epoch, note, self._block_range(state, neuron))
-        return (state.run, panel, epoch, note)
-
-    def epoch_figure(self, state: RunState, panel: str, epoch: int | None, neuron: int = 0,
-                     *, nearest: bool = False) -> go.Figure:
-        """One per-epoch panel at ``epoch``, or a friendly message figure.
+    def figure(self, state: RunState, name: str, epoch: int | None,
+               selection: Mapping[str, int] | None = None, *,
+               nearest: bool = False) -> go.Figure:
+        """One view at (or marking) ``epoch``, or a friendly message figure.
 
         Parameters
         ----------
         state
             The run's :meth:`describe` state.
-        panel
-            One of :data:`EPOCH_PANELS`.
+        name
+            The view's name.
         epoch
             The slider's epoch.
-        neuron
-            The chosen neuron (heatmap; the grid shows the block of 16 around it).
+        selection
+            The picked index of each picked dim (a dim not given: 0).
         nearest
-            Use the analyzer's nearest epoch when it lacks ``epoch`` (the second variant of a
-            side-by-side view); otherwise say that the epoch is not analysed yet.
+            For a per-epoch view whose analyzers lack ``epoch``, draw their nearest epoch (the
+            second variant of a side-by-side view); otherwise say that it is not analysed yet.
         """
-        fig = self._epoch_panel(state, panel, epoch, neuron, nearest)
+        fig = self._figure(state, name, epoch, dict(selection or {}), nearest)
         if fig.layout.height != PANEL_HEIGHT:  # cached figures are sized once, never mutated
             fig.layout.height = PANEL_HEIGHT
         return fig
 
-    def _epoch_panel(self, state: RunState, panel: str, epoch: int | None, neuron: int,
-                     nearest: bool) -> go.Figure:
-        analyzer = EPOCH_PANELS[panel]
-        title = PANEL_TITLES[panel]
-        if state.status in ("none", "error") or not state.analyzers:
-            return message_figure(state.message.replace(". ", ".<br>"), title=title)
-        if analyzer not in state.analyzers:
-            return _missing(panel, analyzer, state)
-        if epoch is None and nearest and state.analyzers[analyzer]:
-            epoch = state.analyzers[analyzer][-1]
+    def view_figures(self, state: RunState, names: Sequence[str], epoch: int | None,
+                selection: Mapping[str, int] | None = None, *,
+                nearest: bool = False) -> list[go.Figure]:
+        """:meth:`figure` of each of ``names``, in order."""
+        return [self.figure(state, n, epoch, selection, nearest=nearest) for n in names]
+
+    def _resolve(self, state: RunState, view: View, epoch: int | None,
+                 nearest: bool) -> tuple[int | None, str]:
+        """The epoch a per-epoch view draws, and a title note; ``None`` if it has none."""
+        common = set(state.epochs)
+        for analyzer in view.analyzers:
+            common &= set(state.analyzers.get(analyzer, ()))
         if epoch is None:
-            return message_figure("No epoch analysed yet.", title=title)
-        used, note = self._resolve(state, analyzer, int(epoch), nearest)
+            return (max(common), "") if nearest and common else (None, "")
+        if epoch in common:
+            return epoch, ""
+        if nearest and common:
+            found = min(common, key=lambda e: (abs(e - epoch), e))
+            return found, f" (nearest to {epoch})"
+        return None, ""
+
+    def _figure(self, state: RunState, name: str, epoch: int | None,
+                selection: dict[str, int], nearest: bool) -> go.Figure:
+        if state.status in ("none", "error"):
+            return message_figure(_message_lines(state.message))
+        view = self.views(state).get(name)
+        if view is None:
+            return message_figure(f"This run has no view {name!r}.")
+        picked = {d: int(selection.get(d, 0)) for d in view.picks}
+        if view.scope == "across":
+            key: tuple[Any, ...] = (
+                state.run, name, epoch, tuple(sorted(picked.items())), state.checkpoints,
+                tuple(tuple(state.analyzers.get(a, ())) for a in view.analyzers))
+            try:
+                return self.figures.get_or_compute(
+                    key, lambda: view.render(self.source(state), epoch, picked))
+            except _RECOVERABLE as exc:
+                return message_figure(f"Cannot draw this panel: {exc}", title=view.title)
+        if epoch is None and not nearest:
+            return message_figure("No epoch analysed yet.", title=view.title)
+        used, note = self._resolve(state, view, epoch, nearest)
         if used is None:
             return message_figure(
-                f"Epoch {epoch} of {analyzer!r} is not analysed yet:<br>it appears here when "
-                "the pipeline writes it.", title=title)
-        try:
-            key = self._cache_key(state, panel, used, neuron, note)
-            return self.figures.get_or_compute(
-                key, lambda: self._epoch_figure(state, panel, used, neuron, note))
-        except _RECOVERABLE as exc:
-            return message_figure(f"Cannot show epoch {used} of {analyzer!r}:<br>{exc}",
-                                  title=title)
+                f"Epoch {epoch} of {', '.join(map(repr, view.analyzers))} is not analysed "
+                "yet:<br>it appears here when the pipeline writes it.", title=view.title)
 
-    def epoch_figures(self, state: RunState, epoch: int | None, neuron: int = 0, *,
-                      nearest: bool = False,
-                      panels: Sequence[str] | None = None) -> dict[str, go.Figure]:
-        """Every per-epoch panel (or ``panels``) at ``epoch``: see :meth:`epoch_figure`."""
-        chosen = list(EPOCH_PANELS) if panels is None else list(panels)
-        return {p: self.epoch_figure(state, p, epoch, neuron, nearest=nearest) for p in chosen}
-
-    # --- cross-epoch panels ---------------------------------------------------------------------
-
-    def _series(self, state: RunState, analyzer: str, fields: Sequence[str],
-                neuron: int | None = None) -> xr.Dataset:
-        """The drawn fields of every epoch of ``analyzer``, read once; new epochs read alone.
-
-        With ``neuron``, only that neuron's entries (one chunk per epoch and field).
-        """
-        key = (state.run, analyzer, tuple(fields), neuron)
-        want = list(state.analyzers.get(analyzer, ()))
-        have = self.series.get(key)
-        have_epochs = set() if have is None else {int(e) for e in have["epoch"].values}
-        if have is not None and have_epochs == set(want):
-            return have
-        missing = [e for e in want if e not in have_epochs]
-        parts = []
-        if have is not None and have_epochs & set(want):
-            parts.append(have.sel(epoch=[e for e in want if e in have_epochs]))
-        if missing:
-            lazy = self.loader(state.run).load_epochs(analyzer, missing, chunks=None)
-            lazy = lazy[list(fields)]
-            if neuron is not None:
-                lazy = lazy.isel(neuron=[neuron]).assign_coords(neuron=[neuron])
-            parts.append(lazy.load())
-        result = parts[0] if len(parts) == 1 else xr.concat(parts, "epoch").sortby("epoch")
-        self.series.put(key, result)
-        return result
-
-    def _metrics(self, state: RunState, panel: str) -> xr.Dataset | None:
-        """Loss or accuracy per epoch: ``training_metrics`` if analysed, else checkpoint records.
-
-        Only the drawn fields are read: the standard ones (``train_loss``, ``test_loss`` or the
-        accuracies) when present, else every metric whose name has ``loss`` (``acc``) in it.
-        """
-        preferred, word = (LOSS_FIELDS, "loss") if panel == "loss" else (ACCURACY_FIELDS, "acc")
-
-        def pick(names: Sequence[str]) -> list[str]:
-            return [f for f in preferred if f in names] or sorted(f for f in names if word in f)
-
-        if state.analyzers.get("training_metrics"):
-            stored = list(state.fields.get("training_metrics", ()))
-            return self._series(state, "training_metrics", pick(stored))
-        key = (state.run, "checkpoints", state.checkpoints)
-        records = self.series.get(key)
-        if records is None:
-            records = checkpoint_metrics(state.run)
-            if records is None:
-                return None
-            self.series.put(key, records)
-        fields = pick([str(f) for f in records.data_vars])
-        return records[fields] if fields else None
-
-    def _cross_figure(self, state: RunState, panel: str, epoch: int | None,
-                      neuron: int) -> go.Figure:
-        analyzer = CROSS_PANELS[panel]
-        if panel in ("loss", "accuracy"):
-            data = self._metrics(state, panel)
-            if data is None:
-                return message_figure(f"No {panel} recorded yet: no checkpoint records it<br>"
-                                      "and training_metrics is not analysed.",
-                                      title=PANEL_TITLES[panel])
-            fields = [str(f) for f in data.data_vars]
-            if panel == "loss":
-                fig = render_loss_curves(data, epoch, fields=fields)
-            else:
-                fig = render_accuracy_curves(data, epoch, fields=fields)
-            if data.attrs.get("source") == "checkpoints":
-                fig.layout.title.text += ", from checkpoint records"
+        def draw() -> go.Figure:
+            fig = view.render(self.source(state), used, picked)
+            if note:
+                fig.layout.title.text = f"{fig.layout.title.text}{note}"
             return fig
-        if not state.analyzers.get(analyzer):
-            return _missing(panel, analyzer, state)
-        if panel == "progress":
-            stored = state.fields.get(analyzer, ())
-            present = [f for f in PROGRESS_FIELDS if f in stored]
-            return render_progress_measures(self._series(state, analyzer, present), epoch)
-        if panel == "key_norms":
-            data = self._series(state, analyzer, ["frequency_norms"])
-            keys = state.key_frequencies
-            return render_key_frequency_norms(data, epoch, key_frequencies=keys)
-        data = self._series(state, analyzer, ["dominant_frequency", "dominant_fraction"],
-                            neuron=neuron)
-        return render_neuron_dominant_frequency(data, epoch, neuron=neuron)
 
-    def cross_figure(self, state: RunState, panel: str, epoch: int | None,
-                     neuron: int = 0) -> go.Figure:
-        """One cross-epoch panel with ``epoch`` marked, or a friendly message figure."""
-        fig = self._cross_panel(state, panel, epoch, neuron)
-        fig.layout.height = PANEL_HEIGHT
-        return fig
-
-    def _cross_panel(self, state: RunState, panel: str, epoch: int | None,
-                     neuron: int) -> go.Figure:
-        title = PANEL_TITLES[panel]
-        if state.status in ("none", "error"):
-            return message_figure(state.message.replace(". ", ".<br>"), title=title)
         try:
-            return self._cross_figure(state, panel, epoch, neuron)
+            key = (state.run, name, used, note, tuple(sorted(picked.items())))
+            return self.figures.get_or_compute(key, draw)
         except _RECOVERABLE as exc:
-            return message_figure(f"Cannot draw this panel: {exc}", title=title)
-
-    def cross_figures(self, state: RunState, epoch: int | None, neuron: int = 0, *,
-                      panels: Sequence[str] | None = None) -> dict[str, go.Figure]:
-        """Every cross-epoch panel (or ``panels``) with ``epoch`` marked."""
-        chosen = list(CROSS_PANELS) if panels is None else list(panels)
-        return {p: self.cross_figure(state, p, epoch, neuron) for p in chosen}
+            return message_figure(
+                f"Cannot show epoch {used} of {', '.join(map(repr, view.analyzers))}:<br>{exc}",
+                title=view.title)

@@ -135,7 +135,7 @@ def analyze_runs(
     Parameters
     ----------
     runs
-        Run locations (e.g. ``epochstore._runs.find_runs(root)``).
+        Run locations (e.g. ``epochstore.runs.run_locations(root)``).
     executor, workers, client
         As for :meth:`AnalysisPipeline.run`; all runs' tasks share them.
     progress
@@ -228,13 +228,13 @@ def follow(
     **options
         Passed to each :class:`AnalysisPipeline`.
     """
-    from epochstore._runs import find_runs
+    from epochstore.runs import run_locations
     from epochstore.status import is_finished
 
     started = time.perf_counter()
     say = log or (lambda line: None)
     storage_options = options.get("storage_options")
-    locate = find or (lambda: find_runs(root, storage_options))
+    locate = find or (lambda: run_locations(root, storage_options))
     executor = executor or make_executor(workers, client)
     show = sys.stderr.isatty() if progress is None else progress
     state: dict[str, _Followed] = {}

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.viz._common import (
-    MARKER_COLOR,
-    epoch_line_shapes,
-    figure,
-    require_fields,
-    stacked_epochs,
-    values,
-)
+from epochstore.figures import line_figure, require_fields
 
 __all__ = [
     "ACCURACY_FIELDS",
@@ -28,7 +19,6 @@ __all__ = [
 
 LOSS_FIELDS = ("train_loss", "test_loss")
 ACCURACY_FIELDS = ("train_accuracy", "test_accuracy")
-_COLORS = {"train": "#1f77b4", "test": "#ff7f0e"}
 
 
 def _fields(
@@ -41,78 +31,6 @@ def _fields(
     if not present:
         require_fields(data, defaults, what)
     return present
-
-
-def line_figure(
-    data: xr.Dataset,
-    epoch: int | None,
-    fields: Sequence[str],
-    *,
-    title: str,
-    yaxis_title: str,
-    log_y: bool = False,
-    height: int | None = None,
-    yrange: Sequence[float] | None = None,
-    legend_corner: tuple[float, float] = (0.99, 0.99),
-) -> go.Figure:
-    """Lines of scalar ``fields`` over ``epoch``, a marker trace and a line at ``epoch``.
-
-    Each field is read once (one value per epoch); the marker reuses those values. The legend
-    sits inside the plot at ``legend_corner`` (paper coordinates), where the curves are not.
-    """
-    epochs = stacked_epochs(data)
-    traces: list[dict[str, Any]] = []
-    marked: list[float] = []
-    hit = np.flatnonzero(epochs == epoch) if epoch is not None else np.empty(0, np.intp)
-    for name in fields:
-        y = values(data[name]).astype(np.float64)
-        if y.shape != epochs.shape:
-            raise ValueError(f"{name!r} must be one scalar per epoch, got shape {y.shape}")
-        if hit.size:
-            marked.append(float(y[hit[0]]))
-        traces.append(
-            {
-                "type": "scatter",
-                "x": epochs,
-                "y": y,
-                "mode": "lines",
-                "name": name.replace("_", " "),
-                "line": {"color": _COLORS.get(name.split("_", 1)[0])},
-                "hovertemplate": "epoch %{x}<br>%{y:.4g}<extra>" + name + "</extra>",
-            }
-        )
-    if hit.size:
-        traces.append(
-            {
-                "type": "scatter",
-                "x": [epoch] * len(marked),
-                "y": marked,
-                "mode": "markers",
-                "name": f"epoch {epoch}",
-                "showlegend": False,
-                "marker": {"color": MARKER_COLOR, "size": 11, "symbol": "circle-open",
-                           "line": {"width": 2}},
-                "hovertemplate": "epoch %{x}<br>%{y:.4g}<extra></extra>",
-            }
-        )
-    yaxis: dict[str, Any] = {"title": {"text": yaxis_title}, "type": "log" if log_y else "linear"}
-    if yrange is not None:
-        yaxis["range"] = list(yrange)
-    return figure(
-        traces,
-        {
-            "title": {"text": title if epoch is None else f"{title} (epoch {epoch})"},
-            "xaxis": {"title": {"text": "epoch"}},
-            "yaxis": yaxis,
-            "shapes": epoch_line_shapes(epoch),
-            "height": height,
-            "legend": {"x": legend_corner[0], "y": legend_corner[1],
-                       "xanchor": "right" if legend_corner[0] > 0.5 else "left",
-                       "yanchor": "top" if legend_corner[1] > 0.5 else "bottom",
-                       "bgcolor": "rgba(255,255,255,0.75)"},
-            "meta": {"epoch": epoch},
-        },
-    )
 
 
 def render_loss_curves(
@@ -129,9 +47,9 @@ def render_loss_curves(
     Parameters
     ----------
     data
-        A dataset stacked along ``epoch``: ``ArtifactLoader.load_epochs("training_metrics")``
-        (lazy: only the loss fields are read, one value per epoch) or
-        :func:`epochstore.viz.checkpoint_metrics`.
+        A dataset stacked along ``epoch``: ``ArtifactLoader.load_epochs(analyzer)`` of an
+        analyzer that stores metrics per epoch (lazy: only the loss fields are read, one value
+        per epoch) or :func:`epochstore.viz.checkpoint_metrics`.
     epoch
         The selected epoch: a dashed line and a marker on each curve; ``None`` for none.
     fields
@@ -149,7 +67,7 @@ def render_loss_curves(
 
     Examples
     --------
-    >>> metrics = loader.load_epochs("training_metrics")  # doctest: +SKIP
+    >>> metrics = epochstore.viz.checkpoint_metrics("runs/mine")  # doctest: +SKIP
     >>> render_loss_curves(metrics, epoch=1400)  # doctest: +SKIP
     """
     chosen = _fields(data, fields, LOSS_FIELDS, "loss curves")

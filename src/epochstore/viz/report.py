@@ -1,4 +1,4 @@
-"""A static report: the main figures of a run in one self-contained HTML page.
+"""A static report: every view of a run in one self-contained HTML page.
 
 For people without a server: plotly.js is inlined once, every figure follows as a ``div``, and
 the page opens from disk with no network.
@@ -10,7 +10,7 @@ import datetime as _dt
 import html
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -18,108 +18,87 @@ import plotly.io as pio
 
 from epochstore._version import __version__
 from epochstore.errors import EpochstoreError
+from epochstore.interface import View
 from epochstore.run import read_variant
-from epochstore.store import ArtifactLoader
-from epochstore.viz.attention import render_attention_pattern
-from epochstore.viz.curves import render_accuracy_curves, render_loss_curves
-from epochstore.viz.evolution import render_key_frequency_norms, render_neuron_dominant_frequency
-from epochstore.viz.freq_matrix import render_neuron_freq_matrix
-from epochstore.viz.frequencies import render_dominant_frequencies
-from epochstore.viz.neurons import render_neuron_grid, render_neuron_heatmap
-from epochstore.viz.progress import render_progress_measures
-from epochstore.viz.sources import checkpoint_metrics
+from epochstore.viz.run_source import RunSource
+from epochstore.viz.views import run_views
 
 __all__ = ["report_figures", "report_html", "write_report"]
 
 Section = tuple[str, go.Figure]
 
+_SHOWN_ERRORS = (EpochstoreError, KeyError, IndexError, ValueError, OSError)
 
-def _final_epoch(loader: ArtifactLoader, analyzers: Sequence[str]) -> int | None:
-    # The last epoch every per-epoch analyzer has: the most trained state shown consistently.
+
+def _family(run: str | os.PathLike[str]) -> str | None:
+    try:
+        return read_variant(run).family
+    except (OSError, EpochstoreError):
+        return None  # a run written with ArtifactStore alone
+
+
+def _final_epoch(source: RunSource, views: Sequence[View]) -> int | None:
+    # The last epoch every per-epoch view can draw: the most trained state shown consistently.
     common: set[int] | None = None
-    for name in analyzers:
-        epochs = set(loader.get_epochs(name))
-        common = epochs if common is None else common & epochs
+    for view in views:
+        if view.scope != "epoch":
+            continue
+        for name in view.analyzers:
+            epochs = set(source.analyzers().get(name, ()))
+            common = epochs if common is None else common & epochs
     return max(common) if common else None
 
 
 def report_figures(
-    run: str | os.PathLike[str], *, epoch: int | None = None, neuron: int = 0
+    run: str | os.PathLike[str],
+    *,
+    epoch: int | None = None,
+    neuron: int = 0,
+    selection: Mapping[str, int] | None = None,
 ) -> tuple[list[Section], list[str]]:
-    """Build the report's figures for ``run``.
+    """Build the report's figures for ``run``: every view of the run (see
+    :func:`epochstore.viz.views.run_views`), cross-epoch ones with ``epoch`` marked.
 
     Parameters
     ----------
     run
-        The run directory.
+        The run directory: with ``variant.json``, or an ``artifacts/`` store alone.
     epoch
         The epoch of the per-epoch figures and the marker of the cross-epoch ones; default the
-        last epoch that every per-epoch analyzer has.
+        last epoch that every per-epoch view's analyzers have.
     neuron
-        The neuron of the heatmap and of the dominant-frequency history.
+        Shorthand for ``selection={"neuron": neuron}``.
+    selection
+        The index picked along each picked dim; a dim not given is 0: the static report shows
+        the first slice of a field of 3 or more dims.
 
     Returns
     -------
     sections
-        ``(heading, figure)`` pairs, in page order.
+        ``(heading, figure)`` pairs, in page order; the heading is the figure's title.
     notes
-        What was left out and why (e.g. an analyzer the run does not have).
+        What was left out and why (an epoch not analysed, a family not installed here).
     """
-    loader = ArtifactLoader(run)
-    have = loader.get_available_analyzers()
-    per_epoch = [a for a in ("dominant_frequencies", "neuron_activations", "neuron_freq_norm")
-                 if a in have and loader.get_epochs(a)]
+    source = RunSource(run)
+    views, note = run_views(source, _family(run),
+                            checkpoints=source.checkpoint_metrics() is not None)
+    picked = {"neuron": neuron, **dict(selection or {})}
     if epoch is None:
-        epoch = _final_epoch(loader, per_epoch)
+        epoch = _final_epoch(source, views)
     sections: list[Section] = []
-    notes: list[str] = []
-
-    def add(heading: str, analyzer: str, build: Callable[[], go.Figure]) -> None:
-        if analyzer not in have or not loader.get_epochs(analyzer):
-            notes.append(f"{heading}: the run has no {analyzer!r} artifacts")
-            return
+    notes = [note] if note else []
+    for view in views:
+        if view.scope == "epoch":
+            missing = [a for a in view.analyzers if epoch not in source.analyzers().get(a, ())]
+            if epoch is None or missing:
+                notes.append(f"{view.title}: epoch {epoch} of {missing} is not analysed")
+                continue
         try:
-            sections.append((heading, build()))
-        except (EpochstoreError, KeyError, IndexError, ValueError) as exc:
-            notes.append(f"{heading}: {exc}")
-
-    metrics = loader.load_epochs("training_metrics") if "training_metrics" in have else None
-    if metrics is None or not metrics.sizes.get("epoch"):
-        metrics = checkpoint_metrics(run)
-    if metrics is not None:
-        sections.append(("Loss", render_loss_curves(metrics, epoch)))
-        sections.append(("Accuracy", render_accuracy_curves(metrics, epoch)))
-    else:
-        notes.append("Loss and accuracy: no training_metrics artifacts and no checkpoint metrics")
-    add("Progress measures", "progress_measures",
-        lambda: render_progress_measures(loader.load_epochs("progress_measures"), epoch))
-    keys = None
-    if "progress_measures" in have:
-        stored = loader.manifest("progress_measures").params.get("key_frequencies")
-        keys = [int(k) for k in stored] if isinstance(stored, list) else None
-    add("Key-frequency norms", "dominant_frequencies",
-        lambda: render_key_frequency_norms(loader.load_epochs("dominant_frequencies"), epoch,
-                                           key_frequencies=keys))
-    add(f"Neuron {neuron} over training", "neuron_freq_norm",
-        lambda: render_neuron_dominant_frequency(loader.load_epochs("neuron_freq_norm"), epoch,
-                                                 neuron=neuron))
-    if epoch is None:
-        notes.append("Per-epoch figures: no epoch is analysed by every per-epoch analyzer yet")
-        return sections, notes
-    add(f"Dominant frequencies, epoch {epoch}", "dominant_frequencies",
-        lambda: render_dominant_frequencies(loader.load_epoch("dominant_frequencies", epoch),
-                                            epoch))
-    add(f"Neuron {neuron}, epoch {epoch}", "neuron_activations",
-        lambda: render_neuron_heatmap(loader.load_epoch("neuron_activations", epoch), epoch,
-                                      neuron=neuron))
-    add(f"Neuron grid, epoch {epoch}", "neuron_activations",
-        lambda: render_neuron_grid(loader.load_epoch("neuron_activations", epoch), epoch))
-    add(f"Neuron-frequency clusters, epoch {epoch}", "neuron_freq_norm",
-        lambda: render_neuron_freq_matrix(loader.load_epoch("neuron_freq_norm", epoch), epoch))
-    if "attention_patterns" in have:
-        add(f"Attention patterns, epoch {epoch}", "attention_patterns",
-            lambda: render_attention_pattern(loader.load_epoch("attention_patterns", epoch),
-                                             epoch))
+            fig = view.render(source, epoch, picked)
+        except _SHOWN_ERRORS as exc:
+            notes.append(f"{view.title}: {exc}")
+            continue
+        sections.append((str(fig.layout.title.text or view.title), fig))
     return sections, notes
 
 
@@ -133,18 +112,22 @@ code { background: #f5f7fa; padding: 1px 4px; border-radius: 3px; }
 
 
 def report_html(
-    run: str | os.PathLike[str], *, epoch: int | None = None, neuron: int = 0
+    run: str | os.PathLike[str],
+    *,
+    epoch: int | None = None,
+    neuron: int = 0,
+    selection: Mapping[str, int] | None = None,
 ) -> str:
     """Return the report of ``run`` as one self-contained HTML document (plotly.js inlined once).
 
     Parameters are those of :func:`report_figures`.
     """
-    sections, notes = report_figures(run, epoch=epoch, neuron=neuron)
+    sections, notes = report_figures(run, epoch=epoch, neuron=neuron, selection=selection)
     try:
         variant = read_variant(run)
         family, params = variant.family, json.dumps(dict(variant.params), sort_keys=True)
     except (OSError, EpochstoreError):
-        family, params = "?", "{}"
+        family, params = "none (artifacts only)", "{}"
     parts = []
     for i, (heading, fig) in enumerate(sections):
         body = pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0),
@@ -171,11 +154,13 @@ def write_report(
     *,
     epoch: int | None = None,
     neuron: int = 0,
+    selection: Mapping[str, int] | None = None,
 ) -> Path:
     """Write :func:`report_html` of ``run`` to ``output`` (atomically); return the path."""
     from epochstore._atomic import atomic_write_bytes
 
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(os.fspath(path), report_html(run, epoch=epoch, neuron=neuron).encode())
+    atomic_write_bytes(os.fspath(path), report_html(run, epoch=epoch, neuron=neuron,
+                                                     selection=selection).encode())
     return path

@@ -4,41 +4,12 @@ The family registers as ``"modadd"`` through the ``epochstore.families`` entry p
 
     from epochstore.families import get_family
     family = get_family("modadd")
+
+Names load on first use (``lazy_loader``, as in :mod:`epochstore`): importing a submodule such
+as :mod:`epochstore.families.modadd.views` (what ``epochstore serve`` loads) imports no torch.
 """
 
-from __future__ import annotations
+# __init__.pyi lists the public names.
+import lazy_loader
 
-from epochstore.families.modadd.analyzers import (
-    DominantFrequencies,
-    NeuronActivations,
-    NeuronFreqNorm,
-    ProgressMeasures,
-    TrainingMetrics,
-    default_analyzers,
-)
-from epochstore.families.modadd.config import PRESETS, ModAddConfig, get_preset
-from epochstore.families.modadd.data import ModAddData, make_data
-from epochstore.families.modadd.family import ModAddFamily
-from epochstore.families.modadd.fourier import fourier_basis, fourier_labels
-from epochstore.families.modadd.model import ModAddTransformer, build_model
-from epochstore.families.modadd.train import train_run
-
-__all__ = [
-    "PRESETS",
-    "DominantFrequencies",
-    "ModAddConfig",
-    "ModAddData",
-    "ModAddFamily",
-    "ModAddTransformer",
-    "NeuronActivations",
-    "NeuronFreqNorm",
-    "ProgressMeasures",
-    "TrainingMetrics",
-    "build_model",
-    "default_analyzers",
-    "fourier_basis",
-    "fourier_labels",
-    "get_preset",
-    "make_data",
-    "train_run",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,20 +1,23 @@
-"""The Modulo Addition 1-Layer family: the :class:`~epochstore.interface.ModelFamily` glue."""
+"""The Modulo Addition 1-Layer family: the :class:`~epochstore.interface.ModelFamily` glue.
+
+Importing this module imports no torch (the entry point loads it wherever a run is only shown,
+e.g. ``epochstore serve``): the model, data, training and analyzer modules are imported by the
+methods that need them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import torch
-
-from epochstore.families.modadd.analyzers import default_analyzers
 from epochstore.families.modadd.config import PRESETS, ModAddConfig
-from epochstore.families.modadd.data import ModAddData, make_data
-from epochstore.families.modadd.model import ModAddTransformer, build_model
-from epochstore.families.modadd.train import FAMILY_NAME, train_run
 
 if TYPE_CHECKING:
-    from epochstore.interface import Analyzer, EventSpec
+    import torch
+
+    from epochstore.families.modadd.data import ModAddData
+    from epochstore.families.modadd.model import ModAddTransformer
+    from epochstore.interface import Analyzer, EventSpec, View
 
 __all__ = ["CIRCUIT_LOSS", "DEFAULT_CACHE_KEYS", "ModAddFamily"]
 
@@ -51,7 +54,7 @@ class ModAddFamily:
     (49, 3, 16)
     """
 
-    name = FAMILY_NAME
+    name = "modadd"
 
     def __init__(self, cache_keys: Collection[str] | None = DEFAULT_CACHE_KEYS) -> None:
         self.cache_keys = None if cache_keys is None else frozenset(cache_keys)
@@ -69,14 +72,22 @@ class ModAddFamily:
 
     def build_model(self, config: Mapping[str, Any]) -> ModAddTransformer:
         """Build the freshly initialised (seeded) model of ``config``."""
+        from epochstore.families.modadd.model import build_model
+
         return build_model(self.config(config))
 
     def make_probe(self, config: Mapping[str, Any], device: str = "cpu") -> ModAddData:
         """Return the full ``(a, b)`` grid with the config's train/test split on ``device``."""
+        from epochstore.families.modadd.data import make_data
+
         return make_data(self.config(config), device)
 
     def run_with_cache(self, model: torch.nn.Module, probe: Any) -> dict[str, torch.Tensor]:
         """Run ``model`` on every probe row without gradients; return the activation cache."""
+        import torch
+
+        from epochstore.families.modadd.data import ModAddData
+
         if not isinstance(probe, ModAddData):
             raise TypeError(f"expected a ModAddData probe, got {type(probe).__name__}")
         cache: dict[str, torch.Tensor] = {}
@@ -87,6 +98,8 @@ class ModAddFamily:
     def analyzers(self) -> Sequence[Analyzer]:
         """Return the family's analyzers: dominant_frequencies, neuron_activations,
         neuron_freq_norm, training_metrics, progress_measures."""
+        from epochstore.families.modadd.analyzers import default_analyzers
+
         return default_analyzers()
 
     def events(self) -> Sequence[EventSpec]:
@@ -107,6 +120,12 @@ class ModAddFamily:
                       CIRCUIT_LOSS, f"restricted loss (key frequencies only) <= {CIRCUIT_LOSS}"),
         )
 
+    def views(self) -> Sequence[View]:
+        """Return the family's declared views (see :mod:`epochstore.families.modadd.views`)."""
+        from epochstore.families.modadd.views import modadd_views
+
+        return modadd_views()
+
     def train(
         self,
         run_dir: str,
@@ -117,4 +136,6 @@ class ModAddFamily:
         resume: bool = True,
     ) -> None:
         """Train a run into ``run_dir``; see :func:`~epochstore.families.modadd.train.train_run`."""
+        from epochstore.families.modadd.train import train_run
+
         train_run(run_dir, self.config(config), device=device, progress=progress, resume=resume)

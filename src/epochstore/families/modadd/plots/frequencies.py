@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from epochstore.families.modadd.fourier import fourier_labels
-from epochstore.viz._common import epoch_of, field, figure, threshold_line, values
+from epochstore.figures import epoch_of, field, figure, threshold_line, values
 
 __all__ = ["DEFAULT_THRESHOLD", "render_dominant_frequencies"]
 

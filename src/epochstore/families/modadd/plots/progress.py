@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.viz._common import (
+from epochstore.figures import (
     MARKER_COLOR,
     epoch_line_shapes,
     figure,

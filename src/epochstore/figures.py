@@ -1,4 +1,8 @@
-"""Helpers every renderer shares: field access with clear errors, layout pieces, placeholders.
+"""The figure toolkit every renderer shares: field access with clear errors, layout pieces,
+line charts over epochs, placeholders.
+
+A neutral module (it imports only plotly, NumPy and xarray): :mod:`epochstore.viz` and the
+families' declared views both build on it, so a family never imports :mod:`epochstore.viz`.
 
 Renderers build each figure in one go, ``go.Figure(data=[...], layout={...})``: plotly validates
 it once. ``update_layout``, ``add_vline`` and ``make_subplots`` go through plotly's relayout
@@ -24,6 +28,7 @@ __all__ = [
     "figure",
     "grid_values",
     "labels",
+    "line_figure",
     "message_figure",
     "position",
     "require_fields",
@@ -34,6 +39,8 @@ __all__ = [
 ]
 
 _GRID = "#e5e9f0"
+#: Curves named ``train_*`` and ``test_*`` keep their colours in every figure.
+_COLORS: Final = {"train": "#1f77b4", "test": "#ff7f0e"}
 #: Colour of the selected-epoch marker and of threshold lines.
 MARKER_COLOR: Final = "#d62728"
 #: One small template for every figure, so the report and the dashboard look alike. (A named
@@ -253,5 +260,77 @@ def message_figure(text: str, *, title: str | None = None, height: int | None = 
             "annotations": [{"text": text, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
                              "showarrow": False, "font": {"size": 14, "color": "#555"}}],
             "meta": {"epochstore_message": text},
+        },
+    )
+
+
+def line_figure(
+    data: xr.Dataset,
+    epoch: int | None,
+    fields: Sequence[str],
+    *,
+    title: str,
+    yaxis_title: str,
+    log_y: bool = False,
+    height: int | None = None,
+    yrange: Sequence[float] | None = None,
+    legend_corner: tuple[float, float] = (0.99, 0.99),
+) -> go.Figure:
+    """Lines of scalar ``fields`` over ``epoch``, a marker trace and a line at ``epoch``.
+
+    Each field is read once (one value per epoch); the marker reuses those values. The legend
+    sits inside the plot at ``legend_corner`` (paper coordinates), where the curves are not.
+    """
+    epochs = stacked_epochs(data)
+    traces: list[dict[str, Any]] = []
+    marked: list[float] = []
+    hit = np.flatnonzero(epochs == epoch) if epoch is not None else np.empty(0, np.intp)
+    for name in fields:
+        y = values(data[name]).astype(np.float64)
+        if y.shape != epochs.shape:
+            raise ValueError(f"{name!r} must be one scalar per epoch, got shape {y.shape}")
+        if hit.size:
+            marked.append(float(y[hit[0]]))
+        traces.append(
+            {
+                "type": "scatter",
+                "x": epochs,
+                "y": y,
+                "mode": "lines",
+                "name": name.replace("_", " "),
+                "line": {"color": _COLORS.get(name.split("_", 1)[0])},
+                "hovertemplate": "epoch %{x}<br>%{y:.4g}<extra>" + name + "</extra>",
+            }
+        )
+    if hit.size:
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [epoch] * len(marked),
+                "y": marked,
+                "mode": "markers",
+                "name": f"epoch {epoch}",
+                "showlegend": False,
+                "marker": {"color": MARKER_COLOR, "size": 11, "symbol": "circle-open",
+                           "line": {"width": 2}},
+                "hovertemplate": "epoch %{x}<br>%{y:.4g}<extra></extra>",
+            }
+        )
+    yaxis: dict[str, Any] = {"title": {"text": yaxis_title}, "type": "log" if log_y else "linear"}
+    if yrange is not None:
+        yaxis["range"] = list(yrange)
+    return figure(
+        traces,
+        {
+            "title": {"text": title if epoch is None else f"{title} (epoch {epoch})"},
+            "xaxis": {"title": {"text": "epoch"}},
+            "yaxis": yaxis,
+            "shapes": epoch_line_shapes(epoch),
+            "height": height,
+            "legend": {"x": legend_corner[0], "y": legend_corner[1],
+                       "xanchor": "right" if legend_corner[0] > 0.5 else "left",
+                       "yanchor": "top" if legend_corner[1] > 0.5 else "bottom",
+                       "bgcolor": "rgba(255,255,255,0.75)"},
+            "meta": {"epoch": epoch},
         },
     )

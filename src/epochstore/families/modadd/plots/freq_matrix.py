@@ -7,7 +7,7 @@ import numpy.typing as npt
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.viz._common import epoch_of, field, figure, grid_values, values
+from epochstore.figures import epoch_of, field, figure, grid_values, values
 
 __all__ = ["SPECIALISED", "neuron_order", "render_neuron_freq_matrix"]
 

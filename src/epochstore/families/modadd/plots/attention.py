@@ -7,7 +7,7 @@ import math
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.viz._common import epoch_of, field, figure, grid_values, subplot_grid
+from epochstore.figures import epoch_of, field, figure, grid_values, subplot_grid
 
 __all__ = ["render_attention_pattern"]
 

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.viz._common import (
+from epochstore.figures import (
     epoch_of,
     field,
     figure,
