@@ -12,14 +12,13 @@ The run may be a local path or an fsspec URL (``s3://bucket/runs/p113``).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from epochstore._version import __version__
 from epochstore.errors import EpochstoreError
+from epochstore.location import PathOrURL, join, open_filesystem
 from epochstore.naming import validate_name
 
 __all__ = [
@@ -27,7 +26,7 @@ __all__ = [
     "CHECKPOINTS_DIR",
     "VARIANT_FILE",
     "Variant",
-    "join",
+    "join",  # re-exported from epochstore.location, where it lives
     "read_variant",
     "write_variant",
 ]
@@ -35,14 +34,6 @@ __all__ = [
 VARIANT_FILE = "variant.json"
 CHECKPOINTS_DIR = "checkpoints"
 ARTIFACTS_DIR = "artifacts"
-
-
-def join(run: str | os.PathLike[str], *parts: str) -> str:
-    """Join path parts onto a run location, local path or URL alike."""
-    base = os.fspath(run)
-    if "://" in base:
-        return "/".join([base.rstrip("/"), *parts])
-    return os.fspath(Path(base, *parts))
 
 
 @dataclass(frozen=True)
@@ -67,7 +58,7 @@ class Variant:
 
 
 def write_variant(
-    run: str | os.PathLike[str],
+    run: PathOrURL,
     variant: Variant,
     *,
     storage_options: Mapping[str, Any] | None = None,
@@ -83,8 +74,6 @@ def write_variant(
     storage_options
         fsspec options for a URL (credentials, ``client_kwargs={"endpoint_url": ...}``).
     """
-    from epochstore.checkpoints.fs import open_filesystem
-
     validate_name(variant.family, "family name")
     fs, root = open_filesystem(run, storage_options)
     fs.makedirs(root)
@@ -92,7 +81,7 @@ def write_variant(
 
 
 def read_variant(
-    run: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+    run: PathOrURL, *, storage_options: Mapping[str, Any] | None = None
 ) -> Variant:
     """Read and validate ``variant.json`` of a run (local directory or fsspec URL).
 
@@ -110,8 +99,6 @@ def read_variant(
     EpochstoreError
         If the file is not a JSON object with a valid ``family`` and a ``params`` object.
     """
-    from epochstore.checkpoints.fs import open_filesystem
-
     path = join(run, VARIANT_FILE)
     fs, root = open_filesystem(run, storage_options)
     raw = fs.read_bytes(fs.join(root, VARIANT_FILE))

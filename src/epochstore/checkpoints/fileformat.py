@@ -33,8 +33,12 @@ from epochstore.errors import CheckpointFormatError, CorruptCheckpointError
 if TYPE_CHECKING:
     from typing import BinaryIO
 
+    from epochstore.location import FileSystem
+
 __all__ = [
     "MAX_HEADER_SIZE",
+    "check_file",
+    "copy_verified",
     "Digest",
     "Header",
     "TensorEntry",
@@ -152,6 +156,50 @@ class Digest:
                 f"{where}: size must be an integer and sha256 values 64 hex digits"
             )
         return cls(size=size, sha256=sha, header_sha256=header_sha, sections=dict(sections))
+
+
+# --- whole-file checks and copies ----------------------------------------------------------------
+
+_CHUNK: Final = 8 << 20
+
+
+def copy_verified(fs: FileSystem, source: str, target: str, digest: Digest) -> None:
+    """Copy ``source`` to ``target`` atomically, checking the bytes against ``digest``.
+
+    Raises
+    ------
+    CorruptCheckpointError
+        If the copied bytes do not match; ``target`` is then left unchanged.
+    """
+    file_hash = hashlib.sha256()
+    size = 0
+    with fs.open_read(source) as reader, fs.atomic_write(target) as writer:
+        while chunk := reader.read(_CHUNK):
+            file_hash.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+        if size != digest.size or file_hash.hexdigest() != digest.sha256:
+            raise CorruptCheckpointError(
+                f"{source} does not match its recorded size and sha256 "
+                f"({size} bytes, sha256 {file_hash.hexdigest()}; recorded {digest.size} bytes, "
+                f"{digest.sha256}); it is corrupt or was changed"
+            )
+
+
+def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
+    """Return ``None`` if the file at ``path`` matches ``digest``, else what is wrong."""
+    if not fs.exists(path):
+        return "file is missing"
+    size = fs.size(path)
+    if size != digest.size:
+        return f"size is {size} bytes, but {digest.size} were recorded (truncated or changed)"
+    file_hash = hashlib.sha256()
+    with fs.open_read(path) as handle:
+        while chunk := handle.read(_CHUNK):
+            file_hash.update(chunk)
+    if file_hash.hexdigest() != digest.sha256:
+        return f"sha256 is {file_hash.hexdigest()}, but {digest.sha256} was recorded (corrupt)"
+    return None
 
 
 def _is_hex_digest(value: object) -> bool:

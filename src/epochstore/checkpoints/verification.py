@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from epochstore.checkpoints.promotion import check_file
+from epochstore.checkpoints.fileformat import check_file
 from epochstore.errors import CheckpointFormatError
 from epochstore.naming import parse_checkpoint_name
 
 if TYPE_CHECKING:
     from epochstore.checkpoints.fileformat import Digest
-    from epochstore.checkpoints.fs import FileSystem
     from epochstore.checkpoints.manifest import Manifest
-    from epochstore.checkpoints.promotion import Registry
+    from epochstore.location import FileSystem
+    from epochstore.registry import Registry
 
 __all__ = ["VerificationProblem", "VerificationReport", "verify"]
 

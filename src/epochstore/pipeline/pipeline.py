@@ -35,10 +35,6 @@ __all__ = ["AnalysisPipeline", "ProgressCallback"]
 #: Called after each finished task with ``(result, tasks_done, tasks_total)``.
 ProgressCallback = Callable[[EpochResult, int, int], None]
 
-#: Temporary nodes older than this are a killed writer's and removed at the start of a run.
-STALE_AFTER_SECONDS = 3600.0
-
-
 class AnalysisPipeline:
     """Run a family's analyzers over every checkpoint of a run, one epoch at a time.
 
@@ -282,8 +278,8 @@ class AnalysisPipeline:
         plan = self.plan(epochs)
         if not plan.tasks:
             return RunReport(results=(), seconds=time.perf_counter() - started)
-        if self.store.supports_rename:
-            self.store.cleanup(older_than=STALE_AFTER_SECONDS)
+        if self.store.supports_rename:  # leftovers older than STALE_AFTER are dead writers'
+            self.store.cleanup()
         fix_mmap_threshold()  # before prepare(), which loads and analyses a checkpoint too
         params = self._prepare(plan)
         ctx = TaskContext(
