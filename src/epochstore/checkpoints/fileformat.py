@@ -5,12 +5,12 @@ name -> dtype, shape, data offsets; optional ``__metadata__`` of string -> strin
 tensor bytes. Nothing here ever unpickles: a file that is not safetensors (e.g. a ``torch.save``
 pickle or zip renamed to ``.safetensors``) fails :func:`read_header` before any tensor is read.
 
-Files are written and read here rather than by ``safetensors.torch`` for two reasons, both about
-checksums: the writer hashes the bytes as it streams them (no second pass, no whole-file copy in
-memory, the same code for local files and fsspec URLs), and the reader hashes exactly the bytes
-it turns into tensors, so a file cannot change between its check and its load. The files stay
-plain safetensors (tensors sorted by alignment then name, header padded to 8 bytes, like the
-reference writer): ``safetensors.safe_open`` reads them.
+The writer is epochstore's own, because it hashes the bytes as it streams them (no second pass,
+no whole-file copy in memory, the same code for local files and fsspec URLs). A whole-file load
+reads the bytes once, checks their sha256 and hands exactly those bytes to
+``safetensors.torch.load``, so a file cannot change between its check and its load. The files
+stay plain safetensors (tensors sorted by alignment then name, header padded to 8 bytes, like
+the reference writer): ``safetensors.safe_open`` reads them.
 
 Besides the whole-file sha256, the writer records a :class:`Digest` with the sha256 of the
 header and of each *section* (tensors grouped by the first component of their name: ``model``,
@@ -409,6 +409,25 @@ def _check(path: str, what: str, actual: str, expected: str) -> None:
         )
 
 
+def _read_whole(
+    handle: BinaryIO, header: Header, path: str, digest: Digest | None
+) -> dict[str, torch.Tensor]:
+    """Read the whole file once, check its sha256, and let safetensors decode those bytes."""
+    from safetensors.torch import load
+
+    size = header.data_start + sum(entry.end - entry.begin for entry in header.tensors.values())
+    handle.seek(0)
+    data = handle.read(size)
+    if len(data) != size:
+        raise CorruptCheckpointError(
+            f"{path}: file ended after {len(data)} of {size} expected bytes (truncated while "
+            f"being read?); load it again, or restore it from a backup"
+        )
+    if digest is not None:
+        _check(path, "file", hashlib.sha256(data).hexdigest(), digest.sha256)
+    return load(data)
+
+
 def read_tensors(
     handle: BinaryIO,
     header: Header,
@@ -445,33 +464,24 @@ def read_tensors(
             present = {section_of(name) for name in header.tensors}
             if missing & present:
                 raise CorruptCheckpointError(
-                    f"{path}: sections {sorted(missing & present)} have no recorded checksum"
+                    f"{path}: sections {sorted(missing & present)} have no recorded checksum; "
+                    "load the whole checkpoint instead (include_optimizer=True)"
                 )
-    buffers: dict[str, bytearray] = {}
     if sections is None:
-        file_hash = hashlib.sha256(header.raw)
-        handle.seek(header.data_start)
-        for name, entry in header.tensors.items():
-            buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
-            file_hash.update(buffer)
-        if digest is not None:
-            _check(path, "file", file_hash.hexdigest(), digest.sha256)
-    else:
-        hashes: dict[str, Any] = {section: hashlib.sha256() for section in sections}
-        for name, entry in header.tensors.items():
-            section = section_of(name)
-            if section not in hashes:
-                continue
-            handle.seek(header.data_start + entry.begin)
-            buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
-            hashes[section].update(buffer)
-        if digest is not None:
-            for section, section_hash in hashes.items():
-                if section in digest.sections:
-                    _check(
-                        path,
-                        f"section {section!r}",
-                        section_hash.hexdigest(),
-                        digest.sections[section],
-                    )
+        return _read_whole(handle, header, path, digest)
+    buffers: dict[str, bytearray] = {}
+    hashes: dict[str, Any] = {section: hashlib.sha256() for section in sections}
+    for name, entry in header.tensors.items():
+        section = section_of(name)
+        if section not in hashes:
+            continue
+        handle.seek(header.data_start + entry.begin)
+        buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
+        hashes[section].update(buffer)
+    if digest is not None:
+        for section, section_hash in hashes.items():
+            if section in digest.sections:
+                _check(
+                    path, f"section {section!r}", section_hash.hexdigest(), digest.sections[section]
+                )
     return {name: _tensor(buffer, header.tensors[name]) for name, buffer in buffers.items()}

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from epochstore.checkpoints.fileformat import check_file, copy_verified
 from epochstore.checkpoints.layout import MapLocation, load_verified, read_store_id
-from epochstore.checkpoints.provenance import git_info, utc_now
 from epochstore.checkpoints.state import encode_tree
+from epochstore.checkpoints.verification import VerificationProblem, check
 from epochstore.errors import (
     CheckpointFormatError,
     CheckpointNotFoundError,
@@ -32,9 +32,11 @@ from epochstore.errors import (
     PromotionError,
 )
 from epochstore.naming import describe_epochs, validate_epoch
+from epochstore.provenance import git_info, utc_now
 from epochstore.registry.records import ProductionRecord, Version, VersionRecord, parse_version
 
 if TYPE_CHECKING:
+    from epochstore.checkpoints.fileformat import Digest
     from epochstore.checkpoints.layout import Checkpoint
     from epochstore.checkpoints.manifest import CheckpointRecord, Manifest
     from epochstore.location import FileSystem
@@ -172,6 +174,37 @@ class Registry:
         """Remove temporary files of promotions that died more than ``stale_after`` s ago."""
         self.fs.remove_stale(self.validated_dir, _VERSION_FILE.fullmatch, stale_after)
         self.fs.remove_stale(self.production_dir, _PRODUCTION_FILES.__contains__, stale_after)
+
+    def verify(self) -> tuple[list[str], list[VerificationProblem]]:
+        """Check every version and the production copy against their records.
+
+        Returns the verified paths and the problems (a record that does not parse is one).
+        """
+        verified: list[str] = []
+        problems: list[VerificationProblem] = []
+
+        def add(path: str, digest: Digest, version: str) -> None:
+            problem = check(self.fs, path, digest, version=version)
+            verified.extend([path] if problem is None else [])
+            problems.extend([] if problem is None else [problem])
+
+        for version in self.versions():
+            try:
+                entry = self.record(version)
+            except CheckpointFormatError as exc:
+                path = self.record_path(version)
+                problems.append(VerificationProblem(path, str(exc), version=str(version)))
+                continue
+            add(self.file_path(version), entry.digest, entry.version)
+        try:
+            production = self.production()
+            self.history()
+        except CheckpointFormatError as exc:
+            problems.append(VerificationProblem(self.production_dir, str(exc)))
+        else:
+            if production is not None:
+                add(self.production_file, production.digest, production.version)
+        return verified, problems
 
     # --- loading ----------------------------------------------------------------------------
 
