@@ -26,6 +26,7 @@ from .errors import (
     InvalidEpochError as InvalidEpochError,
     InvalidLocationError as InvalidLocationError,
     InvalidNameError as InvalidNameError,
+    InvalidVariantError as InvalidVariantError,
     InvalidVersionError as InvalidVersionError,
     PromotionError as PromotionError,
     ReadOnlyError as ReadOnlyError,

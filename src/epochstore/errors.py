@@ -80,6 +80,10 @@ class RunNotFoundError(EpochstoreError, FileNotFoundError):
     """The run directory does not exist."""
 
 
+class InvalidVariantError(EpochstoreError, ValueError):
+    """A run's ``variant.json`` is not valid JSON or lacks a valid family or params."""
+
+
 class StoreFormatError(EpochstoreError, ValueError):
     """The store's ``epochstore_format`` is missing, unknown or newer than this library."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from epochstore._version import __version__
-from epochstore.errors import EpochstoreError
+from epochstore.errors import InvalidVariantError
 from epochstore.location import PathOrURL, join, open_filesystem
 from epochstore.naming import validate_name
 
@@ -96,24 +96,29 @@ def read_variant(
     ------
     FileNotFoundError
         If the run has no ``variant.json``.
-    EpochstoreError
+    InvalidVariantError
         If the file is not a JSON object with a valid ``family`` and a ``params`` object.
     """
     path = join(run, VARIANT_FILE)
     fs, root = open_filesystem(run, storage_options)
     raw = fs.read_bytes(fs.join(root, VARIANT_FILE))
+    fix = f"fix it (see docs/format.md), or write it again with write_variant({run!r}, ...)"
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise EpochstoreError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+        raise InvalidVariantError(f"{path} is not valid JSON ({exc}); {fix}") from None
     if not isinstance(data, dict):
-        raise EpochstoreError(f"{path} must hold a JSON object, got {type(data).__name__}")
+        raise InvalidVariantError(
+            f"{path} must hold a JSON object, got {type(data).__name__}; {fix}"
+        )
     family = data.get("family")
     params = data.get("params", {})
     version = data.get("epochstore_version", "unknown")
     if not isinstance(params, dict):
-        raise EpochstoreError(f"{path}: 'params' must be an object, got {type(params).__name__}")
+        raise InvalidVariantError(
+            f"{path}: 'params' must be an object, got {type(params).__name__}; {fix}"
+        )
     if not isinstance(version, str):
-        raise EpochstoreError(f"{path}: 'epochstore_version' must be a string")
+        raise InvalidVariantError(f"{path}: 'epochstore_version' must be a string; {fix}")
     return Variant(family=validate_name(family, f"family name in {path}"), params=params,
                    epochstore_version=version)

@@ -168,3 +168,9 @@ def test_codec_applies_to_new_analyzers_only(run: Path) -> None:
     assert '"cname": "zstd"' in meta.read_text()
     with pytest.raises(InvalidCodecError, match="archival"):
         AnalysisPipeline(run, codec="gzip-9")
+
+
+def test_analyzer_listed_twice_names_it_and_the_fix(run: Path) -> None:
+    with pytest.raises(ValueError, match="'weight_drift' is listed twice") as info:
+        AnalysisPipeline(run, analyzers=["weight_drift", "weight_drift"])
+    assert "list each analyzer once" in str(info.value)

@@ -131,7 +131,10 @@ class AnalysisPipeline:
         for analyzer in chosen:
             check_analyzer(analyzer)
             if analyzer.name in result:
-                raise ValueError(f"analyzer {analyzer.name!r} is listed twice")
+                raise ValueError(
+                    f"analyzer {analyzer.name!r} is listed twice in analyzers=; list each "
+                    f"analyzer once"
+                )
             result[analyzer.name] = analyzer
         return result
 
