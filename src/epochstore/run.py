@@ -26,7 +26,6 @@ __all__ = [
     "CHECKPOINTS_DIR",
     "VARIANT_FILE",
     "Variant",
-    "join",  # re-exported from epochstore.location, where it lives
     "read_variant",
     "write_variant",
 ]

@@ -174,3 +174,12 @@ def test_analyzer_listed_twice_names_it_and_the_fix(run: Path) -> None:
     with pytest.raises(ValueError, match="'weight_drift' is listed twice") as info:
         AnalysisPipeline(run, analyzers=["weight_drift", "weight_drift"])
     assert "list each analyzer once" in str(info.value)
+
+
+def test_old_attribute_names_warn(run: Path) -> None:
+    pipeline = AnalysisPipeline(run)
+    assert pipeline.location == os.fspath(run)
+    with pytest.warns(DeprecationWarning, match="AnalysisPipeline.artifacts"):
+        assert pipeline.store is pipeline.artifacts
+    with pytest.warns(DeprecationWarning, match="AnalysisPipeline.location"):
+        assert pipeline.run_dir == pipeline.location

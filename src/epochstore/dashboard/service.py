@@ -28,7 +28,8 @@ from epochstore.checkpoints import CheckpointManager
 from epochstore.dashboard.cache import LRUCache
 from epochstore.dashboard.runs import RunEntry, find_runs
 from epochstore.errors import EpochstoreError
-from epochstore.run import CHECKPOINTS_DIR, join
+from epochstore.location import join
+from epochstore.run import CHECKPOINTS_DIR
 from epochstore.store import ArtifactLoader
 from epochstore.viz import (
     checkpoint_metrics,

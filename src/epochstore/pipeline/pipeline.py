@@ -6,12 +6,14 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from epochstore._memory import fix_mmap_threshold
 from epochstore.errors import EpochstoreError, FamilyNotFoundError, SchemaMismatchError
 from epochstore.interface import Analyzer, ModelFamily, RunContext, check_analyzer
+from epochstore.location import join
 from epochstore.pipeline.executors import (
     DaskExecutor,
     Executor,
@@ -21,7 +23,7 @@ from epochstore.pipeline.executors import (
 from epochstore.pipeline.plan import EpochResult, EpochTask, Plan, RunReport
 from epochstore.pipeline.worker import TaskContext, run_epoch_task, unfreeze
 from epochstore.plugins import get_family
-from epochstore.run import CHECKPOINTS_DIR, join, read_variant
+from epochstore.run import CHECKPOINTS_DIR, read_variant
 from epochstore.store.codecs import DEFAULT_CODEC, Codec
 
 if TYPE_CHECKING:
@@ -45,8 +47,8 @@ class AnalysisPipeline:
 
     Parameters
     ----------
-    run_dir
-        The run directory (local path or fsspec URL) holding ``variant.json``,
+    location
+        Where the run lives (local path or fsspec URL), holding ``variant.json``,
         ``checkpoints/`` and ``artifacts/``.
     family
         A :class:`~epochstore.families.ModelFamily` or a registered family name; default: the
@@ -58,7 +60,7 @@ class AnalysisPipeline:
     device
         Torch device for the forward passes (``"cpu"``, ``"cuda"``, ...).
     storage_options
-        fsspec options when ``run_dir`` is a URL.
+        fsspec options when ``location`` is a URL.
     codec
         Compression of analyzers this pipeline creates (a :class:`~epochstore.Codec` or a
         name for :meth:`~epochstore.Codec.parse`: ``"default"`` = LZ4, ``"archival"`` = zstd
@@ -74,7 +76,7 @@ class AnalysisPipeline:
 
     def __init__(
         self,
-        run_dir: str | os.PathLike[str],
+        location: str | os.PathLike[str],
         *,
         family: ModelFamily | str | None = None,
         analyzers: Sequence[Analyzer | str] | None = None,
@@ -83,7 +85,7 @@ class AnalysisPipeline:
         storage_options: Mapping[str, Any] | None = None,
         codec: Codec | str | None = None,
     ) -> None:
-        self.run_dir = os.fspath(run_dir)
+        self.location = os.fspath(location)
         if isinstance(codec, str):
             codec = Codec.parse(codec)
         self.codec: Codec = DEFAULT_CODEC if codec is None else codec
@@ -91,10 +93,10 @@ class AnalysisPipeline:
         variant = None
         if family is None or config is None:
             try:
-                variant = read_variant(self.run_dir, storage_options=self.storage_options)
+                variant = read_variant(self.location, storage_options=self.storage_options)
             except FileNotFoundError:
                 raise EpochstoreError(
-                    f"{join(self.run_dir, 'variant.json')} not found: is {self.run_dir!r} a "
+                    f"{join(self.location, 'variant.json')} not found: is {self.location!r} a "
                     "run directory? Train one with `epochstore train`, or pass family= and "
                     "config= explicitly"
                 ) from None
@@ -107,8 +109,8 @@ class AnalysisPipeline:
         )
         self.analyzers: dict[str, Analyzer] = self._resolve_analyzers(analyzers)
         self.device = device
-        self.checkpoint_dir = join(self.run_dir, CHECKPOINTS_DIR)
-        self._store: ArtifactStore | None = None
+        self.checkpoint_dir = join(self.location, CHECKPOINTS_DIR)
+        self._artifacts: ArtifactStore | None = None
         self._manager: CheckpointManager | None = None
 
     def _resolve_analyzers(self, analyzers: Sequence[Analyzer | str] | None) -> dict[str, Analyzer]:
@@ -141,15 +143,35 @@ class AnalysisPipeline:
     # --- components -----------------------------------------------------------------------------
 
     @property
-    def store(self) -> ArtifactStore:
+    def artifacts(self) -> ArtifactStore:
         """The run's artifact store."""
-        if self._store is None:
+        if self._artifacts is None:
             from epochstore.store import ArtifactStore
 
-            self._store = ArtifactStore(
-                self.run_dir, storage_options=self.storage_options, codec=self.codec
+            self._artifacts = ArtifactStore(
+                self.location, storage_options=self.storage_options, codec=self.codec
             )
-        return self._store
+        return self._artifacts
+
+    @property
+    def store(self) -> ArtifactStore:
+        """Deprecated name of :attr:`artifacts` (``ArtifactStore.store`` is a zarr store)."""
+        warnings.warn(
+            "AnalysisPipeline.store is deprecated; use AnalysisPipeline.artifacts",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.artifacts
+
+    @property
+    def run_dir(self) -> str:
+        """Deprecated name of :attr:`location`."""
+        warnings.warn(
+            "AnalysisPipeline.run_dir is deprecated; use AnalysisPipeline.location",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.location
 
     @property
     def checkpoints(self) -> CheckpointManager:
@@ -194,9 +216,9 @@ class AnalysisPipeline:
                     f"{self.checkpoint_dir}"
                 )
             committed = [e for e in committed if e in wanted]
-        present = set(self.store.get_available_analyzers())
+        present = set(self.artifacts.get_available_analyzers())
         done = {
-            name: set(self.store.get_epochs(name)) if name in present else set()
+            name: set(self.artifacts.get_epochs(name)) if name in present else set()
             for name in self.analyzers
         }
         tasks = []
@@ -217,12 +239,12 @@ class AnalysisPipeline:
     def _prepare(self, plan: Plan) -> dict[str, Mapping[str, Any]]:
         """Create each pending analyzer's group once, with its run-level params."""
         pending = {name for task in plan.tasks for name in task.analyzers}
-        present = set(self.store.get_available_analyzers())
+        present = set(self.artifacts.get_available_analyzers())
         params: dict[str, Mapping[str, Any]] = {}
         # Run-level params (e.g. from the final checkpoint) come from the whole run, never
         # from the subset of epochs this call was asked to analyze.
         run = RunContext(
-            run_dir=self.run_dir,
+            run_dir=self.location,
             family=self.family,
             config=self.config,
             epochs=tuple(self.checkpoints.epochs()),
@@ -232,17 +254,17 @@ class AnalysisPipeline:
         for name in pending:
             analyzer = self.analyzers[name]
             if name in present:
-                manifest = self.store.manifest(name)
+                manifest = self.artifacts.manifest(name)
                 if manifest.version != analyzer.version:
                     raise SchemaMismatchError(
-                        f"analyzer {name!r} in {self.run_dir} was computed by version "
+                        f"analyzer {name!r} in {self.location} was computed by version "
                         f"{manifest.version!r}, this is version {analyzer.version!r}; delete it "
                         f"(ArtifactStore(run).delete_analyzer({name!r})) to recompute every epoch"
                     )
                 params[name] = manifest.params  # reuse: stay consistent with stored epochs
                 continue
             params[name] = dict(analyzer.prepare(run))
-            self.store.create_analyzer(name, version=analyzer.version, params=params[name])
+            self.artifacts.create_analyzer(name, version=analyzer.version, params=params[name])
         return params
 
     def run(
@@ -281,12 +303,12 @@ class AnalysisPipeline:
         plan = self.plan(epochs)
         if not plan.tasks:
             return RunReport(results=(), seconds=time.perf_counter() - started)
-        if self.store.supports_rename:  # leftovers older than STALE_AFTER are dead writers'
-            self.store.cleanup()
+        if self.artifacts.supports_rename:  # leftovers older than STALE_AFTER are dead writers'
+            self.artifacts.cleanup()
         fix_mmap_threshold()  # before prepare(), which loads and analyses a checkpoint too
         params = self._prepare(plan)
         ctx = TaskContext(
-            run=self.run_dir,
+            location=self.location,
             checkpoint_dir=self.checkpoint_dir,
             storage_options=self.storage_options,
             family=self.family,
@@ -311,7 +333,7 @@ class AnalysisPipeline:
                 from tqdm import tqdm
 
                 bar = stack.enter_context(
-                    tqdm(total=len(plan.tasks), unit="epoch", desc=f"analyze {self.run_dir}")
+                    tqdm(total=len(plan.tasks), unit="epoch", desc=f"analyze {self.location}")
                 )
             stack.callback(unfreeze)
             jobs = [(ctx, task) for task in plan.tasks]
