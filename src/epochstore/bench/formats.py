@@ -62,6 +62,22 @@ ANALYZER = "bench"
 FIELD = "values"
 
 
+def _mean(arrays: Iterable[np.ndarray]) -> np.ndarray:
+    """Return the mean of ``arrays`` (at least float32), holding one of them at a time."""
+    total: np.ndarray | None = None
+    count = 0
+    for x in arrays:
+        if total is None:
+            total = np.array(x, dtype=np.result_type(x.dtype, np.float32))
+        else:
+            total += x
+        count += 1
+    if total is None:
+        raise ValueError("no epochs to average")
+    total /= count
+    return total
+
+
 def codec_label(codec: Codec) -> str:
     """Short name of a codec, e.g. ``"zstd-1 bitshuffle"`` or ``"none"``."""
     if codec.cname is None:
@@ -124,17 +140,7 @@ class Format(ABC):
 
     def mean_over_epochs(self, epochs: Sequence[int]) -> np.ndarray:
         """Return the mean over ``epochs`` of the whole field, one epoch in memory at a time."""
-        total: np.ndarray | None = None
-        for e in epochs:
-            x = self.read_epoch(e)
-            if total is None:
-                total = np.array(x, dtype=np.result_type(x.dtype, np.float32))
-            else:
-                total += x
-        if total is None:
-            raise ValueError("no epochs to average")
-        total /= len(epochs)
-        return total
+        return _mean(self.read_epoch(e) for e in epochs)
 
     # --- files ---------------------------------------------------------------------------
 
@@ -333,18 +339,8 @@ class NpzAllEpochs(Format):
 
     def mean_over_epochs(self, epochs: Sequence[int]) -> np.ndarray:
         """Open the file once and sum the members one at a time."""
-        total: np.ndarray | None = None
         with np.load(self.path) as z:
-            for e in epochs:
-                x = np.asarray(z[epoch_name(e)])
-                if total is None:
-                    total = np.array(x, dtype=np.result_type(x.dtype, np.float32))
-                else:
-                    total += x
-        if total is None:
-            raise ValueError("no epochs to average")
-        total /= len(epochs)
-        return total
+            return _mean(np.asarray(z[epoch_name(e)]) for e in epochs)
 
 
 class EpochstoreFormat(Format):

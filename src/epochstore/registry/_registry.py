@@ -250,6 +250,15 @@ class Registry:
         checkpoint["version"] = record.version
         return checkpoint
 
+    def _copy_or_refuse(self, source: str, target: str, digest: Digest, what: str) -> None:
+        try:
+            copy_verified(self.fs, source, target, digest)
+        except (CorruptCheckpointError, FileNotFoundError) as exc:
+            raise PromotionError(
+                f"refusing to promote {what} failed verification ({exc}); restore it from a "
+                f"backup, or promote another checkpoint"
+            ) from exc
+
     # --- promotion --------------------------------------------------------------------------
 
     def promote(
@@ -330,13 +339,9 @@ class Registry:
                 f"{target} exists but was not written by this manager; move it away first"
             )
         self.fs.makedirs(self.validated_dir)
-        try:
-            copy_verified(self.fs, source_path, target, record.digest)
-        except (CorruptCheckpointError, FileNotFoundError) as exc:
-            raise PromotionError(
-                f"refusing to promote epoch {record.epoch}: its checkpoint failed "
-                f"verification ({exc})"
-            ) from exc
+        self._copy_or_refuse(
+            source_path, target, record.digest, f"epoch {record.epoch}: its checkpoint"
+        )
         git = git_info()
         result = VersionRecord(
             version=str(version),
@@ -381,15 +386,12 @@ class Registry:
                 f"{target} exists but was not written by this manager; move it away first"
             )
         self.fs.makedirs(self.production_dir)
-        try:
-            copy_verified(
-                self.fs, self.file_path(parse_version(source.version)), target, source.digest
-            )
-        except (CorruptCheckpointError, FileNotFoundError) as exc:
-            raise PromotionError(
-                f"refusing to promote {version} to production: its validated file failed "
-                f"verification ({exc})"
-            ) from exc
+        self._copy_or_refuse(
+            self.file_path(parse_version(source.version)),
+            target,
+            source.digest,
+            f"{version} to production: its validated file",
+        )
         git = git_info()
         entry = ProductionRecord(
             version=source.version,
