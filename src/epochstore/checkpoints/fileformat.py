@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from epochstore.location import FileSystem
 
 __all__ = [
+    "CHUNK_SIZE",
     "MAX_HEADER_SIZE",
     "check_file",
-    "copy_verified",
     "Digest",
     "Header",
     "TensorEntry",
@@ -160,30 +160,8 @@ class Digest:
 
 # --- whole-file checks and copies ----------------------------------------------------------------
 
-_CHUNK: Final = 8 << 20
-
-
-def copy_verified(fs: FileSystem, source: str, target: str, digest: Digest) -> None:
-    """Copy ``source`` to ``target`` atomically, checking the bytes against ``digest``.
-
-    Raises
-    ------
-    CorruptCheckpointError
-        If the copied bytes do not match; ``target`` is then left unchanged.
-    """
-    file_hash = hashlib.sha256()
-    size = 0
-    with fs.open_read(source) as reader, fs.atomic_write(target) as writer:
-        while chunk := reader.read(_CHUNK):
-            file_hash.update(chunk)
-            writer.write(chunk)
-            size += len(chunk)
-        if size != digest.size or file_hash.hexdigest() != digest.sha256:
-            raise CorruptCheckpointError(
-                f"{source} does not match its recorded size and sha256 "
-                f"({size} bytes, sha256 {file_hash.hexdigest()}; recorded {digest.size} bytes, "
-                f"{digest.sha256}); it is corrupt or was changed"
-            )
+#: Bytes read at a time when a whole file is hashed or copied.
+CHUNK_SIZE: Final = 8 << 20
 
 
 def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
@@ -195,7 +173,7 @@ def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
         return f"size is {size} bytes, but {digest.size} were recorded (truncated or changed)"
     file_hash = hashlib.sha256()
     with fs.open_read(path) as handle:
-        while chunk := handle.read(_CHUNK):
+        while chunk := handle.read(CHUNK_SIZE):
             file_hash.update(chunk)
     if file_hash.hexdigest() != digest.sha256:
         return f"sha256 is {file_hash.hexdigest()}, but {digest.sha256} was recorded (corrupt)"

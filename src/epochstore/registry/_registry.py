@@ -16,12 +16,13 @@ Re-running an interrupted promotion to production completes it without duplicati
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from epochstore.checkpoints.fileformat import check_file, copy_verified
+from epochstore.checkpoints.fileformat import CHUNK_SIZE, check_file
 from epochstore.checkpoints.layout import MapLocation, load_verified, read_store_id
 from epochstore.checkpoints.state import encode_tree
 from epochstore.checkpoints.verification import VerificationProblem, check
@@ -66,6 +67,29 @@ def _read_json(fs: FileSystem, path: str) -> Any:
 
 def _dumps(document: Any) -> bytes:
     return json.dumps(document, indent=1, sort_keys=True, allow_nan=False).encode()
+
+
+def copy_verified(fs: FileSystem, source: str, target: str, digest: Digest) -> None:
+    """Copy ``source`` to ``target`` atomically, checking the bytes against ``digest``.
+
+    Raises
+    ------
+    CorruptCheckpointError
+        If the copied bytes do not match; ``target`` is then left unchanged.
+    """
+    file_hash = hashlib.sha256()
+    size = 0
+    with fs.open_read(source) as reader, fs.atomic_write(target) as writer:
+        while chunk := reader.read(CHUNK_SIZE):
+            file_hash.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+        if size != digest.size or file_hash.hexdigest() != digest.sha256:
+            raise CorruptCheckpointError(
+                f"{source} does not match its recorded size and sha256 "
+                f"({size} bytes, sha256 {file_hash.hexdigest()}; recorded {digest.size} bytes, "
+                f"{digest.sha256}); it is corrupt or was changed"
+            )
 
 
 class Registry:
