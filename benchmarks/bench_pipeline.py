@@ -68,6 +68,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from epochstore._memory import peak_rss_bytes, status_kb
+
 HERE = Path(__file__).resolve().parent
 MARKER = ".bench-pipeline"
 MB = 1e6
@@ -81,26 +83,13 @@ Json = dict[str, Any]
 # --- memory probes (used in the children) -----------------------------------------------------
 
 
-def _status_kb(key: str) -> int | None:
-    """A ``kB`` line of ``/proc/self/status`` (``VmHWM``, ``VmRSS``), or None off Linux."""
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return None
-
-
 def memory_mb() -> Json:
     """This process's peak (``VmHWM``) and current (``VmRSS``) RSS, and ``ru_maxrss``, in MB."""
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     maxrss_bytes = maxrss if sys.platform == "darwin" else maxrss * 1024
-    hwm = _status_kb("VmHWM")
-    rss = _status_kb("VmRSS")
+    rss = status_kb("VmRSS")
     return {
-        "vmhwm_mb": hwm * 1024 / MB if hwm is not None else maxrss_bytes / MB,
+        "vmhwm_mb": peak_rss_bytes() / MB,
         "vmrss_mb": rss * 1024 / MB if rss is not None else float("nan"),
         "ru_maxrss_mb": maxrss_bytes / MB,
     }

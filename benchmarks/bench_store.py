@@ -48,6 +48,8 @@ from typing import Any
 
 import numpy as np
 
+from epochstore._memory import reset_peak_rss, status_kb
+
 SHAPE = (512, 113, 113)
 P = 113
 ANALYZER = "neuron_activations"
@@ -236,23 +238,6 @@ def zarr_config(settings: Mapping[str, Any]) -> Iterator[None]:
 # --- RSS probes (fresh subprocess per measurement) -------------------------------------------
 
 
-def _status_kb(field: str) -> int | None:
-    status = Path("/proc/self/status")
-    if not status.exists():
-        return None
-    match = re.search(rf"{field}:\s+(\d+)", status.read_text())
-    return int(match.group(1)) if match else None
-
-
-def _reset_peak() -> bool:
-    """Reset this process's peak-RSS mark, VmHWM (Linux >= 4.0); False where not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 def run_probe(spec: Json) -> Json:
     """Measure one read in this (fresh) process: time and peak RSS growth.
 
@@ -280,16 +265,16 @@ def run_probe(spec: Json) -> Json:
         # one small read first: lazy imports, thread pools and zarr's event loop start here,
         # so the measured growth is what the read itself needs
         read_neuron_across(fmt, epochs[:2], loader, chunks=spec.get("chunks"), neuron=NEURON + 100)
-    use_proc = _reset_peak() and _status_kb("VmHWM") is not None
+    use_proc = reset_peak_rss()
     if use_proc:
-        before = _status_kb("VmRSS") or 0
+        before = status_kb("VmRSS") or 0
     else:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     result = read()
     first = time.perf_counter() - t0
     if use_proc:
-        after = _status_kb("VmHWM") or 0
+        after = status_kb("VmHWM") or 0
     else:
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = [first, *time_calls(read, repeats - 1)]

@@ -3,36 +3,10 @@
 Every error derives from :class:`EpochstoreError` *and* from the built-in exception it means,
 so ``except KeyError`` or ``except FileNotFoundError`` in user code keeps working. Messages say
 what went wrong, where (store, analyzer, epoch, file) and how to fix it.
+
+The module defines nothing but these classes, so it needs no ``__all__``; the public list is
+``epochstore/__init__.pyi`` (``tests/test_errors.py`` checks it names every class here).
 """
-
-from __future__ import annotations
-
-__all__ = [
-    "AnalyzerNotFoundError",
-    "CheckpointFormatError",
-    "CheckpointNotFoundError",
-    "CorruptArtifactError",
-    "CorruptCheckpointError",
-    "EpochChangedError",
-    "EpochExistsError",
-    "EpochNotFoundError",
-    "EpochstoreError",
-    "EpochstoreWarning",
-    "FamilyNotFoundError",
-    "InvalidCodecError",
-    "InvalidEpochError",
-    "InvalidLocationError",
-    "InvalidNameError",
-    "InvalidVersionError",
-    "PromotionError",
-    "ReadOnlyError",
-    "RunNotFoundError",
-    "SchemaMismatchError",
-    "StoreFormatError",
-    "StoreWriteError",
-    "UnsupportedArrayError",
-]
-
 
 class EpochstoreError(Exception):
     """Base class of every error raised by epochstore."""
@@ -106,6 +80,10 @@ class RunNotFoundError(EpochstoreError, FileNotFoundError):
     """The run directory does not exist."""
 
 
+class InvalidVariantError(EpochstoreError, ValueError):
+    """A run's ``variant.json`` is not valid JSON or lacks a valid family or params."""
+
+
 class StoreFormatError(EpochstoreError, ValueError):
     """The store's ``epochstore_format`` is missing, unknown or newer than this library."""
 
@@ -142,3 +120,4 @@ class PromotionError(EpochstoreError, ValueError):
 
 class FamilyNotFoundError(EpochstoreError, KeyError):
     """No model family is registered under this name."""
+

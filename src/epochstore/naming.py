@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import re
+from collections.abc import Sequence
 from typing import Final
 
 from epochstore.errors import InvalidEpochError, InvalidNameError
@@ -19,6 +20,7 @@ __all__ = [
     "NAME_PATTERN",
     "TMP_PREFIX",
     "checkpoint_name",
+    "describe_epochs",
     "epoch_name",
     "is_hidden",
     "parse_checkpoint_name",
@@ -154,3 +156,12 @@ def parse_checkpoint_name(name: str) -> int | None:
     """
     match = _CHECKPOINT_RE.fullmatch(name)
     return int(match.group(1)) if match else None
+
+
+def describe_epochs(epochs: Sequence[int]) -> str:
+    """Return a short list of sorted epochs for messages (``"1, 2, ..., 95 (95 epochs)"``)."""
+    if not epochs:
+        return "none"
+    if len(epochs) <= 6:
+        return ", ".join(map(str, epochs))
+    return f"{epochs[0]}, {epochs[1]}, ..., {epochs[-1]} ({len(epochs)} epochs)"

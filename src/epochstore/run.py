@@ -12,14 +12,13 @@ The run may be a local path or an fsspec URL (``s3://bucket/runs/p113``).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from epochstore._version import __version__
-from epochstore.errors import EpochstoreError
+from epochstore.errors import InvalidVariantError
+from epochstore.location import PathOrURL, join, open_filesystem
 from epochstore.naming import validate_name
 
 __all__ = [
@@ -27,7 +26,6 @@ __all__ = [
     "CHECKPOINTS_DIR",
     "VARIANT_FILE",
     "Variant",
-    "join",
     "read_variant",
     "write_variant",
 ]
@@ -35,14 +33,6 @@ __all__ = [
 VARIANT_FILE = "variant.json"
 CHECKPOINTS_DIR = "checkpoints"
 ARTIFACTS_DIR = "artifacts"
-
-
-def join(run: str | os.PathLike[str], *parts: str) -> str:
-    """Join path parts onto a run location, local path or URL alike."""
-    base = os.fspath(run)
-    if "://" in base:
-        return "/".join([base.rstrip("/"), *parts])
-    return os.fspath(Path(base, *parts))
 
 
 @dataclass(frozen=True)
@@ -67,7 +57,7 @@ class Variant:
 
 
 def write_variant(
-    run: str | os.PathLike[str],
+    run: PathOrURL,
     variant: Variant,
     *,
     storage_options: Mapping[str, Any] | None = None,
@@ -83,8 +73,6 @@ def write_variant(
     storage_options
         fsspec options for a URL (credentials, ``client_kwargs={"endpoint_url": ...}``).
     """
-    from epochstore.checkpoints.fs import open_filesystem
-
     validate_name(variant.family, "family name")
     fs, root = open_filesystem(run, storage_options)
     fs.makedirs(root)
@@ -92,7 +80,7 @@ def write_variant(
 
 
 def read_variant(
-    run: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+    run: PathOrURL, *, storage_options: Mapping[str, Any] | None = None
 ) -> Variant:
     """Read and validate ``variant.json`` of a run (local directory or fsspec URL).
 
@@ -107,26 +95,29 @@ def read_variant(
     ------
     FileNotFoundError
         If the run has no ``variant.json``.
-    EpochstoreError
+    InvalidVariantError
         If the file is not a JSON object with a valid ``family`` and a ``params`` object.
     """
-    from epochstore.checkpoints.fs import open_filesystem
-
     path = join(run, VARIANT_FILE)
     fs, root = open_filesystem(run, storage_options)
     raw = fs.read_bytes(fs.join(root, VARIANT_FILE))
+    fix = f"fix it (see docs/format.md), or write it again with write_variant({run!r}, ...)"
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise EpochstoreError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+        raise InvalidVariantError(f"{path} is not valid JSON ({exc}); {fix}") from None
     if not isinstance(data, dict):
-        raise EpochstoreError(f"{path} must hold a JSON object, got {type(data).__name__}")
+        raise InvalidVariantError(
+            f"{path} must hold a JSON object, got {type(data).__name__}; {fix}"
+        )
     family = data.get("family")
     params = data.get("params", {})
     version = data.get("epochstore_version", "unknown")
     if not isinstance(params, dict):
-        raise EpochstoreError(f"{path}: 'params' must be an object, got {type(params).__name__}")
+        raise InvalidVariantError(
+            f"{path}: 'params' must be an object, got {type(params).__name__}; {fix}"
+        )
     if not isinstance(version, str):
-        raise EpochstoreError(f"{path}: 'epochstore_version' must be a string")
+        raise InvalidVariantError(f"{path}: 'epochstore_version' must be a string; {fix}")
     return Variant(family=validate_name(family, f"family name in {path}"), params=params,
                    epochstore_version=version)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from epochstore.errors import EpochstoreError
-from epochstore.run import ARTIFACTS_DIR, VARIANT_FILE, join, read_variant
+from epochstore.location import join
+from epochstore.run import ARTIFACTS_DIR, VARIANT_FILE, read_variant
 
 __all__ = ["MAX_DEPTH", "RunEntry", "find_runs", "is_run", "run_locations"]
 
@@ -70,9 +71,9 @@ def _entries(location: str, storage_options: Mapping[str, Any] | None) -> dict[s
             return {}
     import fsspec
 
-    from epochstore._fsspec import url_storage_options
+    from epochstore.location import storage_options_for
 
-    fs, path = fsspec.core.url_to_fs(location, **url_storage_options(location, storage_options))
+    fs, path = fsspec.core.url_to_fs(location, **storage_options_for(location, storage_options))
     try:
         listing = fs.ls(path, detail=True)
     except (FileNotFoundError, NotADirectoryError):

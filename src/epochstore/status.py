@@ -22,7 +22,7 @@ def mark_finished(
     run: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
 ) -> None:
     """Record, atomically, that training of ``run`` finished (every scheduled epoch saved)."""
-    from epochstore.checkpoints.fs import open_filesystem
+    from epochstore.location import open_filesystem
 
     fs, root = open_filesystem(run, storage_options)
     document = {"status": "finished", "finished_at": time.time()}
@@ -33,7 +33,7 @@ def is_finished(
     run: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
 ) -> bool:
     """Return whether ``run``'s training recorded that it finished."""
-    from epochstore.checkpoints.fs import open_filesystem
+    from epochstore.location import open_filesystem
 
     fs, root = open_filesystem(run, storage_options)
     try:

@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from epochstore.run import ARTIFACTS_DIR, CHECKPOINTS_DIR, Variant, join, read_variant
+from epochstore.location import join
+from epochstore.run import ARTIFACTS_DIR, CHECKPOINTS_DIR, Variant, read_variant
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -124,7 +125,7 @@ def _checkpoint_records(
     run: str, storage_options: Mapping[str, Any] | None
 ) -> tuple[Any, ...]:
     """The committed checkpoints' records, from the checkpoint manifest alone."""
-    from epochstore.checkpoints.fs import open_filesystem
+    from epochstore.location import open_filesystem
 
     fs, root = open_filesystem(join(run, CHECKPOINTS_DIR), storage_options)
     path = fs.join(root, _CHECKPOINT_MANIFEST)
@@ -241,7 +242,7 @@ def write_summary(
     family: Any = None,
 ) -> VariantSummary:
     """Compute the run's summary (:func:`summarize`), write ``<run>/summary.json``; return it."""
-    from epochstore.checkpoints.fs import open_filesystem
+    from epochstore.location import open_filesystem
 
     summary = summarize(run, storage_options=storage_options, family=family)
     fs, root = open_filesystem(run, storage_options)
@@ -267,7 +268,7 @@ def read_summary(
         If the run has no (readable) summary, compute one with :func:`summarize` (not
         written: listing never writes); else return ``None``.
     """
-    from epochstore.checkpoints.fs import open_filesystem
+    from epochstore.location import open_filesystem
 
     fs, root = open_filesystem(run, storage_options)
     try:

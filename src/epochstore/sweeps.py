@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from epochstore.errors import EpochstoreError
-from epochstore.run import join
+from epochstore.location import join
 
 __all__ = [
     "SweepReport",

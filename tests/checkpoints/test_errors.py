@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import torch
 
 from epochstore.checkpoints import CheckpointManager
 from epochstore.errors import (
+    CheckpointFormatError,
     CheckpointNotFoundError,
+    CorruptCheckpointError,
     EpochExistsError,
     InvalidEpochError,
     ReadOnlyError,
@@ -117,3 +120,71 @@ def test_load_into_without_optimizer_state(ckpt_dir: str) -> None:
         manager.load_into(torch.nn.Linear(2, 2), optimizer=optimizer)
     with pytest.raises(RuntimeError, match="size mismatch"):
         manager.load_into(torch.nn.Linear(3, 2))
+
+
+# --- messages name the thing and the fix -----------------------------------------------------
+
+
+def _saved(ckpt_dir: str, epochs: range = range(2)) -> CheckpointManager:
+    manager = CheckpointManager(ckpt_dir)
+    for epoch in epochs:
+        manager.save(model=_MODEL, epoch=epoch)
+    return manager
+
+
+def test_missing_recorded_file_names_the_file_and_the_fix(ckpt_dir: str) -> None:
+    manager = _saved(ckpt_dir)
+    Path(manager.path(1)).unlink()
+    with pytest.raises(CorruptCheckpointError, match="is recorded but missing") as info:
+        manager.load(1)
+    assert manager.path(1) in str(info.value)
+    assert "restore it from a backup" in str(info.value)
+    assert "CheckpointManager.delete(1)" in str(info.value)
+
+
+def test_foreign_manifest_names_the_file_and_the_fix(ckpt_dir: str) -> None:
+    Path(ckpt_dir).mkdir(parents=True)
+    manifest = Path(ckpt_dir, "manifest.json")
+    manifest.write_text(json.dumps({"kind": "something else", "format": 1}))
+    with pytest.raises(CheckpointFormatError, match="not an epochstore checkpoint") as info:
+        CheckpointManager(ckpt_dir)
+    assert str(manifest) in str(info.value)
+    assert "a directory of its own" in str(info.value)
+
+
+def test_epoch_listed_twice_names_the_epoch_and_the_fix(ckpt_dir: str) -> None:
+    _saved(ckpt_dir, range(1))
+    manifest = Path(ckpt_dir, "manifest.json")
+    document = json.loads(manifest.read_text())
+    document["checkpoints"] *= 2
+    manifest.write_text(json.dumps(document))
+    with pytest.raises(CheckpointFormatError, match="an epoch is listed twice") as info:
+        CheckpointManager(ckpt_dir, read_only=True).epochs()
+    assert str(manifest) in str(info.value)
+    assert "epochs [0]" in str(info.value)
+    assert "keep one record per epoch" in str(info.value)
+
+
+@pytest.mark.parametrize("what", ["manifest", "version record"])
+def test_invalid_json_names_the_file_and_the_fix(ckpt_dir: str, what: str) -> None:
+    manager = _saved(ckpt_dir)
+    manager.promote(epoch=0, to="validated", version="1.0.0")
+    if what == "manifest":
+        damaged = Path(ckpt_dir, "manifest.json")
+    else:
+        damaged = Path(ckpt_dir).parent / "validated" / "v1.0.0.json"
+        damaged.chmod(0o644)
+    damaged.write_text("{not json")
+    with pytest.raises(CheckpointFormatError, match="is not valid JSON") as info:
+        manager.version_record("1.0.0") if what != "manifest" else manager.epochs()
+    assert str(damaged) in str(info.value)
+    assert "restore it from a backup" in str(info.value)
+
+
+def test_checks_on_production_name_the_fix(ckpt_dir: str) -> None:
+    manager = _saved(ckpt_dir)
+    manager.promote(epoch=0, to="validated", version="1.0.0")
+    with pytest.raises(ValueError, match=r"checks belong to promote\(to='validated'\)") as info:
+        manager.promote(version="1.0.0", to="production", checks={"smoke": True})
+    assert "drop checks=" in str(info.value)
+    assert manager.production_record() is None

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from epochstore.checkpoints import CheckpointManager, ProductionRecord, Version, VersionRecord
+from epochstore.checkpoints import CheckpointManager
 from epochstore.errors import (
     CheckpointNotFoundError,
     CorruptCheckpointError,
@@ -20,6 +20,7 @@ from epochstore.errors import (
     PromotionError,
     ReadOnlyError,
 )
+from epochstore.registry import ProductionRecord, VersionRecord, parse_version
 
 
 def _manager(ckpt_dir: str, epochs: range = range(3)) -> CheckpointManager:
@@ -199,7 +200,7 @@ def test_custom_registry_dir(ckpt_dir: str, tmp_path: Path) -> None:
     ],
 )
 def test_semver_ordering(ordered: list[str]) -> None:
-    versions = [Version.parse(v) for v in ordered]
+    versions = [parse_version(v) for v in ordered]
     shuffled = versions[1::2] + versions[::2]
     assert sorted(shuffled) == versions
     assert [str(v) for v in sorted(versions, reverse=True)] == ordered[::-1]
@@ -234,7 +235,7 @@ def test_versions_are_listed_in_semver_order(ckpt_dir: str) -> None:
 )
 def test_invalid_versions(bad: object) -> None:
     with pytest.raises(InvalidVersionError):
-        Version.parse(bad)
+        parse_version(bad)
 
 
 @given(
@@ -242,7 +243,7 @@ def test_invalid_versions(bad: object) -> None:
     b=st.tuples(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30)),
 )
 def test_release_order_is_numeric(a: tuple[int, int, int], b: tuple[int, int, int]) -> None:
-    va, vb = (Version.parse(".".join(map(str, v))) for v in (a, b))
+    va, vb = (parse_version(".".join(map(str, v))) for v in (a, b))
     assert (va < vb) == (a < b)
     assert (va == vb) == (a == b)
-    assert Version.parse(str(va)) == va
+    assert parse_version(str(va)) == va

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import subprocess
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -275,17 +276,19 @@ def test_metadata_records_provenance(ckpt_dir: str) -> None:
 
 
 def test_git_hash_is_read_from_the_checkout(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    git_dir = tmp_path / "repo" / ".git"
-    (git_dir / "refs" / "heads").mkdir(parents=True)
-    (git_dir / "HEAD").write_text("ref: refs/heads/main\n")
-    (git_dir / "refs" / "heads" / "main").write_text(commit + "\n")
-    work = tmp_path / "repo" / "src"
-    work.mkdir()
-    monkeypatch.chdir(work)
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], cwd=repo, check=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    monkeypatch.chdir(repo / "src")
     manager = CheckpointManager(str(tmp_path / "ckpts"))
     record = manager.save(model={"w": torch.ones(1)}, epoch=0)
     assert record.metadata["git_hash"] == commit
+    assert record.metadata["git_dirty"] is False
 
 
 def _draw() -> tuple[torch.Tensor, np.ndarray, float]:

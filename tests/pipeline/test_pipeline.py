@@ -14,6 +14,7 @@ import pytest
 
 from epochstore import AnalysisPipeline, ArtifactLoader, ArtifactStore, EpochstoreError
 from epochstore.errors import FamilyNotFoundError
+from epochstore.testing.snapshots import assert_same, snapshot
 from epochstore.testing.toy import ToyFamily
 
 EPOCHS = [0, 1, 2, 3, 5, 8]
@@ -23,22 +24,6 @@ EPOCHS = [0, 1, 2, 3, 5, 8]
 def run(tmp_path: Path) -> Path:
     ToyFamily().train(str(tmp_path / "run"), {"epochs": EPOCHS})
     return tmp_path / "run"
-
-
-def _snapshot(run: Path) -> dict[tuple[str, int], dict[str, np.ndarray]]:
-    loader = ArtifactLoader(run)
-    return {
-        (name, epoch): {k: v.values for k, v in loader.load_epoch(name, epoch).load().items()}
-        for name in loader.get_available_analyzers()
-        for epoch in loader.get_epochs(name)
-    }
-
-
-def _assert_same(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key, fields in a.items():
-        for field, values in fields.items():
-            np.testing.assert_allclose(values, b[key][field], rtol=1e-6, err_msg=str(key))
 
 
 def test_plan_lists_every_missing_pair_and_run_computes_them(run: Path) -> None:
@@ -65,12 +50,12 @@ def test_plan_lists_every_missing_pair_and_run_computes_them(run: Path) -> None:
 
 def test_second_run_is_a_no_op(run: Path) -> None:
     AnalysisPipeline(run).run(progress=False)
-    before = _snapshot(run)
+    before = snapshot(run)
     pipeline = AnalysisPipeline(run)
     assert len(pipeline.plan()) == 0
     report = pipeline.run(progress=False)
     assert report.written == []
-    _assert_same(before, _snapshot(run))
+    assert_same(before, snapshot(run))
 
 
 def test_adding_an_analyzer_computes_only_that_analyzer(run: Path) -> None:
@@ -101,7 +86,7 @@ def test_two_workers_equal_one(tmp_path: Path) -> None:
     report = AnalysisPipeline(runs[1]).run(workers=2, progress=False)
     assert report.ok
     assert len(report.written) == 3 * len(EPOCHS)
-    _assert_same(_snapshot(runs[0]), _snapshot(runs[1]))
+    assert_same(snapshot(runs[0]), snapshot(runs[1]))
 
 
 def test_resume_after_sigkill_equals_a_clean_run(tmp_path: Path) -> None:
@@ -128,7 +113,7 @@ def test_resume_after_sigkill_equals_a_clean_run(tmp_path: Path) -> None:
     assert 0 < len(partial) < 3 * 40
     AnalysisPipeline(killed).run(progress=False)
     assert len(AnalysisPipeline(killed).plan()) == 0
-    _assert_same(_snapshot(clean), _snapshot(killed))
+    assert_same(snapshot(clean), snapshot(killed))
 
 
 def test_a_corrupt_checkpoint_is_reported_and_skipped(run: Path) -> None:
@@ -183,3 +168,18 @@ def test_codec_applies_to_new_analyzers_only(run: Path) -> None:
     assert '"cname": "zstd"' in meta.read_text()
     with pytest.raises(InvalidCodecError, match="archival"):
         AnalysisPipeline(run, codec="gzip-9")
+
+
+def test_analyzer_listed_twice_names_it_and_the_fix(run: Path) -> None:
+    with pytest.raises(ValueError, match="'weight_drift' is listed twice") as info:
+        AnalysisPipeline(run, analyzers=["weight_drift", "weight_drift"])
+    assert "list each analyzer once" in str(info.value)
+
+
+def test_old_attribute_names_warn(run: Path) -> None:
+    pipeline = AnalysisPipeline(run)
+    assert pipeline.location == os.fspath(run)
+    with pytest.warns(DeprecationWarning, match="AnalysisPipeline.artifacts"):
+        assert pipeline.store is pipeline.artifacts
+    with pytest.warns(DeprecationWarning, match="AnalysisPipeline.location"):
+        assert pipeline.run_dir == pipeline.location

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from epochstore import AnalysisPipeline, ArtifactLoader, EpochChangedError
+from epochstore.testing.snapshots import snapshot
 from epochstore.testing.toy import ToyFamily
 
 EPOCHS = list(range(24))
@@ -24,20 +25,11 @@ ANALYZE = (
 )
 
 
-def _snapshot(run: Path) -> dict[tuple[str, int], dict[str, np.ndarray]]:
-    loader = ArtifactLoader(run)
-    return {
-        (name, epoch): {k: v.values for k, v in loader.load_epoch(name, epoch).load().items()}
-        for name in loader.get_available_analyzers()
-        for epoch in loader.get_epochs(name)
-    }
-
-
 def test_concurrent_analyzers_and_readers(tmp_path: Path) -> None:
     clean = tmp_path / "clean"
     ToyFamily().train(str(clean), {"epochs": EPOCHS})
     AnalysisPipeline(clean).run(progress=False)
-    expected = _snapshot(clean)
+    expected = snapshot(clean)
 
     run = tmp_path / "shared"
     ToyFamily().train(str(run), {"epochs": EPOCHS})
@@ -68,7 +60,7 @@ def test_concurrent_analyzers_and_readers(tmp_path: Path) -> None:
         time.sleep(0.01)
     assert [p.wait() for p in procs] == [0, 0, 0, 0], "a concurrent analyzer crashed"
     assert polls > 0
-    got = _snapshot(run)
+    got = snapshot(run)
     assert got.keys() == expected.keys()
     for key, fields in expected.items():
         for field, values in fields.items():

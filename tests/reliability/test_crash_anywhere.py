@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from epochstore import ArtifactLoader, CheckpointManager
+from epochstore import CheckpointManager
+from epochstore.testing.snapshots import assert_same, snapshot
 
 SCRIPT = Path(__file__).with_name("crash_process.py")
 N_EPOCHS = 12
@@ -30,28 +30,12 @@ def _start(run: Path) -> tuple[subprocess.Popen[str], float]:
     return proc, time.monotonic()
 
 
-def _snapshot(run: Path) -> dict[tuple[str, int], dict[str, np.ndarray]]:
-    loader = ArtifactLoader(run)
-    return {
-        (name, epoch): {k: v.values for k, v in loader.load_epoch(name, epoch).load().items()}
-        for name in loader.get_available_analyzers()
-        for epoch in loader.get_epochs(name)
-    }
-
-
-def _assert_subset_equal(got: dict, expected: dict) -> None:
-    assert set(got) <= set(expected)
-    for key, fields in got.items():
-        for field, values in fields.items():
-            np.testing.assert_allclose(values, expected[key][field], rtol=1e-5, err_msg=str(key))
-
-
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, dict]:
     run = tmp_path_factory.mktemp("clean") / "run"
     proc, started = _start(run)
     assert proc.wait(timeout=300) == 0
-    return run, time.monotonic() - started, _snapshot(run)
+    return run, time.monotonic() - started, snapshot(run)
 
 
 def _trials(tmp_path: Path, clean_run: tuple[Path, float, dict], trials: int, seed: int) -> int:
@@ -72,14 +56,14 @@ def _trials(tmp_path: Path, clean_run: tuple[Path, float, dict], trials: int, se
             report = CheckpointManager(run / "checkpoints", read_only=True).verify()
             assert not report.problems, report.problems
         if (run / "artifacts").exists():
-            _assert_subset_equal(_snapshot(run), expected)
+            assert_same(snapshot(run), expected, subset=True, rtol=1e-5)
         # Resume to completion: identical to the clean run.
         proc, _ = _start(run)
         assert proc.wait(timeout=300) == 0
         assert CheckpointManager(run / "checkpoints", read_only=True).epochs() == clean_epochs
-        final = _snapshot(run)
+        final = snapshot(run)
         assert final.keys() == expected.keys()
-        _assert_subset_equal(final, expected)
+        assert_same(final, expected, subset=True, rtol=1e-5)
     return kills
 
 

@@ -8,7 +8,6 @@ directory.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +19,11 @@ from epochstore import AnalysisPipeline, ArtifactLoader, ArtifactStore
 from epochstore.cli import main
 from epochstore.testing.faults import KillOnce
 from epochstore.testing.s3 import stores_opened_here
+from epochstore.testing.snapshots import assert_same, snapshot
 from epochstore.testing.toy import HiddenActivations, OutputNorm, ToyFamily, WeightDrift
 
 EPOCHS = [0, 1, 2, 3, 5, 8]
 KILLED = (3,)  # one worker dies; the other takes the retried task at once
-
-
-def _snapshot(
-    location: Any, storage_options: Mapping[str, Any] | None = None
-) -> dict[tuple[str, int], dict[str, np.ndarray]]:
-    loader = ArtifactLoader(location, storage_options=storage_options)
-    return {
-        (name, epoch): {k: v.values for k, v in loader.load_epoch(name, epoch).load().items()}
-        for name in loader.get_available_analyzers()
-        for epoch in loader.get_epochs(name)
-    }
-
-
-def _assert_same(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key, fields in a.items():
-        assert fields.keys() == b[key].keys()
-        for name, values in fields.items():
-            np.testing.assert_allclose(values, b[key][name], rtol=1e-6, err_msg=str(key))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +33,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ToyFamily().train(str(run), {"epochs": EPOCHS})
     analyzers = [*ToyFamily().analyzers(), KillOnce(marker_dir=str(run))]
     assert AnalysisPipeline(run, analyzers=analyzers).run(progress=False).ok
-    return _snapshot(run)
+    return snapshot(run)
 
 
 def test_train_analyze_on_a_local_cluster_and_load_from_s3(
@@ -77,7 +58,7 @@ def test_train_analyze_on_a_local_cluster_and_load_from_s3(
     assert len(AnalysisPipeline(url, storage_options=options).plan()) == 0
 
     expected = {k: v for k, v in reference.items() if k[0] != "kill_once"}
-    _assert_same(_snapshot(url, options), expected)
+    assert_same(snapshot(url, options), expected)
 
     # Loading stays lazy and computes on the same cluster.
     loader = ArtifactLoader(url, storage_options=options)
@@ -119,7 +100,7 @@ def test_a_worker_killed_mid_task_is_retried_and_the_store_stays_consistent(
     rerun = {r.epoch: r.already_done for r in report.results if r.already_done}
     assert rerun == dict.fromkeys(KILLED, ("hidden_activations",))
     assert len(AnalysisPipeline(url, analyzers=analyzers, storage_options=options).plan()) == 0
-    _assert_same(_snapshot(url, options), reference)  # ... and the store equals a clean run
+    assert_same(snapshot(url, options), reference)  # ... and the store equals a clean run
     # What the killed writers left was overwritten by the retries: nothing is left over.
     assert ArtifactStore(url, storage_options=options).cleanup() == []
 
@@ -136,4 +117,4 @@ def test_cli_analyze_on_a_dask_scheduler(s3: Any, dask_client: Any, reference: d
     ])
     assert status == 0
     expected = {k: v for k, v in reference.items() if k[0] == "output_norm" and k[1] in EPOCHS[:3]}
-    _assert_same(_snapshot(url, options), expected)
+    assert_same(snapshot(url, options), expected)

@@ -306,8 +306,8 @@ def test_cleanup_removes_what_a_killed_writer_left(backend: Backend) -> None:
         key = f"{store.root_path}/{leftover}/activations/c/0"
         sync(store.store.set(key, cpu.Buffer.from_bytes(b"chunk data, no metadata")))
     assert store.get_epochs("neuron_activations") == [0]
-    assert store.cleanup() == [f"{store.root_path}/{leftover}"]
-    assert store.cleanup() == []
+    assert store.cleanup(stale_after=0) == [f"{store.root_path}/{leftover}"]
+    assert store.cleanup(stale_after=0) == []
     _write(store, 5)
     assert store.get_epochs("neuron_activations") == [0, 5]
 

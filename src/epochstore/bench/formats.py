@@ -29,7 +29,6 @@ Formats are described by a JSON-serialisable :meth:`Format.spec` and rebuilt by
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import zipfile
 from abc import ABC, abstractmethod
@@ -39,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from epochstore.location import fsync_file
+from epochstore.naming import epoch_name
 from epochstore.store.codecs import Codec, default_layout
 
 __all__ = [
@@ -61,16 +62,20 @@ ANALYZER = "bench"
 FIELD = "values"
 
 
-def _epoch_name(epoch: int) -> str:
-    return f"epoch_{epoch:05d}"
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _mean(arrays: Iterable[np.ndarray]) -> np.ndarray:
+    """Return the mean of ``arrays`` (at least float32), holding one of them at a time."""
+    total: np.ndarray | None = None
+    count = 0
+    for x in arrays:
+        if total is None:
+            total = np.array(x, dtype=np.result_type(x.dtype, np.float32))
+        else:
+            total += x
+        count += 1
+    if total is None:
+        raise ValueError("no epochs to average")
+    total /= count
+    return total
 
 
 def codec_label(codec: Codec) -> str:
@@ -135,17 +140,7 @@ class Format(ABC):
 
     def mean_over_epochs(self, epochs: Sequence[int]) -> np.ndarray:
         """Return the mean over ``epochs`` of the whole field, one epoch in memory at a time."""
-        total: np.ndarray | None = None
-        for e in epochs:
-            x = self.read_epoch(e)
-            if total is None:
-                total = np.array(x, dtype=np.result_type(x.dtype, np.float32))
-            else:
-                total += x
-        if total is None:
-            raise ValueError("no epochs to average")
-        total /= len(epochs)
-        return total
+        return _mean(self.read_epoch(e) for e in epochs)
 
     # --- files ---------------------------------------------------------------------------
 
@@ -187,7 +182,7 @@ class _PerEpochFile(Format):
 
     def path(self, epoch: int) -> Path:
         """The file of one epoch."""
-        return self.root / f"{_epoch_name(epoch)}{self.suffix}"
+        return self.root / f"{epoch_name(epoch)}{self.suffix}"
 
     def epoch_files(self, epoch: int) -> list[Path]:
         """The one file of ``epoch``."""
@@ -195,7 +190,7 @@ class _PerEpochFile(Format):
 
     def _done(self, path: Path) -> None:
         if self.fsync:
-            _fsync(path)
+            fsync_file(path)
 
 
 class NpyPerEpoch(_PerEpochFile):
@@ -295,12 +290,12 @@ class NpzAllEpochs(Format):
                 with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
         if self.fsync:
-            _fsync(target)
+            fsync_file(target)
 
     def write_all(self, epochs: Iterable[tuple[int, np.ndarray]]) -> None:
         """Write the file from ``(epoch, array)`` pairs (replacing any file there was)."""
         tmp = self.path.with_suffix(".tmp.npz")
-        self._write_members(tmp, ((_epoch_name(e), a) for e, a in epochs))
+        self._write_members(tmp, ((epoch_name(e), a) for e, a in epochs))
         tmp.replace(self.path)
 
     def _existing(self) -> Iterator[tuple[str, np.ndarray]]:
@@ -312,7 +307,7 @@ class NpzAllEpochs(Format):
 
     def append(self, epoch: int, array: np.ndarray) -> None:
         """Add (or replace) one epoch: rewrite the whole file with it."""
-        key = _epoch_name(epoch)
+        key = epoch_name(epoch)
         tmp = self.path.with_suffix(".tmp.npz")
 
         def members() -> Iterator[tuple[str, np.ndarray]]:
@@ -331,7 +326,7 @@ class NpzAllEpochs(Format):
     def read_epoch(self, epoch: int) -> np.ndarray:
         """``np.load(file)[key]``: reads the zip directory, inflates that member."""
         with np.load(self.path) as z:
-            return np.asarray(z[_epoch_name(epoch)])
+            return np.asarray(z[epoch_name(epoch)])
 
     def read_row(self, epoch: int, row: int) -> np.ndarray:
         """Inflate the epoch's member, keep one row."""
@@ -340,22 +335,12 @@ class NpzAllEpochs(Format):
     def read_row_across(self, epochs: Sequence[int], row: int) -> np.ndarray:
         """Open the file once and inflate each epoch's member in turn."""
         with np.load(self.path) as z:
-            return np.stack([np.asarray(z[_epoch_name(e)])[row].copy() for e in epochs])
+            return np.stack([np.asarray(z[epoch_name(e)])[row].copy() for e in epochs])
 
     def mean_over_epochs(self, epochs: Sequence[int]) -> np.ndarray:
         """Open the file once and sum the members one at a time."""
-        total: np.ndarray | None = None
         with np.load(self.path) as z:
-            for e in epochs:
-                x = np.asarray(z[_epoch_name(e)])
-                if total is None:
-                    total = np.array(x, dtype=np.result_type(x.dtype, np.float32))
-                else:
-                    total += x
-        if total is None:
-            raise ValueError("no epochs to average")
-        total /= len(epochs)
-        return total
+            return _mean(np.asarray(z[epoch_name(e)]) for e in epochs)
 
 
 class EpochstoreFormat(Format):
@@ -430,7 +415,7 @@ class EpochstoreFormat(Format):
     def epoch_files(self, epoch: int) -> list[Path]:
         """The metadata of the store and analyzer, and the epoch's node."""
         base = self.root / "artifacts"
-        node = base / ANALYZER / _epoch_name(epoch)
+        node = base / ANALYZER / epoch_name(epoch)
         meta = [base / "zarr.json", base / ANALYZER / "zarr.json"]
         return [p for p in meta if p.exists()] + sorted(
             p for p in node.rglob("*") if p.is_file()
@@ -503,7 +488,7 @@ class ZarrPerEpoch(Format):
 
     def path(self, epoch: int) -> Path:
         """The array directory of one epoch."""
-        return self.root / f"{_epoch_name(epoch)}.zarr"
+        return self.root / f"{epoch_name(epoch)}.zarr"
 
     def epoch_files(self, epoch: int) -> list[Path]:
         """Every file of the epoch's array."""
@@ -532,7 +517,7 @@ class ZarrPerEpoch(Format):
         arr[...] = array
         if self.fsync:
             for p in self.epoch_files(epoch):
-                _fsync(p)
+                fsync_file(p)
 
     def _open(self, epoch: int) -> Any:
         import zarr

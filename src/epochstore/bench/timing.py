@@ -276,16 +276,6 @@ def disk_read_time(path: Path, repeats: int, *, block: int = _READ_BLOCK) -> Tim
     return time_calls(lambda: _read_whole(path, buf), repeats, before=lambda: evict([path]))
 
 
-def fsync_path(path: Path) -> None:
-    """Flush one file to disk (used to make the file formats' writes as durable as the store's).
-    """
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def median_of(values: Sequence[float]) -> float:
     """Median of ``values``, ``nan`` when empty."""
     return statistics.median(values) if values else float("nan")

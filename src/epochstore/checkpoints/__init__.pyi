@@ -4,7 +4,6 @@ from .fileformat import Digest
 from .layout import Checkpoint
 from .manager import CheckpointManager
 from .manifest import BestState, CheckpointRecord
-from .promotion import ProductionRecord, VersionRecord
 from .retention import (
     AnyOf,
     KeepAll,
@@ -14,7 +13,6 @@ from .retention import (
     KeepLast,
     RetentionPolicy,
 )
-from .semver import Version
 from .state import capture_rng_state, restore_rng_state
 from .verification import VerificationProblem, VerificationReport
 
@@ -30,12 +28,9 @@ __all__ = [
     "KeepEpochs",
     "KeepEvery",
     "KeepLast",
-    "ProductionRecord",
     "RetentionPolicy",
     "VerificationProblem",
     "VerificationReport",
-    "Version",
-    "VersionRecord",
     "capture_rng_state",
     "restore_rng_state",
 ]

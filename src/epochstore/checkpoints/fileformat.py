@@ -5,12 +5,12 @@ name -> dtype, shape, data offsets; optional ``__metadata__`` of string -> strin
 tensor bytes. Nothing here ever unpickles: a file that is not safetensors (e.g. a ``torch.save``
 pickle or zip renamed to ``.safetensors``) fails :func:`read_header` before any tensor is read.
 
-Files are written and read here rather than by ``safetensors.torch`` for two reasons, both about
-checksums: the writer hashes the bytes as it streams them (no second pass, no whole-file copy in
-memory, the same code for local files and fsspec URLs), and the reader hashes exactly the bytes
-it turns into tensors, so a file cannot change between its check and its load. The files stay
-plain safetensors (tensors sorted by alignment then name, header padded to 8 bytes, like the
-reference writer): ``safetensors.safe_open`` reads them.
+The writer is epochstore's own, because it hashes the bytes as it streams them (no second pass,
+no whole-file copy in memory, the same code for local files and fsspec URLs). A whole-file load
+reads the bytes once, checks their sha256 and hands exactly those bytes to
+``safetensors.torch.load``, so a file cannot change between its check and its load. The files
+stay plain safetensors (tensors sorted by alignment then name, header padded to 8 bytes, like
+the reference writer): ``safetensors.safe_open`` reads them.
 
 Besides the whole-file sha256, the writer records a :class:`Digest` with the sha256 of the
 header and of each *section* (tensors grouped by the first component of their name: ``model``,
@@ -33,8 +33,12 @@ from epochstore.errors import CheckpointFormatError, CorruptCheckpointError
 if TYPE_CHECKING:
     from typing import BinaryIO
 
+    from epochstore.location import FileSystem
+
 __all__ = [
+    "CHUNK_SIZE",
     "MAX_HEADER_SIZE",
+    "check_file",
     "Digest",
     "Header",
     "TensorEntry",
@@ -152,6 +156,28 @@ class Digest:
                 f"{where}: size must be an integer and sha256 values 64 hex digits"
             )
         return cls(size=size, sha256=sha, header_sha256=header_sha, sections=dict(sections))
+
+
+# --- whole-file checks and copies ----------------------------------------------------------------
+
+#: Bytes read at a time when a whole file is hashed or copied.
+CHUNK_SIZE: Final = 8 << 20
+
+
+def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
+    """Return ``None`` if the file at ``path`` matches ``digest``, else what is wrong."""
+    if not fs.exists(path):
+        return "file is missing"
+    size = fs.size(path)
+    if size != digest.size:
+        return f"size is {size} bytes, but {digest.size} were recorded (truncated or changed)"
+    file_hash = hashlib.sha256()
+    with fs.open_read(path) as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            file_hash.update(chunk)
+    if file_hash.hexdigest() != digest.sha256:
+        return f"sha256 is {file_hash.hexdigest()}, but {digest.sha256} was recorded (corrupt)"
+    return None
 
 
 def _is_hex_digest(value: object) -> bool:
@@ -361,6 +387,25 @@ def _check(path: str, what: str, actual: str, expected: str) -> None:
         )
 
 
+def _read_whole(
+    handle: BinaryIO, header: Header, path: str, digest: Digest | None
+) -> dict[str, torch.Tensor]:
+    """Read the whole file once, check its sha256, and let safetensors decode those bytes."""
+    from safetensors.torch import load
+
+    size = header.data_start + sum(entry.end - entry.begin for entry in header.tensors.values())
+    handle.seek(0)
+    data = handle.read(size)
+    if len(data) != size:
+        raise CorruptCheckpointError(
+            f"{path}: file ended after {len(data)} of {size} expected bytes (truncated while "
+            f"being read?); load it again, or restore it from a backup"
+        )
+    if digest is not None:
+        _check(path, "file", hashlib.sha256(data).hexdigest(), digest.sha256)
+    return load(data)
+
+
 def read_tensors(
     handle: BinaryIO,
     header: Header,
@@ -397,33 +442,24 @@ def read_tensors(
             present = {section_of(name) for name in header.tensors}
             if missing & present:
                 raise CorruptCheckpointError(
-                    f"{path}: sections {sorted(missing & present)} have no recorded checksum"
+                    f"{path}: sections {sorted(missing & present)} have no recorded checksum; "
+                    "load the whole checkpoint instead (include_optimizer=True)"
                 )
-    buffers: dict[str, bytearray] = {}
     if sections is None:
-        file_hash = hashlib.sha256(header.raw)
-        handle.seek(header.data_start)
-        for name, entry in header.tensors.items():
-            buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
-            file_hash.update(buffer)
-        if digest is not None:
-            _check(path, "file", file_hash.hexdigest(), digest.sha256)
-    else:
-        hashes: dict[str, Any] = {section: hashlib.sha256() for section in sections}
-        for name, entry in header.tensors.items():
-            section = section_of(name)
-            if section not in hashes:
-                continue
-            handle.seek(header.data_start + entry.begin)
-            buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
-            hashes[section].update(buffer)
-        if digest is not None:
-            for section, section_hash in hashes.items():
-                if section in digest.sections:
-                    _check(
-                        path,
-                        f"section {section!r}",
-                        section_hash.hexdigest(),
-                        digest.sections[section],
-                    )
+        return _read_whole(handle, header, path, digest)
+    buffers: dict[str, bytearray] = {}
+    hashes: dict[str, Any] = {section: hashlib.sha256() for section in sections}
+    for name, entry in header.tensors.items():
+        section = section_of(name)
+        if section not in hashes:
+            continue
+        handle.seek(header.data_start + entry.begin)
+        buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
+        hashes[section].update(buffer)
+    if digest is not None:
+        for section, section_hash in hashes.items():
+            if section in digest.sections:
+                _check(
+                    path, f"section {section!r}", section_hash.hexdigest(), digest.sections[section]
+                )
     return {name: _tensor(buffer, header.tensors[name]) for name, buffer in buffers.items()}

@@ -43,13 +43,14 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from epochstore.checkpoints.fileformat import Digest, Header
-    from epochstore.checkpoints.fs import FileSystem
+    from epochstore.location import FileSystem
 
 __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "MapLocation",
     "check_header",
+    "load_verified",
     "pack",
     "read_checkpoint",
     "read_store_id",
@@ -241,3 +242,54 @@ def read_checkpoint(
         config=_json(meta, _CONFIG, path),
         metadata=_json(meta, _METADATA, path),
     )
+
+
+def load_verified(
+    fs: FileSystem,
+    path: str,
+    digest: Digest,
+    epoch: int,
+    *,
+    include_optimizer: bool,
+    map_location: MapLocation,
+) -> Checkpoint:
+    """Load the recorded checkpoint file at ``path``, verified against ``digest``.
+
+    Raises
+    ------
+    CorruptCheckpointError
+        If the file is missing, has another size, fails a checksum, no longer parses, or
+        holds another epoch than ``epoch``; every message says how to recover.
+    """
+    try:
+        size = fs.size(path)
+    except FileNotFoundError:
+        raise CorruptCheckpointError(
+            f"{path} is recorded but missing; restore it from a backup, or delete its record "
+            f"with CheckpointManager.delete({epoch}) (other epochs still load)"
+        ) from None
+    if size != digest.size:
+        raise CorruptCheckpointError(
+            f"{path} has {size} bytes but {digest.size} were recorded (truncated or "
+            f"changed); it is not loaded: restore it from a backup or load another epoch"
+        )
+    try:
+        with fs.open_read(path) as handle:
+            checkpoint = read_checkpoint(
+                handle,
+                size,
+                path,
+                digest,
+                include_optimizer=include_optimizer,
+                map_location=map_location,
+            )
+    except CheckpointFormatError as exc:
+        raise CorruptCheckpointError(
+            f"{path} is recorded but is no longer a valid checkpoint: {exc}"
+        ) from exc
+    if checkpoint["epoch"] != epoch:
+        raise CorruptCheckpointError(
+            f"{path} holds epoch {checkpoint['epoch']}, but epoch {epoch} was recorded: the "
+            f"file was swapped; restore the right file or load another epoch"
+        )
+    return checkpoint

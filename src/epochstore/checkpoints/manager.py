@@ -18,21 +18,18 @@ swapped file is reported and skipped, never loaded silently.
 from __future__ import annotations
 
 import os
-import re
-import time
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from epochstore.checkpoints.fileformat import read_header, write_safetensors
-from epochstore.checkpoints.fs import open_filesystem, temp_target
 from epochstore.checkpoints.layout import (
     Checkpoint,
     MapLocation,
+    load_verified,
     pack,
-    read_checkpoint,
     read_store_id,
 )
 from epochstore.checkpoints.manifest import (
@@ -42,15 +39,6 @@ from epochstore.checkpoints.manifest import (
     Manifest,
     Mode,
 )
-from epochstore.checkpoints.promotion import (
-    HISTORY_FILE,
-    PRODUCTION_FILE,
-    PRODUCTION_RECORD,
-    ProductionRecord,
-    Registry,
-    VersionRecord,
-)
-from epochstore.checkpoints.provenance import collect_metadata
 from epochstore.checkpoints.retention import (
     AnyOf,
     KeepAll,
@@ -65,11 +53,9 @@ from epochstore.checkpoints.retention import (
     rank_records,
     select_for_deletion,
 )
-from epochstore.checkpoints.semver import Version
 from epochstore.checkpoints.state import (
     HasStateDict,
     capture_rng_state,
-    encode_tree,
     normalise_metrics,
     state_dict_of,
 )
@@ -83,28 +69,21 @@ from epochstore.errors import (
     PromotionError,
     ReadOnlyError,
 )
-from epochstore.naming import checkpoint_name, parse_checkpoint_name, validate_epoch
+from epochstore.location import STALE_AFTER, open_filesystem
+from epochstore.naming import (
+    checkpoint_name,
+    describe_epochs,
+    parse_checkpoint_name,
+    validate_epoch,
+)
+from epochstore.provenance import collect_metadata
+from epochstore.registry import Promotions, Registry
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from epochstore.checkpoints.fileformat import Digest
-    from epochstore.checkpoints.fs import FileSystem
 
 __all__ = ["CheckpointManager"]
-
-PromotionTarget = Literal["validated", "production"]
-_VERSION_FILE: Final = re.compile(r"v.+\.(safetensors|json)")
-_PRODUCTION_FILES: Final = frozenset({PRODUCTION_FILE, PRODUCTION_RECORD, HISTORY_FILE})
-
-
-def _describe(epochs: Sequence[int]) -> str:
-    if not epochs:
-        return "none"
-    if len(epochs) <= 6:
-        return ", ".join(map(str, epochs))
-    return f"{epochs[0]}, {epochs[1]}, ..., {epochs[-1]} ({len(epochs)} epochs)"
-
 
 def _device_of(module: torch.nn.Module) -> torch.device:
     for tensor in (*module.parameters(), *module.buffers()):
@@ -112,7 +91,7 @@ def _device_of(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-class CheckpointManager:
+class CheckpointManager(Promotions):
     """Save and load training checkpoints as safetensors files, safely.
 
     Each checkpoint is ``checkpoint_epoch_NNNNN.safetensors`` in ``checkpoint_dir``, holding the
@@ -144,8 +123,9 @@ class CheckpointManager:
     storage_options
         Options for the fsspec filesystem of a URL.
     stale_after
-        Seconds after its last change when a temporary file of an interrupted write is
-        removed by a writable manager opening the directory.
+        Seconds after its last change when a temporary file of an interrupted write is taken
+        for a dead writer's and removed by a writable manager opening the directory (default
+        :data:`epochstore.location.STALE_AFTER`, one hour).
 
     Examples
     --------
@@ -177,7 +157,7 @@ class CheckpointManager:
         registry_dir: str | os.PathLike[str] | None = None,
         read_only: bool = False,
         storage_options: Mapping[str, Any] | None = None,
-        stale_after: float = 600.0,
+        stale_after: float = STALE_AFTER,
     ) -> None:
         if not isinstance(metric_for_best, str) or not metric_for_best:
             raise ValueError(f"metric_for_best must be a non-empty str, got {metric_for_best!r}")
@@ -277,29 +257,14 @@ class CheckpointManager:
         if manifest is None:
             manifest = Manifest.new()
             self._fs.write_bytes(self._manifest_path, manifest.to_bytes())
-        self._remove_stale(self._fs, self._dir, _is_checkpoint_target)
-        registry = self._registry(manifest)
-        self._remove_stale(self._registry_fs, registry.validated_dir, _VERSION_FILE.fullmatch)
-        self._remove_stale(
-            self._registry_fs, registry.production_dir, _PRODUCTION_FILES.__contains__
-        )
+        self._fs.remove_stale(self._dir, _is_checkpoint_target, self.stale_after)
+        self._registry(manifest).remove_stale(self.stale_after)
         if manifest.retired:
             files = {record.file for record in manifest.checkpoints}
             for name in manifest.retired:
                 if name not in files and parse_checkpoint_name(name) is not None:
                     self._fs.remove(self._fs.join(self._dir, name))
             self._write_manifest(manifest)
-
-    def _remove_stale(self, fs: FileSystem, directory: str, ours: Any) -> None:
-        now = time.time()
-        for name in fs.list_names(directory):
-            target = temp_target(name)
-            if target is None or not ours(target):
-                continue
-            path = fs.join(directory, name)
-            modified = fs.modified(path)
-            if modified is not None and now - modified >= self.stale_after:
-                fs.remove(path)
 
     # --- saving -------------------------------------------------------------------------------
 
@@ -477,47 +442,14 @@ class CheckpointManager:
     def _load_record(
         self, record: CheckpointRecord, include_optimizer: bool, map_location: MapLocation
     ) -> Checkpoint:
-        path = self._fs.join(self._dir, record.file)
-        return self._load_file(path, record.digest, include_optimizer, map_location, record.epoch)
-
-    def _load_file(
-        self,
-        path: str,
-        digest: Digest,
-        include_optimizer: bool,
-        map_location: MapLocation,
-        epoch: int,
-        fs: FileSystem | None = None,
-    ) -> Checkpoint:
-        fs = fs or self._fs
-        try:
-            size = fs.size(path)
-        except FileNotFoundError:
-            raise CorruptCheckpointError(f"{path} is recorded but missing") from None
-        if size != digest.size:
-            raise CorruptCheckpointError(
-                f"{path} has {size} bytes but {digest.size} were recorded (truncated or "
-                f"changed); it is not loaded"
-            )
-        try:
-            with fs.open_read(path) as handle:
-                checkpoint = read_checkpoint(
-                    handle,
-                    size,
-                    path,
-                    digest,
-                    include_optimizer=include_optimizer,
-                    map_location=map_location,
-                )
-        except CheckpointFormatError as exc:
-            raise CorruptCheckpointError(
-                f"{path} is recorded but is no longer a valid checkpoint: {exc}"
-            ) from exc
-        if checkpoint["epoch"] != epoch:
-            raise CorruptCheckpointError(
-                f"{path} holds epoch {checkpoint['epoch']}, but epoch {epoch} was recorded"
-            )
-        return checkpoint
+        return load_verified(
+            self._fs,
+            self._fs.join(self._dir, record.file),
+            record.digest,
+            record.epoch,
+            include_optimizer=include_optimizer,
+            map_location=map_location,
+        )
 
     def load(
         self,
@@ -567,7 +499,7 @@ class CheckpointManager:
                 )
             raise CheckpointNotFoundError(
                 f"no committed checkpoint of epoch {epoch} in {self._dir}; committed "
-                f"epochs: {_describe(manifest.epochs())}"
+                f"epochs: {describe_epochs(manifest.epochs())}"
             )
         return self._load_record(record, include_optimizer, map_location)
 
@@ -714,170 +646,6 @@ class CheckpointManager:
         """
         manifest = self._manifest()
         return verify(self._fs, self._dir, manifest, self._registry(manifest))
-
-    # --- promotion ----------------------------------------------------------------------------
-
-    def promote(
-        self,
-        epoch: int | None = None,
-        *,
-        to: PromotionTarget,
-        version: str,
-        checks: Mapping[str, Any] | None = None,
-    ) -> VersionRecord | ProductionRecord:
-        """Promote a checkpoint: raw -> ``validated`` -> ``production``.
-
-        ``promote(epoch=100, to="validated", version="1.0.0", checks={...})`` copies the
-        verified checkpoint of epoch 100 to ``validated/v1.0.0.safetensors`` with an immutable
-        record. ``promote(version="1.0.0", to="production")`` copies that version to
-        ``production/model.safetensors`` and appends to the production history.
-
-        Parameters
-        ----------
-        epoch
-            The committed epoch to validate (``to="validated"``). With ``to="production"``
-            it is optional and, if given, must be the version's source epoch.
-        to
-            ``"validated"`` or ``"production"``.
-        version
-            A semantic version, e.g. ``"1.0.0"``.
-        checks
-            JSON-able results of the checks that passed (``{"test_accuracy": 0.99}``);
-            a check whose value is ``False`` failed and refuses the promotion.
-
-        Returns
-        -------
-        VersionRecord or ProductionRecord
-            The record written.
-
-        Raises
-        ------
-        InvalidVersionError
-            If ``version`` is not a semantic version.
-        PromotionError
-            If the version exists already, a check failed, the checkpoint or validated file is
-            corrupt, or a production promotion names a version that was not validated.
-        CheckpointNotFoundError
-            If ``epoch`` is not committed.
-        """
-        self._check_writable("promote")
-        parsed = Version.parse(version)
-        manifest = self._manifest()
-        registry = self._registry(manifest)
-        if to == "validated":
-            if epoch is None:
-                raise ValueError("promote(to='validated') needs the epoch to validate: epoch=...")
-            if checks is not None and not isinstance(checks, Mapping):
-                raise TypeError(f"checks must be a mapping, got {type(checks).__name__}")
-            check_values = dict(checks or {})
-            encode_tree(check_values, "checks", None)
-            epoch = validate_epoch(epoch)
-            record = manifest.get(epoch)
-            if record is None:
-                raise CheckpointNotFoundError(
-                    f"cannot promote epoch {epoch}: it has no committed checkpoint in "
-                    f"{self._dir} (committed: {_describe(manifest.epochs())})"
-                )
-            return registry.validate(
-                record, self._fs.join(self._dir, record.file), parsed, check_values
-            )
-        if to == "production":
-            if checks:
-                raise ValueError("checks belong to promote(to='validated')")
-            if epoch is not None:
-                source = registry.record(parsed) if parsed in registry.versions() else None
-                if source is not None and source.source_epoch != validate_epoch(epoch):
-                    raise PromotionError(
-                        f"version {parsed} was validated from epoch {source.source_epoch}, "
-                        f"not {epoch}"
-                    )
-            return registry.to_production(parsed)
-        raise ValueError(f"to must be 'validated' or 'production', got {to!r}")
-
-    def versions(self) -> list[str]:
-        """Return the validated versions, in semantic-version order (``1.9.0`` < ``1.10.0``)."""
-        return [str(v) for v in self._registry(self._manifest()).versions()]
-
-    def version_record(self, version: str) -> VersionRecord:
-        """Return the immutable record of a validated version."""
-        return self._registry(self._manifest()).record(Version.parse(version))
-
-    def production_record(self) -> ProductionRecord | None:
-        """Return which version is in production, or ``None``."""
-        return self._registry(self._manifest()).production()
-
-    def production_history(self) -> list[ProductionRecord]:
-        """Return the append-only history of production promotions, oldest first."""
-        return self._registry(self._manifest()).history()
-
-    def load_version(
-        self,
-        version: str,
-        *,
-        map_location: MapLocation = "cpu",
-        include_optimizer: bool = True,
-    ) -> Checkpoint:
-        """Load a validated version, verified against its record.
-
-        The returned checkpoint has ``version`` set and ``epoch`` = the source epoch.
-
-        Raises
-        ------
-        CheckpointNotFoundError
-            If the version was not validated.
-        CorruptCheckpointError
-            If its file does not match the record.
-        """
-        registry = self._registry(self._manifest())
-        record = registry.record(Version.parse(version))
-        checkpoint = self._load_file(
-            registry.file_path(Version.parse(record.version)),
-            record.digest,
-            include_optimizer,
-            map_location,
-            record.source_epoch,
-            fs=self._registry_fs,
-        )
-        checkpoint["version"] = record.version
-        return checkpoint
-
-    def load_production(
-        self, *, map_location: MapLocation = "cpu", include_optimizer: bool = True
-    ) -> Checkpoint:
-        """Load ``production/model.safetensors``, verified against ``production/model.json``.
-
-        Raises
-        ------
-        CheckpointNotFoundError
-            If nothing was promoted to production.
-        CorruptCheckpointError
-            If the production copy does not match its record (for example after an
-            interrupted promotion: run ``promote(version=..., to="production")`` again).
-        """
-        registry = self._registry(self._manifest())
-        record = registry.production()
-        if record is None:
-            raise CheckpointNotFoundError(
-                f"nothing was promoted to production in {registry.production_dir}"
-            )
-        try:
-            checkpoint = self._load_file(
-                registry.production_file,
-                record.digest,
-                include_optimizer,
-                map_location,
-                record.source_epoch,
-                fs=self._registry_fs,
-            )
-        except CorruptCheckpointError as exc:
-            raise CorruptCheckpointError(
-                f"the production copy does not match {registry.production_record_path} "
-                f"(version {record.version}): {exc}. After an interrupted promotion, run "
-                f"promote(version=..., to='production') again"
-            ) from exc
-        checkpoint["version"] = record.version
-        return checkpoint
-
 
 def _is_checkpoint_target(name: str) -> bool:
     return name == MANIFEST_NAME or parse_checkpoint_name(name) is not None

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from epochstore.checkpoints.fileformat import Digest
-from epochstore.checkpoints.provenance import utc_now
 from epochstore.checkpoints.state import decode_tree, encode_tree
 from epochstore.errors import CheckpointFormatError
 from epochstore.naming import checkpoint_name, validate_epoch
+from epochstore.provenance import utc_now
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "BestState", "CheckpointRecord", "Manifest", "Mode"]
 
@@ -209,7 +210,11 @@ class Manifest:
                 f"directory aside (its checkpoint files are intact but uncommitted without it)"
             ) from None
         if not isinstance(document, dict) or document.get("kind") != _KIND:
-            raise CheckpointFormatError(f"{path} is not an epochstore checkpoint manifest")
+            raise CheckpointFormatError(
+                f"{path} is not an epochstore checkpoint manifest (no kind {_KIND!r}); this "
+                f"directory holds something else: give CheckpointManager a directory of its own, "
+                f"or move that file away"
+            )
         if document.get("format") != MANIFEST_FORMAT:
             raise CheckpointFormatError(
                 f"{path} has manifest format {document.get('format')!r}; this epochstore "
@@ -221,11 +226,11 @@ class Manifest:
             document.get("retired", []),
         )
         if not isinstance(store_id, str) or not store_id:
-            raise CheckpointFormatError(f"{path}: 'store_id' must be a non-empty string")
+            raise _damaged(path, "'store_id' must be a non-empty string")
         if not isinstance(records, list):
-            raise CheckpointFormatError(f"{path}: 'checkpoints' must be a list")
+            raise _damaged(path, "'checkpoints' must be a list")
         if not isinstance(retired, list) or not all(isinstance(n, str) for n in retired):
-            raise CheckpointFormatError(f"{path}: 'retired' must be a list of file names")
+            raise _damaged(path, "'retired' must be a list of file names")
         checkpoints = tuple(
             sorted(
                 (
@@ -235,14 +240,23 @@ class Manifest:
                 key=lambda r: r.epoch,
             )
         )
-        if len({r.epoch for r in checkpoints}) != len(checkpoints):
-            raise CheckpointFormatError(f"{path}: an epoch is listed twice")
+        counts = Counter(r.epoch for r in checkpoints)
+        twice = sorted(epoch for epoch, count in counts.items() if count > 1)
+        if twice:
+            raise CheckpointFormatError(
+                f"{path}: an epoch is listed twice (epochs {twice}); the manifest was edited by "
+                f"hand or damaged: keep one record per epoch, or restore it from a backup"
+            )
         return cls(
             store_id=store_id,
             checkpoints=checkpoints,
             best=_parse_best(document.get("best"), path),
             retired=tuple(retired),
         )
+
+
+def _damaged(path: str, problem: str) -> CheckpointFormatError:
+    return CheckpointFormatError(f"{path}: {problem}; restore it from a backup")
 
 
 def _parse_best(data: Any, path: str) -> BestState | None:
@@ -257,7 +271,7 @@ def _parse_best(data: Any, path: str) -> BestState | None:
             value=float(value),
         )
     except (KeyError, TypeError, ValueError):
-        raise CheckpointFormatError(f"{path}: 'best' is not a valid best record") from None
+        raise _damaged(path, "'best' is not a valid best record") from None
     if best.mode not in ("min", "max"):
-        raise CheckpointFormatError(f"{path}: 'best.mode' must be 'min' or 'max'")
+        raise _damaged(path, "'best.mode' must be 'min' or 'max'")
     return best

@@ -5,17 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from epochstore.checkpoints.promotion import check_file
-from epochstore.errors import CheckpointFormatError
+from epochstore.checkpoints.fileformat import check_file
 from epochstore.naming import parse_checkpoint_name
 
 if TYPE_CHECKING:
     from epochstore.checkpoints.fileformat import Digest
-    from epochstore.checkpoints.fs import FileSystem
     from epochstore.checkpoints.manifest import Manifest
-    from epochstore.checkpoints.promotion import Registry
+    from epochstore.location import FileSystem
+    from epochstore.registry import Registry
 
-__all__ = ["VerificationProblem", "VerificationReport", "verify"]
+__all__ = ["VerificationProblem", "VerificationReport", "check", "verify"]
 
 
 @dataclass(frozen=True)
@@ -70,27 +69,17 @@ class VerificationReport:
         return sorted(p.epoch for p in self.problems if p.epoch is not None)
 
 
-class _Checker:
-    """Collects verified paths and problems."""
-
-    def __init__(self) -> None:
-        self.verified: list[str] = []
-        self.problems: list[VerificationProblem] = []
-
-    def check(
-        self,
-        fs: FileSystem,
-        path: str,
-        digest: Digest,
-        *,
-        epoch: int | None = None,
-        version: str | None = None,
-    ) -> None:
-        problem = check_file(fs, path, digest)
-        if problem is None:
-            self.verified.append(path)
-        else:
-            self.problems.append(VerificationProblem(path, problem, epoch, version))
+def check(
+    fs: FileSystem,
+    path: str,
+    digest: Digest,
+    *,
+    epoch: int | None = None,
+    version: str | None = None,
+) -> VerificationProblem | None:
+    """Return what is wrong with the file at ``path`` against ``digest``, or ``None``."""
+    problem = check_file(fs, path, digest)
+    return None if problem is None else VerificationProblem(path, problem, epoch, version)
 
 
 def verify(
@@ -98,31 +87,20 @@ def verify(
 ) -> VerificationReport:
     """Check the checkpoints of ``manifest`` and the versions and production copy of
     ``registry`` against their records, and list uncommitted checkpoint files."""
-    checker = _Checker()
+    verified: list[str] = []
+    problems: list[VerificationProblem] = []
     for record in manifest.checkpoints:
-        checker.check(fs, fs.join(directory, record.file), record.digest, epoch=record.epoch)
-    for version in registry.versions():
-        try:
-            entry = registry.record(version)
-        except CheckpointFormatError as exc:
-            path = registry.record_path(version)
-            checker.problems.append(VerificationProblem(path, str(exc), version=str(version)))
-            continue
-        checker.check(registry.fs, registry.file_path(version), entry.digest, version=entry.version)
-    try:
-        production = registry.production()
-        registry.history()
-    except CheckpointFormatError as exc:
-        checker.problems.append(VerificationProblem(registry.production_dir, str(exc)))
-    else:
-        if production is not None:
-            checker.check(
-                registry.fs, registry.production_file, production.digest, version=production.version
-            )
+        path = fs.join(directory, record.file)
+        problem = check(fs, path, record.digest, epoch=record.epoch)
+        verified += [path] if problem is None else []
+        problems += [] if problem is None else [problem]
+    registry_verified, registry_problems = registry.verify()
     files = {record.file for record in manifest.checkpoints}
     uncommitted = tuple(
         fs.join(directory, name)
         for name in fs.list_names(directory)
         if parse_checkpoint_name(name) is not None and name not in files
     )
-    return VerificationReport(tuple(checker.verified), tuple(checker.problems), uncommitted)
+    return VerificationReport(
+        (*verified, *registry_verified), (*problems, *registry_problems), uncommitted
+    )

@@ -29,7 +29,8 @@ from epochstore._lru import LRUCache
 from epochstore.checkpoints import CheckpointManager
 from epochstore.errors import EpochstoreError, EpochstoreWarning
 from epochstore.interface import JSONValue, Scope, StoredField, View
-from epochstore.run import CHECKPOINTS_DIR, VARIANT_FILE, join, read_variant
+from epochstore.location import join
+from epochstore.run import CHECKPOINTS_DIR, VARIANT_FILE, read_variant
 from epochstore.runs import RunEntry, find_runs
 from epochstore.store import ArtifactLoader
 from epochstore.viz import RunSource, message_figure, run_views

@@ -111,7 +111,7 @@ def _execute(
             if bar is not None:
                 bar.update(1)
                 if result.error:
-                    bar.write(f"{pipelines[index].run_dir} epoch {result.epoch}: skipped "
+                    bar.write(f"{pipelines[index].location} epoch {result.epoch}: skipped "
                               f"({result.error})")
     for index, pipeline in enumerate(pipelines):
         results[index].sort(key=lambda r: r.epoch)
@@ -171,7 +171,7 @@ def analyze_runs(
     results = _execute(pipelines, jobs, executor or make_executor(workers, client), show)
     return ManyReport(
         plans=plans,
-        results={p.run_dir: tuple(r) for p, r in zip(pipelines, results, strict=True)},
+        results={p.location: tuple(r) for p, r in zip(pipelines, results, strict=True)},
         skipped=skipped,
         seconds=time.perf_counter() - started,
     )
@@ -275,7 +275,7 @@ def follow(
             changed = pipeline.recheck_params()
             if changed:
                 _, run_jobs = pipeline.jobs(recompute_stale=True)
-                say(f"{pipeline.run_dir}: run-level params of {', '.join(changed)} changed "
+                say(f"{pipeline.location}: run-level params of {', '.join(changed)} changed "
                     f"when training finished: recomputing {len(run_jobs)} epochs")
                 pipelines.append(pipeline)
                 jobs.append(run_jobs)
@@ -283,14 +283,14 @@ def follow(
                 from epochstore.summary import write_summary
 
                 # The trainer's last summary may predate the last epochs analysed here.
-                write_summary(pipeline.run_dir, storage_options=storage_options,
+                write_summary(pipeline.location, storage_options=storage_options,
                               family=pipeline.family)
-            state[pipeline.run_dir].done = True
-            say(f"{pipeline.run_dir}: training finished and every checkpoint is analysed")
+            state[pipeline.location].done = True
+            say(f"{pipeline.location}: training finished and every checkpoint is analysed")
         for pipeline, run_results in zip(
             pipelines, _execute(pipelines, jobs, executor, show), strict=True
         ):
-            results.setdefault(pipeline.run_dir, []).extend(run_results)
+            results.setdefault(pipeline.location, []).extend(run_results)
         if state and all(s.done for s in state.values()):
             break
         if not state and time.monotonic() - begun >= idle_timeout:

@@ -7,12 +7,14 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from epochstore._memory import fix_mmap_threshold
 from epochstore.errors import EpochstoreError, FamilyNotFoundError, SchemaMismatchError
 from epochstore.interface import Analyzer, ModelFamily, RunContext, check_analyzer
+from epochstore.location import join
 from epochstore.pipeline.executors import (
     DaskExecutor,
     Executor,
@@ -22,7 +24,7 @@ from epochstore.pipeline.executors import (
 from epochstore.pipeline.plan import EpochResult, EpochTask, Plan, RunReport
 from epochstore.pipeline.worker import TaskContext, run_epoch_task, unfreeze
 from epochstore.plugins import get_family
-from epochstore.run import CHECKPOINTS_DIR, join, read_variant
+from epochstore.run import CHECKPOINTS_DIR, read_variant
 from epochstore.store.codecs import DEFAULT_CODEC, Codec
 from epochstore.store.freshness import read_manifest, refresh, stale_epochs, supersede
 
@@ -37,10 +39,6 @@ __all__ = ["AnalysisPipeline", "ProgressCallback"]
 #: Called after each finished task with ``(result, tasks_done, tasks_total)``.
 ProgressCallback = Callable[[EpochResult, int, int], None]
 
-#: Temporary nodes older than this are a killed writer's and removed at the start of a run.
-STALE_AFTER_SECONDS = 3600.0
-
-
 class AnalysisPipeline:
     """Run a family's analyzers over every checkpoint of a run, one epoch at a time.
 
@@ -51,8 +49,8 @@ class AnalysisPipeline:
 
     Parameters
     ----------
-    run_dir
-        The run directory (local path or fsspec URL) holding ``variant.json``,
+    location
+        Where the run lives (local path or fsspec URL), holding ``variant.json``,
         ``checkpoints/`` and ``artifacts/``.
     family
         A :class:`~epochstore.families.ModelFamily` or a registered family name; default: the
@@ -64,7 +62,7 @@ class AnalysisPipeline:
     device
         Torch device for the forward passes (``"cpu"``, ``"cuda"``, ...).
     storage_options
-        fsspec options when ``run_dir`` is a URL.
+        fsspec options when ``location`` is a URL.
     codec
         Compression of analyzers this pipeline creates (a :class:`~epochstore.Codec` or a
         name for :meth:`~epochstore.Codec.parse`: ``"default"`` = LZ4, ``"archival"`` = zstd
@@ -80,7 +78,7 @@ class AnalysisPipeline:
 
     def __init__(
         self,
-        run_dir: str | os.PathLike[str],
+        location: str | os.PathLike[str],
         *,
         family: ModelFamily | str | None = None,
         analyzers: Sequence[Analyzer | str] | None = None,
@@ -89,7 +87,7 @@ class AnalysisPipeline:
         storage_options: Mapping[str, Any] | None = None,
         codec: Codec | str | None = None,
     ) -> None:
-        self.run_dir = os.fspath(run_dir)
+        self.location = os.fspath(location)
         if isinstance(codec, str):
             codec = Codec.parse(codec)
         self.codec: Codec = DEFAULT_CODEC if codec is None else codec
@@ -97,10 +95,10 @@ class AnalysisPipeline:
         variant = None
         if family is None or config is None:
             try:
-                variant = read_variant(self.run_dir, storage_options=self.storage_options)
+                variant = read_variant(self.location, storage_options=self.storage_options)
             except FileNotFoundError:
                 raise EpochstoreError(
-                    f"{join(self.run_dir, 'variant.json')} not found: is {self.run_dir!r} a "
+                    f"{join(self.location, 'variant.json')} not found: is {self.location!r} a "
                     "run directory? Train one with `epochstore train`, or pass family= and "
                     "config= explicitly"
                 ) from None
@@ -113,8 +111,8 @@ class AnalysisPipeline:
         )
         self.analyzers: dict[str, Analyzer] = self._resolve_analyzers(analyzers)
         self.device = device
-        self.checkpoint_dir = join(self.run_dir, CHECKPOINTS_DIR)
-        self._store: ArtifactStore | None = None
+        self.checkpoint_dir = join(self.location, CHECKPOINTS_DIR)
+        self._artifacts: ArtifactStore | None = None
         self._manager: CheckpointManager | None = None
 
     def _resolve_analyzers(self, analyzers: Sequence[Analyzer | str] | None) -> dict[str, Analyzer]:
@@ -137,22 +135,45 @@ class AnalysisPipeline:
         for analyzer in chosen:
             check_analyzer(analyzer)
             if analyzer.name in result:
-                raise ValueError(f"analyzer {analyzer.name!r} is listed twice")
+                raise ValueError(
+                    f"analyzer {analyzer.name!r} is listed twice in analyzers=; list each "
+                    f"analyzer once"
+                )
             result[analyzer.name] = analyzer
         return result
 
     # --- components -----------------------------------------------------------------------------
 
     @property
-    def store(self) -> ArtifactStore:
+    def artifacts(self) -> ArtifactStore:
         """The run's artifact store."""
-        if self._store is None:
+        if self._artifacts is None:
             from epochstore.store import ArtifactStore
 
-            self._store = ArtifactStore(
-                self.run_dir, storage_options=self.storage_options, codec=self.codec
+            self._artifacts = ArtifactStore(
+                self.location, storage_options=self.storage_options, codec=self.codec
             )
-        return self._store
+        return self._artifacts
+
+    @property
+    def store(self) -> ArtifactStore:
+        """Deprecated name of :attr:`artifacts` (``ArtifactStore.store`` is a zarr store)."""
+        warnings.warn(
+            "AnalysisPipeline.store is deprecated; use AnalysisPipeline.artifacts",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.artifacts
+
+    @property
+    def run_dir(self) -> str:
+        """Deprecated name of :attr:`location`."""
+        warnings.warn(
+            "AnalysisPipeline.run_dir is deprecated; use AnalysisPipeline.location",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.location
 
     @property
     def checkpoints(self) -> CheckpointManager:
@@ -197,7 +218,7 @@ class AnalysisPipeline:
                     f"{self.checkpoint_dir}"
                 )
             committed = [e for e in committed if e in wanted]
-        present = set(self.store.get_available_analyzers())
+        present = set(self.artifacts.get_available_analyzers())
         considered = set(committed)
         done: dict[str, set[int]] = {}
         stale: dict[int, list[str]] = {}
@@ -206,8 +227,8 @@ class AnalysisPipeline:
             if name not in present:
                 done[name] = set()
                 continue
-            manifest = read_manifest(self.store, name)  # first: get_epochs then only lists
-            done[name] = set(self.store.get_epochs(name))
+            manifest = read_manifest(self.artifacts, name)  # first: get_epochs then only lists
+            done[name] = set(self.artifacts.get_epochs(name))
             found = stale_epochs(manifest, done[name] & considered, version=analyzer.version)
             for epoch in found:
                 stale.setdefault(epoch, []).append(name)
@@ -243,7 +264,7 @@ class AnalysisPipeline:
         # Run-level params (e.g. from the final checkpoint) come from the whole run, never
         # from the subset of epochs this call was asked to analyze.
         return RunContext(
-            run_dir=self.run_dir,
+            run_dir=self.location,
             family=self.family,
             config=self.config,
             epochs=tuple(self.checkpoints.epochs()),
@@ -258,21 +279,20 @@ class AnalysisPipeline:
         and its stored epochs become stale (:func:`~epochstore.store.freshness.supersede`).
         """
         pending = {name for task in plan.tasks for name in task.analyzers}
-        present = set(self.store.get_available_analyzers())
+        present = set(self.artifacts.get_available_analyzers())
         params: dict[str, Mapping[str, Any]] = {}
         run = self._run_context()
         for name in sorted(pending):
             analyzer = self.analyzers[name]
             if name in present:
-                manifest = read_manifest(self.store, name)
+                manifest = read_manifest(self.artifacts, name)
                 if manifest.version != analyzer.version:
-                    manifest = supersede(
-                        self.store, name, analyzer.version, _as_json(name, analyzer.prepare(run))
-                    )
+                    fresh = _as_json(name, analyzer.prepare(run))
+                    manifest = supersede(self.artifacts, name, analyzer.version, fresh)
                 params[name] = manifest.params  # reuse: stay consistent with stored epochs
                 continue
             params[name] = _as_json(name, analyzer.prepare(run))
-            self.store.create_analyzer(name, version=analyzer.version, params=params[name])
+            self.artifacts.create_analyzer(name, version=analyzer.version, params=params[name])
         return params
 
     def recheck_params(self) -> list[str]:
@@ -288,18 +308,18 @@ class AnalysisPipeline:
         list of str
             The analyzers whose params changed.
         """
-        present = set(self.store.get_available_analyzers())
+        present = set(self.artifacts.get_available_analyzers())
         run = self._run_context()
         changed = []
         for name, analyzer in self.analyzers.items():
             if name not in present:
                 continue
-            manifest = read_manifest(self.store, name)
+            manifest = read_manifest(self.artifacts, name)
             if manifest.version != analyzer.version:
                 continue  # superseded as a whole when it is next computed
             params = _as_json(name, analyzer.prepare(run))
             if params != dict(manifest.params):
-                supersede(self.store, name, analyzer.version, params)
+                supersede(self.artifacts, name, analyzer.version, params)
                 changed.append(name)
         return changed
 
@@ -322,12 +342,12 @@ class AnalysisPipeline:
         work = plan.with_stale() if recompute_stale else plan
         if not work.tasks:
             return plan, []
-        if self.store.supports_rename:
-            self.store.cleanup(older_than=STALE_AFTER_SECONDS)
+        if self.artifacts.supports_rename:
+            self.artifacts.cleanup()
         fix_mmap_threshold()  # before prepare(), which loads and analyses a checkpoint too
         params = self._prepare(work)
         ctx = TaskContext(
-            run=self.run_dir,
+            location=self.location,
             checkpoint_dir=self.checkpoint_dir,
             storage_options=self.storage_options,
             family=self.family,
@@ -354,11 +374,11 @@ class AnalysisPipeline:
             for name in result.written:
                 written.setdefault(name, []).append(result.epoch)
         for name, done in written.items():
-            refresh(self.store, name, done)
+            refresh(self.artifacts, name, done)
         if summary and written:
             from epochstore.summary import write_summary
 
-            write_summary(self.run_dir, storage_options=self.storage_options, family=self.family)
+            write_summary(self.location, storage_options=self.storage_options, family=self.family)
 
     def run(
         self,
@@ -415,7 +435,7 @@ class AnalysisPipeline:
                 from tqdm import tqdm
 
                 bar = stack.enter_context(
-                    tqdm(total=len(jobs), unit="epoch", desc=f"analyze {self.run_dir}")
+                    tqdm(total=len(jobs), unit="epoch", desc=f"analyze {self.location}")
                 )
             stack.callback(unfreeze)
             for result in executor.map_unordered(run_epoch_task, jobs):

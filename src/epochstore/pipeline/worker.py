@@ -40,7 +40,7 @@ __all__ = ["TaskContext", "conform_outputs", "peak_rss_bytes", "run_epoch_task",
 class TaskContext:
     """What every task of one run shares (pickled once per task; small)."""
 
-    run: str
+    location: str
     checkpoint_dir: str
     storage_options: Mapping[str, Any] | None
     family: ModelFamily
@@ -54,7 +54,7 @@ class TaskContext:
         """Identity of the run for per-process caches."""
         return json.dumps(
             [
-                self.run,
+                self.location,
                 self.checkpoint_dir,
                 self.family.name,
                 dict(self.config),
@@ -72,13 +72,13 @@ _MANAGERS: dict[str, CheckpointManager] = {}
 _PROBES: dict[str, Any] = {}
 
 
-def _store(ctx: TaskContext) -> ArtifactStore:
+def _artifacts(ctx: TaskContext) -> ArtifactStore:
     from epochstore.store import ArtifactStore
 
     key = ctx.key()
     if key not in _STORES:
         _STORES[key] = ArtifactStore(
-            ctx.run, storage_options=ctx.storage_options, codec=ctx.codec
+            ctx.location, storage_options=ctx.storage_options, codec=ctx.codec
         )
     return _STORES[key]
 
@@ -173,7 +173,7 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
     model.load_state_dict(checkpoint["model"])
     model.to(ctx.device).eval()
     probe = _probe(ctx)
-    store = _store(ctx)
+    store = _artifacts(ctx)
     written: list[str] = []
     already: list[str] = []
     with torch.no_grad():

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from epochstore.errors import EpochstoreError
-from epochstore.run import CHECKPOINTS_DIR, join
+from epochstore.location import join
+from epochstore.run import CHECKPOINTS_DIR
 
 __all__ = ["ArtifactDamage", "RunVerification", "repair_run", "verify_run"]
 
@@ -80,11 +81,11 @@ class RunVerification:
 
 
 def _verify_artifacts(
-    run: str, storage_options: Mapping[str, Any] | None
+    location: str, storage_options: Mapping[str, Any] | None
 ) -> tuple[int, int, list[ArtifactDamage]]:
     from epochstore.store import ArtifactLoader
 
-    loader = ArtifactLoader(run, storage_options=storage_options)
+    loader = ArtifactLoader(location, storage_options=storage_options)
     checked = nbytes = 0
     damaged: list[ArtifactDamage] = []
     for analyzer in loader.get_available_analyzers():
@@ -112,14 +113,14 @@ def _verify_artifacts(
 
 
 def verify_run(
-    run: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+    location: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
 ) -> RunVerification:
     """Read and check every artifact chunk and every checkpoint of a run.
 
     Parameters
     ----------
-    run
-        The run directory or URL.
+    location
+        Where the run lives: its directory or URL.
     storage_options
         fsspec options for URLs.
 
@@ -130,14 +131,14 @@ def verify_run(
     """
     from epochstore.checkpoints import CheckpointManager
 
-    run = os.fspath(run)
-    checked, nbytes, damaged = _verify_artifacts(run, storage_options)
+    location = os.fspath(location)
+    checked, nbytes, damaged = _verify_artifacts(location, storage_options)
     problems: list[tuple[str, str]] = []
     verified = 0
     notes: list[str] = []
     try:
         report = CheckpointManager(
-            checkpoint_dir=join(run, CHECKPOINTS_DIR),
+            checkpoint_dir=join(location, CHECKPOINTS_DIR),
             storage_options=storage_options,
             read_only=True,
         ).verify()
@@ -160,7 +161,7 @@ def verify_run(
 
 
 def repair_run(
-    run: str | os.PathLike[str],
+    location: str | os.PathLike[str],
     *,
     storage_options: Mapping[str, Any] | None = None,
     dry_run: bool = False,
@@ -179,10 +180,10 @@ def repair_run(
     from epochstore.naming import epoch_name
     from epochstore.store import ArtifactStore
 
-    result = verify_run(run, storage_options=storage_options)
+    result = verify_run(location, storage_options=storage_options)
     if dry_run:
         return result
-    store = ArtifactStore(os.fspath(run), storage_options=storage_options)
+    store = ArtifactStore(os.fspath(location), storage_options=storage_options)
     for damage in result.damaged:
         store.delete_epoch(damage.analyzer, damage.epoch, force=True)
         if log is not None:

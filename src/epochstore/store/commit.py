@@ -37,8 +37,8 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import WrapperStore
 
-from epochstore._atomic import PARTIAL_SUFFIX, fsync_dir
 from epochstore.errors import EpochExistsError, StoreWriteError
+from epochstore.location import PARTIAL_SUFFIX, fsync_dir, fsync_tree
 from epochstore.naming import TMP_PREFIX, epoch_name, parse_epoch_name, tmp_epoch_name
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class CommitStrategy(ABC):
         """List the analyzer's committed epochs from one listing; read no epoch's metadata."""
 
     @abstractmethod
-    def cleanup(self, analyzer: str, names: Iterable[str], older_than: float) -> list[str]:
+    def cleanup(self, analyzer: str, names: Iterable[str], stale_after: float) -> list[str]:
         """Remove what killed writers left among the child ``names``; return the removed keys."""
 
     @abstractmethod
@@ -171,17 +171,6 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(a), None, str(b))
 
 
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for name in filenames:
-            fd = os.open(Path(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fsync_dir(dirpath)
-
-
 class RenameCommit(CommitStrategy):
     """Write under a temporary hidden name, fsync, rename into place (local directories)."""
 
@@ -196,7 +185,7 @@ class RenameCommit(CommitStrategy):
         tmp = loc.local_path(analyzer, tmp_name)
         try:
             write(loc.store, loc.key(analyzer, tmp_name))
-            _fsync_tree(tmp)
+            fsync_tree(tmp)
             self._publish(tmp, final, overwrite=overwrite)
         except EpochExistsError:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -247,7 +236,7 @@ class RenameCommit(CommitStrategy):
         leftovers = sorted(n for n in names if n.startswith(hidden) or n.endswith(PARTIAL_SUFFIX))
         return EpochListing(epochs, METADATA_KEY in names, leftovers)
 
-    def cleanup(self, analyzer: str, names: Iterable[str], older_than: float) -> list[str]:
+    def cleanup(self, analyzer: str, names: Iterable[str], stale_after: float) -> list[str]:
         removed: list[str] = []
         now = time.time()
         for name in names:
@@ -257,7 +246,7 @@ class RenameCommit(CommitStrategy):
                 continue
             path = self.location.local_path(analyzer, name)
             try:
-                if now - path.stat().st_mtime < older_than:
+                if now - path.stat().st_mtime < stale_after:
                     continue
                 if path.is_dir():
                     shutil.rmtree(path)
@@ -462,7 +451,7 @@ class MetadataLastCommit(CommitStrategy):
         leftovers = sorted(n for n in seen if parse_epoch_name(n) not in committed)
         return EpochListing(sorted(committed), analyzer_exists, leftovers)
 
-    def cleanup(self, analyzer: str, names: Iterable[str], older_than: float) -> list[str]:
+    def cleanup(self, analyzer: str, names: Iterable[str], stale_after: float) -> list[str]:
         # Object stores give no cheap age: every uncommitted epoch prefix is removed, so call
         # this only when no writer is running.
         removed = []

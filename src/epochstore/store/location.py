@@ -1,17 +1,11 @@
-"""Where an artifact store lives: a local directory, an fsspec URL, or a zarr ``Store``.
+"""The zarr view of a run location: a local directory, an fsspec URL, or a zarr ``Store``.
 
 :func:`open_location` turns what the user passed into a :class:`Location`: the zarr store of the
 run, the key prefix of the artifact root inside it, and (for a local directory) its filesystem
-path, which decides the commit strategy (rename locally, metadata-last elsewhere).
-
-For URLs a few fsspec defaults are set (each overridable through ``storage_options``):
-
-- ``use_listings_cache=False``: fsspec filesystems cache directory listings for the life of
-  the process; a store that other processes write to must list afresh, or a loader would
-  never see a new epoch and an existence check could answer from a stale listing.
-- ``max_concurrency=1`` on ``s3://``: s3fs otherwise sends a HEAD before every whole-object GET
-  (to decide whether to split large downloads), doubling the requests of every metadata read.
-  Objects over 50 MB are then fetched in one stream rather than several ranged GETs.
+path, which decides the commit strategy (rename locally, metadata-last elsewhere). Paths, URLs
+and fsspec defaults are :mod:`epochstore.location`'s; on ``s3://`` whole-object reads are also
+made single requests (``max_concurrency=1``, see
+:func:`~epochstore.location.storage_options_for`).
 """
 
 from __future__ import annotations
@@ -25,8 +19,8 @@ from typing import Any
 from zarr.abc.store import Store
 from zarr.storage import FsspecStore, LocalStore
 
-from epochstore._fsspec import url_storage_options
 from epochstore.errors import InvalidLocationError, RunNotFoundError
+from epochstore.location import is_url, local_path, storage_options_for
 from epochstore.run import ARTIFACTS_DIR
 
 __all__ = ["Location", "LocationLike", "fsspec_options", "open_location"]
@@ -44,7 +38,7 @@ def fsspec_options(url: str, storage_options: Mapping[str, Any] | None) -> dict[
     storage_options
         The user's options; they win over the defaults (see the module docstring).
     """
-    return url_storage_options(url, storage_options, single_request_gets=True)
+    return storage_options_for(url, storage_options, single_request_gets=True)
 
 
 @dataclass(frozen=True)
@@ -114,12 +108,14 @@ def open_location(
     path = path.strip("/")
     if isinstance(location, Store):
         if storage_options:
-            raise ValueError("storage_options apply to URLs only, not to an opened zarr Store")
+            raise ValueError(
+                "storage_options apply to URLs only, not to an opened zarr Store; set them "
+                "when you open the Store, or pass its URL instead"
+            )
         store = location.with_read_only(read_only) if read_only != location.read_only else location
         return Location(store=store, prefix=path, local_root=None, display=repr(location))
     text = os.fspath(location)
-    text = text.removeprefix("file://")
-    if "://" in text:
+    if is_url(text):
         try:
             fs_store = FsspecStore.from_url(
                 text, storage_options=fsspec_options(text, storage_options), read_only=read_only
@@ -130,8 +126,11 @@ def open_location(
             )
         return Location(store=fs_store, prefix=path, local_root=None, display=text)
     if storage_options:
-        raise ValueError(f"storage_options apply to URLs only, not to the local path {text!r}")
-    root = Path(text).expanduser().resolve()
+        raise ValueError(
+            f"storage_options apply to URLs only, not to the local path {text!r}; drop them, "
+            "or pass a URL such as 's3://bucket/run'"
+        )
+    root = local_path(text)
     if read_only and not root.is_dir():
         raise RunNotFoundError(
             f"run directory {root} does not exist; check the path (a loader never creates it)"

@@ -6,6 +6,7 @@ import json
 import math
 import time
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,6 @@ import zarr
 from zarr.core.buffer import cpu
 from zarr.core.sync import sync
 
-from epochstore._atomic import PARTIAL_SUFFIX
 from epochstore._version import __version__
 from epochstore.errors import (
     EpochNotFoundError,
@@ -22,6 +22,7 @@ from epochstore.errors import (
     SchemaMismatchError,
     UnsupportedArrayError,
 )
+from epochstore.location import PARTIAL_SUFFIX, STALE_AFTER
 from epochstore.naming import NAME_PATTERN, validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
 from epochstore.store.codecs import DEFAULT_CODEC, Codec, default_layout
@@ -380,26 +381,39 @@ class ArtifactStore(_ArtifactView):
             )
         self._commit.delete(analyzer, epoch)
 
-    def cleanup(self, *, older_than: float = 0.0) -> list[str]:
+    def cleanup(
+        self, *, stale_after: float = STALE_AFTER, older_than: float | None = None
+    ) -> list[str]:
         """Remove what killed writers left behind; return the removed keys.
 
         Parameters
         ----------
+        stale_after
+            Only remove leftovers unchanged for this many seconds (local stores), so a writer
+            still running is not disturbed; the default, one hour
+            (:data:`epochstore.location.STALE_AFTER`), is far longer than any epoch takes to
+            write. Pass ``0`` when you know no writer runs. On object stores every uncommitted
+            epoch is removed whatever its age: call it only when no writer runs.
         older_than
-            Only remove leftovers at least this many seconds old (local stores), so a writer
-            still running is not disturbed. On object stores every uncommitted epoch is removed:
-            call it only when no writer runs.
+            Deprecated name of ``stale_after``.
         """
+        if older_than is not None:
+            warnings.warn(
+                "ArtifactStore.cleanup(older_than=...) is deprecated; use stale_after=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            stale_after = older_than
         if not self._check_format():
             return []
         removed: list[str] = []
         root_names = self._list()
         # Every analyzer-named child, even one whose group metadata a killed writer never
         # finished, and the root itself (zarr's own partial metadata files).
-        removed += self._commit.cleanup("", root_names, older_than)
+        removed += self._commit.cleanup("", root_names, stale_after)
         for name in root_names:
             if NAME_PATTERN.fullmatch(name):
-                removed += self._commit.cleanup(name, self._list(name), older_than)
+                removed += self._commit.cleanup(name, self._list(name), stale_after)
         local = self._location.local_root
         if local is not None and self._location.prefix:
             # zarr writes an implicit group at the run root too; remove its partial writes.
@@ -407,7 +421,7 @@ class ArtifactStore(_ArtifactView):
             now = time.time()
             stem = METADATA_KEY.rsplit(".", 1)[0]
             for path in local.parent.glob(f"{stem}.*{PARTIAL_SUFFIX}"):
-                if now - path.stat().st_mtime >= older_than:
+                if now - path.stat().st_mtime >= stale_after:
                     path.unlink(missing_ok=True)
                     removed.append(path.name)
         return removed

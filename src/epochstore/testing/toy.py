@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from epochstore.interface import Analyzer, EpochContext, FieldSpec, RunContext
+from epochstore.location import join
 from epochstore.plugins import register_family
-from epochstore.run import CHECKPOINTS_DIR, Variant, join, write_variant
+from epochstore.run import CHECKPOINTS_DIR, Variant, write_variant
 
 __all__ = [
     "HiddenActivations", "OutputNorm", "ToyFamily", "ToyMLP", "WeightDrift", "register",

@@ -157,7 +157,7 @@ def write_report(
     selection: Mapping[str, int] | None = None,
 ) -> Path:
     """Write :func:`report_html` of ``run`` to ``output`` (atomically); return the path."""
-    from epochstore._atomic import atomic_write_bytes
+    from epochstore.location import atomic_write_bytes
 
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)

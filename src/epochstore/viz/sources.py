@@ -8,7 +8,8 @@ import numpy as np
 import xarray as xr
 
 from epochstore.checkpoints import CheckpointManager
-from epochstore.run import CHECKPOINTS_DIR, join
+from epochstore.location import join
+from epochstore.run import CHECKPOINTS_DIR
 
 __all__ = ["checkpoint_metrics"]
 

@@ -18,173 +18,51 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from epochstore._version import __version__
-from epochstore.checkpoints.fileformat import Digest
-from epochstore.checkpoints.layout import read_store_id
-from epochstore.checkpoints.provenance import git_info, utc_now
-from epochstore.checkpoints.semver import Version
-from epochstore.checkpoints.state import decode_tree, encode_tree
+from epochstore.checkpoints.fileformat import CHUNK_SIZE, check_file
+from epochstore.checkpoints.layout import MapLocation, load_verified, read_store_id
+from epochstore.checkpoints.state import encode_tree
+from epochstore.checkpoints.verification import VerificationProblem, check
 from epochstore.errors import (
     CheckpointFormatError,
     CheckpointNotFoundError,
     CorruptCheckpointError,
     PromotionError,
 )
+from epochstore.naming import describe_epochs, validate_epoch
+from epochstore.provenance import git_info, utc_now
+from epochstore.registry.records import ProductionRecord, Version, VersionRecord, parse_version
 
 if TYPE_CHECKING:
-    from epochstore.checkpoints.fs import FileSystem
-    from epochstore.checkpoints.manifest import CheckpointRecord
+    from epochstore.checkpoints.fileformat import Digest
+    from epochstore.checkpoints.layout import Checkpoint
+    from epochstore.checkpoints.manifest import CheckpointRecord, Manifest
+    from epochstore.location import FileSystem
 
-__all__ = [
-    "PRODUCTION_DIR",
-    "VALIDATED_DIR",
-    "ProductionRecord",
-    "Registry",
-    "VersionRecord",
-    "check_file",
-    "copy_verified",
-]
+__all__ = ["PRODUCTION_DIR", "VALIDATED_DIR", "PromotionTarget", "Registry"]
+
+PromotionTarget = Literal["validated", "production"]
 
 VALIDATED_DIR: Final = "validated"
 PRODUCTION_DIR: Final = "production"
 PRODUCTION_FILE: Final = "model.safetensors"
 PRODUCTION_RECORD: Final = "model.json"
 HISTORY_FILE: Final = "history.json"
-_CHUNK: Final = 8 << 20
-_RECORD_FORMAT: Final = 1
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    """The immutable record of a validated version.
-
-    Attributes
-    ----------
-    version
-        The semantic version.
-    source_epoch, source_file
-        The checkpoint it was promoted from.
-    digest
-        Size and sha256 values of the file (equal to the source's).
-    checks
-        The checks that passed, as given to ``promote``.
-    metrics
-        The source checkpoint's metrics.
-    promoted_at
-        UTC ISO-8601 time of the promotion.
-    git_hash, git_dirty
-        The code the promoting process ran (``None`` outside a git checkout).
-    store_id
-        Id of the checkpoint manifest the source came from.
-    """
-
-    version: str
-    source_epoch: int
-    source_file: str
-    digest: Digest
-    checks: Mapping[str, Any] = field(default_factory=dict)
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    promoted_at: str = ""
-    git_hash: str | None = None
-    git_dirty: bool | None = None
-    epochstore_version: str = __version__
-    store_id: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the JSON object of the record."""
-        return {
-            "format": _RECORD_FORMAT,
-            "kind": "epochstore.validated",
-            "version": self.version,
-            "source_epoch": self.source_epoch,
-            "source_file": self.source_file,
-            **self.digest.to_json(),
-            "checks": encode_tree(dict(self.checks), "checks", None),
-            "metrics": encode_tree(dict(self.metrics), "metrics", None),
-            "promoted_at": self.promoted_at,
-            "git_hash": self.git_hash,
-            "git_dirty": self.git_dirty,
-            "epochstore_version": self.epochstore_version,
-            "store_id": self.store_id,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any, where: str) -> VersionRecord:
-        """Parse and validate a record."""
-        if not isinstance(data, dict) or data.get("kind") != "epochstore.validated":
-            raise CheckpointFormatError(f"{where} is not an epochstore version record")
-        try:
-            return cls(
-                version=str(Version.parse(data["version"])),
-                source_epoch=int(data["source_epoch"]),
-                source_file=str(data["source_file"]),
-                digest=Digest.from_json(data, where),
-                checks=decode_tree(data.get("checks", {})),
-                metrics=decode_tree(data.get("metrics", {})),
-                promoted_at=str(data.get("promoted_at", "")),
-                git_hash=data.get("git_hash"),
-                git_dirty=data.get("git_dirty"),
-                epochstore_version=str(data.get("epochstore_version", "unknown")),
-                store_id=str(data.get("store_id", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointFormatError(f"{where}: invalid version record ({exc})") from None
-
-
-@dataclass(frozen=True)
-class ProductionRecord:
-    """Which version is in production, since when, and what it replaced."""
-
-    version: str
-    source_epoch: int
-    digest: Digest
-    promoted_at: str
-    previous_version: str | None = None
-    git_hash: str | None = None
-    git_dirty: bool | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the JSON object of the record (also the shape of a history entry)."""
-        return {
-            "format": _RECORD_FORMAT,
-            "kind": "epochstore.production",
-            "version": self.version,
-            "source_epoch": self.source_epoch,
-            **self.digest.to_json(),
-            "promoted_at": self.promoted_at,
-            "previous_version": self.previous_version,
-            "git_hash": self.git_hash,
-            "git_dirty": self.git_dirty,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any, where: str) -> ProductionRecord:
-        """Parse and validate a record."""
-        if not isinstance(data, dict) or data.get("kind") != "epochstore.production":
-            raise CheckpointFormatError(f"{where} is not an epochstore production record")
-        try:
-            return cls(
-                version=str(Version.parse(data["version"])),
-                source_epoch=int(data["source_epoch"]),
-                digest=Digest.from_json(data, where),
-                promoted_at=str(data["promoted_at"]),
-                previous_version=data.get("previous_version"),
-                git_hash=data.get("git_hash"),
-                git_dirty=data.get("git_dirty"),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointFormatError(f"{where}: invalid production record ({exc})") from None
+_VERSION_FILE: Final = re.compile(r"v.+\.(safetensors|json)")
+_PRODUCTION_FILES: Final = frozenset({PRODUCTION_FILE, PRODUCTION_RECORD, HISTORY_FILE})
 
 
 def _read_json(fs: FileSystem, path: str) -> Any:
     try:
         return json.loads(fs.read_bytes(path).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointFormatError(f"{path} is not valid JSON ({exc})") from None
+        raise CheckpointFormatError(
+            f"{path} is not valid JSON ({exc}); restore it from a backup, or remove it to "
+            "forget that record"
+        ) from None
 
 
 def _dumps(document: Any) -> bytes:
@@ -202,7 +80,7 @@ def copy_verified(fs: FileSystem, source: str, target: str, digest: Digest) -> N
     file_hash = hashlib.sha256()
     size = 0
     with fs.open_read(source) as reader, fs.atomic_write(target) as writer:
-        while chunk := reader.read(_CHUNK):
+        while chunk := reader.read(CHUNK_SIZE):
             file_hash.update(chunk)
             writer.write(chunk)
             size += len(chunk)
@@ -212,22 +90,6 @@ def copy_verified(fs: FileSystem, source: str, target: str, digest: Digest) -> N
                 f"({size} bytes, sha256 {file_hash.hexdigest()}; recorded {digest.size} bytes, "
                 f"{digest.sha256}); it is corrupt or was changed"
             )
-
-
-def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
-    """Return ``None`` if the file at ``path`` matches ``digest``, else what is wrong."""
-    if not fs.exists(path):
-        return "file is missing"
-    size = fs.size(path)
-    if size != digest.size:
-        return f"size is {size} bytes, but {digest.size} were recorded (truncated or changed)"
-    file_hash = hashlib.sha256()
-    with fs.open_read(path) as handle:
-        while chunk := handle.read(_CHUNK):
-            file_hash.update(chunk)
-    if file_hash.hexdigest() != digest.sha256:
-        return f"sha256 is {file_hash.hexdigest()}, but {digest.sha256} was recorded (corrupt)"
-    return None
 
 
 class Registry:
@@ -281,7 +143,7 @@ class Registry:
         for name in self.fs.list_names(self.validated_dir):
             if name.startswith("v") and name.endswith(".json"):
                 try:
-                    found.append(Version.parse(name[1 : -len(".json")]))
+                    found.append(parse_version(name[1 : -len(".json")]))
                 except ValueError:
                     continue
         return sorted(found)
@@ -332,7 +194,149 @@ class Registry:
     def _owned(self, path: str) -> bool:
         return bool(self.store_id) and read_store_id(self.fs, path) == self.store_id
 
+    def remove_stale(self, stale_after: float) -> None:
+        """Remove temporary files of promotions that died more than ``stale_after`` s ago."""
+        self.fs.remove_stale(self.validated_dir, _VERSION_FILE.fullmatch, stale_after)
+        self.fs.remove_stale(self.production_dir, _PRODUCTION_FILES.__contains__, stale_after)
+
+    def verify(self) -> tuple[list[str], list[VerificationProblem]]:
+        """Check every version and the production copy against their records.
+
+        Returns the verified paths and the problems (a record that does not parse is one).
+        """
+        verified: list[str] = []
+        problems: list[VerificationProblem] = []
+
+        def add(path: str, digest: Digest, version: str) -> None:
+            problem = check(self.fs, path, digest, version=version)
+            verified.extend([path] if problem is None else [])
+            problems.extend([] if problem is None else [problem])
+
+        for version in self.versions():
+            try:
+                entry = self.record(version)
+            except CheckpointFormatError as exc:
+                path = self.record_path(version)
+                problems.append(VerificationProblem(path, str(exc), version=str(version)))
+                continue
+            add(self.file_path(version), entry.digest, entry.version)
+        try:
+            production = self.production()
+            self.history()
+        except CheckpointFormatError as exc:
+            problems.append(VerificationProblem(self.production_dir, str(exc)))
+        else:
+            if production is not None:
+                add(self.production_file, production.digest, production.version)
+        return verified, problems
+
+    # --- loading ----------------------------------------------------------------------------
+
+    def load_version(
+        self, version: str, *, map_location: MapLocation, include_optimizer: bool
+    ) -> Checkpoint:
+        """Load a validated version, verified against its record (``version`` key set)."""
+        record = self.record(parse_version(version))
+        checkpoint = load_verified(
+            self.fs,
+            self.file_path(parse_version(record.version)),
+            record.digest,
+            record.source_epoch,
+            include_optimizer=include_optimizer,
+            map_location=map_location,
+        )
+        checkpoint["version"] = record.version
+        return checkpoint
+
+    def load_production(self, *, map_location: MapLocation, include_optimizer: bool) -> Checkpoint:
+        """Load the production copy, verified against its record (``version`` key set)."""
+        record = self.production()
+        if record is None:
+            raise CheckpointNotFoundError(
+                f"nothing was promoted to production in {self.production_dir}; promote a "
+                "validated version first: promote(version=..., to='production')"
+            )
+        try:
+            checkpoint = load_verified(
+                self.fs,
+                self.production_file,
+                record.digest,
+                record.source_epoch,
+                include_optimizer=include_optimizer,
+                map_location=map_location,
+            )
+        except CorruptCheckpointError as exc:
+            raise CorruptCheckpointError(
+                f"the production copy does not match {self.production_record_path} "
+                f"(version {record.version}): {exc}. After an interrupted promotion, run "
+                f"promote(version=..., to='production') again"
+            ) from exc
+        checkpoint["version"] = record.version
+        return checkpoint
+
+    def _copy_or_refuse(self, source: str, target: str, digest: Digest, what: str) -> None:
+        try:
+            copy_verified(self.fs, source, target, digest)
+        except (CorruptCheckpointError, FileNotFoundError) as exc:
+            raise PromotionError(
+                f"refusing to promote {what} failed verification ({exc}); restore it from a "
+                f"backup, or promote another checkpoint"
+            ) from exc
+
     # --- promotion --------------------------------------------------------------------------
+
+    def promote(
+        self,
+        manifest: Manifest,
+        checkpoint_dir: str,
+        epoch: int | None,
+        *,
+        to: PromotionTarget,
+        version: str,
+        checks: Mapping[str, Any] | None,
+    ) -> VersionRecord | ProductionRecord:
+        """Promote a committed checkpoint of ``manifest`` (see ``CheckpointManager.promote``)."""
+        parsed = parse_version(version)
+        if to == "validated":
+            if epoch is None:
+                raise ValueError(
+                    "promote(to='validated') needs the epoch to validate: pass epoch=..."
+                )
+            if checks is not None and not isinstance(checks, Mapping):
+                raise TypeError(
+                    f"checks must be a mapping of check name to result, got "
+                    f"{type(checks).__name__}: pass checks={{'test_accuracy': 0.99}}"
+                )
+            check_values = dict(checks or {})
+            encode_tree(check_values, "checks", None)
+            epoch = validate_epoch(epoch)
+            record = manifest.get(epoch)
+            if record is None:
+                raise CheckpointNotFoundError(
+                    f"cannot promote epoch {epoch}: it has no committed checkpoint in "
+                    f"{checkpoint_dir} (committed: {describe_epochs(manifest.epochs())}); save "
+                    "it first or choose a committed epoch"
+                )
+            source = self.fs.join(checkpoint_dir, record.file)
+            return self.validate(record, source, parsed, check_values)
+        if to == "production":
+            if checks:
+                raise ValueError(
+                    "checks belong to promote(to='validated'), where a version is checked; "
+                    "drop checks= when promoting a validated version to production"
+                )
+            if epoch is not None:
+                source_record = self.record(parsed) if parsed in self.versions() else None
+                if source_record is not None and source_record.source_epoch != validate_epoch(
+                    epoch
+                ):
+                    raise PromotionError(
+                        f"version {parsed} was validated from epoch "
+                        f"{source_record.source_epoch}, not {epoch}: pass "
+                        f"epoch={source_record.source_epoch} or leave epoch out"
+                    )
+            return self.to_production(parsed)
+        raise ValueError(f"to must be 'validated' or 'production', got {to!r}")
 
     def validate(
         self,
@@ -359,13 +363,9 @@ class Registry:
                 f"{target} exists but was not written by this manager; move it away first"
             )
         self.fs.makedirs(self.validated_dir)
-        try:
-            copy_verified(self.fs, source_path, target, record.digest)
-        except (CorruptCheckpointError, FileNotFoundError) as exc:
-            raise PromotionError(
-                f"refusing to promote epoch {record.epoch}: its checkpoint failed "
-                f"verification ({exc})"
-            ) from exc
+        self._copy_or_refuse(
+            source_path, target, record.digest, f"epoch {record.epoch}: its checkpoint"
+        )
         git = git_info()
         result = VersionRecord(
             version=str(version),
@@ -410,15 +410,12 @@ class Registry:
                 f"{target} exists but was not written by this manager; move it away first"
             )
         self.fs.makedirs(self.production_dir)
-        try:
-            copy_verified(
-                self.fs, self.file_path(Version.parse(source.version)), target, source.digest
-            )
-        except (CorruptCheckpointError, FileNotFoundError) as exc:
-            raise PromotionError(
-                f"refusing to promote {version} to production: its validated file failed "
-                f"verification ({exc})"
-            ) from exc
+        self._copy_or_refuse(
+            self.file_path(parse_version(source.version)),
+            target,
+            source.digest,
+            f"{version} to production: its validated file",
+        )
         git = git_info()
         entry = ProductionRecord(
             version=source.version,

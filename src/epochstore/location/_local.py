@@ -10,18 +10,58 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO
 
-__all__ = ["PARTIAL_SUFFIX", "atomic_write_bytes", "atomic_writer", "fsync_dir"]
+__all__ = [
+    "PARTIAL_SUFFIX",
+    "STALE_AFTER",
+    "atomic_write_bytes",
+    "atomic_writer",
+    "fsync_dir",
+    "fsync_file",
+    "fsync_tree",
+    "temp_target",
+    "temporary_name",
+]
 
 #: Suffix of temporary files; anything ending in it is an unfinished write.
-PARTIAL_SUFFIX = ".partial"
+PARTIAL_SUFFIX: Final = ".partial"
+
+#: Seconds after its last change when a temporary file (``*.partial``, an uncommitted epoch
+#: node) is taken for a dead writer's and may be removed. One hour: a live writer touches its
+#: temporary file at least once per file or epoch written, which takes seconds to minutes even
+#: for multi-GB checkpoints on slow disks, so a live writer's file is never this old.
+STALE_AFTER: Final = 3600.0
+
+#: Temporary names: ``.<final name>.<32 hex>.partial`` (see :func:`temporary_name`).
+_TEMP_NAME: Final = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{32}" + re.escape(PARTIAL_SUFFIX))
+
+
+def temporary_name(name: str) -> str:
+    """Return a unique temporary sibling name of ``name`` (hidden, ending in ``.partial``)."""
+    return f".{name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+
+
+def temp_target(name: str) -> str | None:
+    """Return the final name a temporary file was written for, or ``None`` for other names."""
+    match = _TEMP_NAME.fullmatch(name)
+    return match.group("name") if match else None
+
+
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """``fsync`` one file so that its content is on disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -38,9 +78,12 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def temporary_path(path: Path) -> Path:
-    """Return a unique temporary sibling of ``path`` (hidden, ending in ``.partial``)."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}")
+def fsync_tree(root: str | os.PathLike[str]) -> None:
+    """``fsync`` every file and directory below ``root`` (before one rename publishes it)."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            fsync_file(Path(dirpath, name))
+        fsync_dir(dirpath)
 
 
 @contextlib.contextmanager
@@ -50,7 +93,7 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     On any exception the temporary file is removed and ``path`` is left as it was.
     """
     final = Path(path)
-    tmp = temporary_path(final)
+    tmp = final.with_name(temporary_name(final.name))
     try:
         with tmp.open("xb") as handle:
             yield handle

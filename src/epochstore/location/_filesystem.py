@@ -1,14 +1,17 @@
-"""The small filesystem layer under the checkpoint manager: a local directory or an fsspec URL.
+"""Files at a location: one small interface over a local directory or an fsspec URL.
 
 Both backends offer the same few operations, and the same commit semantics for
 :meth:`FileSystem.atomic_write`: readers see the old file or the whole new one, never a part.
 
-- Local paths use :mod:`epochstore._atomic`: a temporary sibling, ``fsync``, ``os.replace``,
-  ``fsync`` of the directory.
+- Local paths use :mod:`._local`: a temporary sibling, ``fsync``, ``os.replace``, ``fsync`` of
+  the directory.
 - fsspec URLs (``s3://``, ``gs://``, ``memory://`` ...) write a temporary key and move it onto
   the final name: a rename where the filesystem has one, a server-side copy on object stores
-  (where the final object appears whole, or not at all). A temporary key is never read as a
-  checkpoint, and the manager's manifest, written last, is what commits a checkpoint.
+  (where the final object appears whole, or not at all). Temporary keys end in ``.partial`` and
+  are never read as data; callers commit by writing their record (a manifest) last.
+
+A conditional write on object stores (``If-None-Match``, e.g. through obstore) belongs here, as
+another way for :meth:`FileSystem.atomic_write` to publish: callers would not change.
 """
 
 from __future__ import annotations
@@ -16,33 +19,24 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import re
-import uuid
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from epochstore._atomic import PARTIAL_SUFFIX, atomic_writer, fsync_dir
+from epochstore.location._local import atomic_writer, fsync_dir, temp_target, temporary_name
+from epochstore.location._paths import PathOrURL, is_url, local_path, storage_options_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from typing import BinaryIO
 
-__all__ = ["FileSystem", "FsspecFileSystem", "LocalFileSystem", "open_filesystem", "temp_target"]
-
-#: Temporary names written by :meth:`FileSystem.atomic_write`: ``.<final name>.<32 hex>.partial``
-#: (the same pattern as :func:`epochstore._atomic.temporary_path`).
-_TEMP_NAME: Final = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{32}" + re.escape(PARTIAL_SUFFIX))
-
-
-def temp_target(name: str) -> str | None:
-    """Return the final name a temporary file was written for, or ``None`` for other names."""
-    match = _TEMP_NAME.fullmatch(name)
-    return match.group("name") if match else None
+__all__ = ["FileSystem", "FsspecFileSystem", "LocalFileSystem", "open_filesystem"]
 
 
 class FileSystem(ABC):
-    """The operations the checkpoint manager needs from where it stores files.
+    """The file operations epochstore needs from a location (checkpoints, registry, run files).
 
     Paths are plain strings built with :meth:`join`; directories need not exist before
     :meth:`list_names` (a missing directory lists as empty).
@@ -106,6 +100,34 @@ class FileSystem(ABC):
         """Write ``data`` to ``path`` atomically."""
         with self.atomic_write(path) as handle:
             handle.write(data)
+
+    def remove_stale(
+        self, directory: str, ours: Callable[[str], object], stale_after: float
+    ) -> list[str]:
+        """Remove temporary files of dead writers from ``directory``; return their paths.
+
+        Parameters
+        ----------
+        directory
+            Where to look (not recursively).
+        ours
+            Whether a final name is one the caller writes (other temporary files are left).
+        stale_after
+            Only files unchanged for this many seconds are removed (see
+            :data:`~epochstore.location.STALE_AFTER`).
+        """
+        removed = []
+        now = time.time()
+        for name in self.list_names(directory):
+            target = temp_target(name)
+            if target is None or not ours(target):
+                continue
+            path = self.join(directory, name)
+            modified = self.modified(path)
+            if modified is not None and now - modified >= stale_after:
+                self.remove(path)
+                removed.append(path)
+        return removed
 
 
 class LocalFileSystem(FileSystem):
@@ -202,7 +224,7 @@ class FsspecFileSystem(FileSystem):
     @contextlib.contextmanager
     def atomic_write(self, path: str) -> Iterator[BinaryIO]:
         directory, _, name = path.rpartition("/")
-        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+        tmp = f"{directory}/{temporary_name(name)}"
         try:
             with self._fs.open(tmp, "wb") as handle:
                 yield handle
@@ -218,24 +240,27 @@ class FsspecFileSystem(FileSystem):
 
 
 def open_filesystem(
-    location: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    location: PathOrURL, storage_options: Mapping[str, Any] | None = None
 ) -> tuple[FileSystem, str]:
     """Return the filesystem of ``location`` and the root path to use with it.
 
-    A plain path or a ``file://`` URL is local; any other URL goes through fsspec, with
-    ``storage_options`` passed to the fsspec filesystem.
+    A plain path or a ``file://`` URL is local (made absolute, see :func:`local_path`); any
+    other URL goes through fsspec, with ``storage_options`` over epochstore's defaults.
+
+    Raises
+    ------
+    ValueError
+        If ``storage_options`` are given for a local path.
     """
     text = os.fspath(location)
-    if "://" not in text or text.startswith("file://"):
+    if not is_url(text):
         if storage_options:
             raise ValueError(
-                f"storage_options are only for fsspec URLs, not for the local path {text!r}"
+                f"storage_options are only for fsspec URLs, not for the local path {text!r}; "
+                "drop them, or pass a URL such as 's3://bucket/run'"
             )
-        return LocalFileSystem(), str(Path(text.removeprefix("file://")).expanduser().absolute())
+        return LocalFileSystem(), str(local_path(text))
     import fsspec
 
-    from epochstore._fsspec import url_storage_options
-
-    # No listing cache (other processes write here); the caller's options win.
-    fs, root = fsspec.core.url_to_fs(text, **url_storage_options(text, storage_options))
+    fs, root = fsspec.core.url_to_fs(text, **storage_options_for(text, storage_options))
     return FsspecFileSystem(fs), str(root).rstrip("/") or "/"
