@@ -46,21 +46,34 @@ def _train(args: argparse.Namespace) -> int:
             f"family {args.family!r} has no preset {args.preset!r}; presets: {sorted(presets)}"
         )
     config = {**presets[args.preset], **_overrides(args.set)}
+    _set_threads(args.threads)
     started = time.perf_counter()
-    family.train(args.run, config, progress=_train_progress(args.quiet))
+    _train_with_progress(family, args.run, config, f"train {args.run}", quiet=args.quiet)
     print(f"trained {args.run} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
 
 
-def _train_progress(quiet: bool) -> Any:
-    if quiet:
-        return None
+def _set_threads(threads: int) -> None:
+    # Full-batch training of small models is a chain of small matmuls: on shared cores a
+    # second torch thread mostly waits for the first (measured in docs/families/modadd.md).
+    if threads > 0:
+        import torch
 
-    def report(epoch: int, metrics: Mapping[str, float]) -> None:
-        shown = "  ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
-        print(f"epoch {epoch:>6}  {shown}", file=sys.stderr, flush=True)
+        torch.set_num_threads(threads)
 
-    return report
+
+def _train_with_progress(
+    family: Any, run: str, config: Mapping[str, Any], desc: str, *, quiet: bool
+) -> None:
+    from epochstore.progress import Progress
+
+    # A family's config names its length ``num_epochs`` by convention; without it the bar
+    # shows the rate but no time left.
+    total = config.get("num_epochs")
+    with Progress(
+        total if isinstance(total, int) else None, desc, enabled=not quiet, initial=None
+    ) as bar:
+        family.train(run, config, progress=bar.training_callback())
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -184,8 +197,9 @@ def _demo(args: argparse.Namespace) -> int:
     config = dict(family.presets()["demo"])
     manager_dir = str(Path(run, "checkpoints"))
     started = time.perf_counter()
+    _set_threads(args.threads)
     print(f"[1/2] training the Modulo Addition demo preset into {run}", file=sys.stderr)
-    family.train(run, config, progress=_train_progress(args.quiet))
+    _train_with_progress(family, run, config, "[1/2] train", quiet=args.quiet)
     trained = time.perf_counter()
     print(f"[2/2] analysing every checkpoint into {run}/artifacts", file=sys.stderr)
     report = AnalysisPipeline(run).run(workers=args.workers, progress=not args.quiet)
@@ -221,6 +235,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads", type=int, default=1, metavar="N",
+        help="torch threads (default 1: faster than 2 for small models on shared cores; "
+        "0 keeps torch's default)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``epochstore`` command."""
     parser = argparse.ArgumentParser(
@@ -237,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="demo")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (JSON), e.g. --set p=59")
-    p.add_argument("--quiet", action="store_true")
+    _add_threads(p)
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("analyze", help="compute the missing (analyzer, epoch) artifacts")
@@ -257,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "'<cname>-<level>[-<shuffle>]'; existing analyzers keep theirs")
     p.add_argument("--recompute-damaged", action="store_true",
                    help="verify the run first and delete damaged epochs so they are recomputed")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_analyze)
 
     for name in ("ls", "list"):
@@ -279,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="train and analyse the Modulo Addition demo preset")
     p.add_argument("--run", default=DEMO_RUN)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--workers", type=int, default=1, help="analysis worker processes")
+    _add_threads(p)
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_demo)
 
     from epochstore.dashboard.cli import add_parser as add_serve
