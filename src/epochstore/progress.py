@@ -32,7 +32,8 @@ from typing import IO, Any, Self
 
 __all__ = ["Progress", "TrainingCallback"]
 
-#: ``callback(epoch, metrics)``: what :meth:`ModelFamily.train` calls once per epoch.
+#: ``callback(epoch, metrics)``, called once per epoch by
+#: :meth:`~epochstore.interface.ModelFamily.train`.
 TrainingCallback = Callable[[int, Mapping[str, float]], None]
 
 _LINE_FORMAT = (
@@ -158,7 +159,7 @@ class Progress:
             print(message, file=self.file, flush=True)
 
     def training_callback(self) -> TrainingCallback:
-        """Return ``progress(epoch, metrics)`` for ``ModelFamily.train``.
+        """Return the ``progress`` callback of :meth:`~epochstore.interface.ModelFamily.train`.
 
         After epoch ``e`` is reported, ``e + 1`` epochs are done; the metrics of each call
         (the training loss every epoch, all saved metrics at checkpoints) replace the shown ones.
