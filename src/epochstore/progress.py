@@ -12,6 +12,11 @@ Training, analysis and sweeps all report through :class:`Progress`, so they look
 Work done in other processes (the pipeline's workers, a Dask cluster) is reported by the parent
 as results arrive, so there is still exactly one display.
 
+Any loop reports the same way: a sweep counts runs with
+``Progress(len(runs), "sweep", unit="run")`` and ``advance(metrics=...)`` after each, and a
+family's training loop needs nothing but the ``progress(epoch, metrics)`` callback it is given
+(:meth:`Progress.training_callback`).
+
 Examples
 --------
 >>> import io
