@@ -9,11 +9,14 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from epochstore._cli_options import parse_storage_options
 from epochstore._version import __version__
 from epochstore.errors import EpochstoreError
+
+if TYPE_CHECKING:
+    from epochstore.sweeps import TrainJob
 
 __all__ = ["main"]
 
@@ -39,7 +42,7 @@ def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
 
 def _train(args: argparse.Namespace) -> int:
     from epochstore.plugins import get_family
-    from epochstore.sweeps import TrainJob, parse_sweep, train_variant
+    from epochstore.sweeps import TrainJob, parse_sweep
 
     family = get_family(args.family)
     presets = family.presets()
@@ -52,9 +55,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.sweep:
         return _sweep(args, family, parse_sweep(args.sweep), storage_options)
     config = {**presets[args.preset], **_overrides(args.set)}
-    job = TrainJob(run=args.run, family=family, config=config, threads=args.threads,
+    # One run: one torch thread unless asked (measured faster for these small models on
+    # shared cores, docs/families/modadd.md).
+    job = TrainJob(run=args.run, family=family, config=config,
+                   threads=1 if args.threads is None else args.threads,
                    storage_options=storage_options)
-    train_variant(job, progress=_train_progress(args.quiet))
+    _train_with_progress(job, f"train {args.run}", quiet=args.quiet)
     print(f"trained {args.run} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
 
@@ -107,15 +113,17 @@ def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
         yield None
 
 
-def _train_progress(quiet: bool) -> Any:
-    if quiet:
-        return None
+def _train_with_progress(job: TrainJob, desc: str, *, quiet: bool) -> None:
+    from epochstore.progress import Progress
+    from epochstore.sweeps import train_variant
 
-    def report(epoch: int, metrics: Mapping[str, float]) -> None:
-        shown = "  ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
-        print(f"epoch {epoch:>6}  {shown}", file=sys.stderr, flush=True)
-
-    return report
+    # A family's config names its length ``num_epochs`` by convention; without it the bar
+    # shows the rate but no time left.
+    total = job.config.get("num_epochs")
+    with Progress(
+        total if isinstance(total, int) else None, desc, enabled=not quiet, initial=None
+    ) as bar:
+        train_variant(job, progress=bar.training_callback())
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -240,7 +248,10 @@ def _demo(args: argparse.Namespace) -> int:
     manager_dir = str(Path(run, "checkpoints"))
     started = time.perf_counter()
     print(f"[1/2] training the Modulo Addition demo preset into {run}", file=sys.stderr)
-    family.train(run, config, progress=_train_progress(args.quiet))
+    from epochstore.sweeps import TrainJob
+
+    job = TrainJob(run=run, family=family, config=config, threads=args.threads)
+    _train_with_progress(job, "[1/2] train", quiet=args.quiet)
     trained = time.perf_counter()
     print(f"[2/2] analysing every checkpoint into {run}/artifacts", file=sys.stderr)
     report = AnalysisPipeline(run).run(workers=args.workers, progress=not args.quiet)
@@ -287,6 +298,14 @@ def _add_executor_options(p: argparse.ArgumentParser, what: str) -> None:
                    "'{\"client_kwargs\": {\"endpoint_url\": \"http://host:9000\"}}'")
 
 
+def _add_threads(parser: argparse.ArgumentParser, default: int | None, default_text: str) -> None:
+    parser.add_argument(
+        "--threads", type=int, default=default, metavar="N",
+        help=f"torch threads (default {default_text}; 1 is faster than 2 for small models on "
+        "shared cores; 0 keeps torch's default)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``epochstore`` command."""
     parser = argparse.ArgumentParser(
@@ -308,9 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train every combination of these values (JSON), e.g. --sweep p=53,59 "
                    "--sweep model_seed=1,2; a killed sweep run again finishes what is missing")
     _add_executor_options(p, "variants")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads per variant (default: the cores divided among workers)")
-    p.add_argument("--quiet", action="store_true")
+    _add_threads(p, None, "1 for one run; for a sweep, the cores divided among workers")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("analyze", help="compute the missing (run, analyzer, epoch) artifacts "
@@ -335,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, default=300.0,
                    help="--follow: stop following a run that has not recorded that its "
                    "training finished after this many seconds without a new checkpoint")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_analyze)
 
     for name in ("ls", "list"):
@@ -360,8 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="train and analyse the Modulo Addition demo preset")
     p.add_argument("--run", default=DEMO_RUN)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--workers", type=int, default=1, help="analysis worker processes")
+    _add_threads(p, 1, "1")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_demo)
 
     from epochstore.dashboard.cli import add_parser as add_serve

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from epochstore.errors import EpochstoreError
 from epochstore.location import join
+from epochstore.progress import Progress
 
 __all__ = [
     "SweepReport",
@@ -317,21 +318,13 @@ def sweep(
         executor = SequentialExecutor()
     show = sys.stderr.isatty() if progress is None else progress
     done: dict[str, VariantResult] = {}
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(runs), initial=len(skipped), unit="variant", desc="sweep")
-    try:
+    with Progress(len(runs), "sweep", unit="variant", enabled=show,
+                  initial=len(skipped)) as bar:
         for result in executor.map_unordered(_train_task, jobs):
             done[result.run] = result
-            if bar is not None:
-                bar.update(1)
-                if result.error:
-                    bar.write(f"{result.run}: failed ({result.error})")
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.advance()
+            if result.error:
+                bar.write(f"{result.run}: failed ({result.error})")
     return SweepReport(
         runs=tuple(runs),
         results=tuple(done[r] for r in runs if r in done),

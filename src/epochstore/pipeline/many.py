@@ -7,7 +7,6 @@ repeats that as training commits checkpoints, until every run is finished and an
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ from epochstore.pipeline.executors import (
 from epochstore.pipeline.pipeline import AnalysisPipeline
 from epochstore.pipeline.plan import EpochResult, EpochTask, Plan
 from epochstore.pipeline.worker import TaskContext, run_epoch_task, unfreeze
+from epochstore.progress import Progress
 
 __all__ = ["ManyReport", "analyze_runs", "follow"]
 
@@ -96,23 +96,18 @@ def _execute(
     results: list[list[EpochResult]] = [[] for _ in pipelines]
     if not items:
         return results
-    with contextlib.ExitStack() as stack:
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = stack.enter_context(tqdm(
-                total=len(items), unit="epoch",
-                desc=f"analyze {len([j for j in jobs if j])} runs",
-            ))
-        stack.callback(unfreeze)
-        for index, result in executor.map_unordered(_tagged, items):
-            results[index].append(result)
-            if bar is not None:
-                bar.update(1)
+    busy = [p.location for p, run_jobs in zip(pipelines, jobs, strict=True) if run_jobs]
+    desc = f"analyze {busy[0]}" if len(busy) == 1 else f"analyze {len(busy)} runs"
+    with Progress(len(items), desc, enabled=progress) as bar:
+        try:
+            for index, result in executor.map_unordered(_tagged, items):
+                results[index].append(result)
+                bar.advance()
                 if result.error:
                     bar.write(f"{pipelines[index].location} epoch {result.epoch}: skipped "
                               f"({result.error})")
+        finally:
+            unfreeze()
     for index, pipeline in enumerate(pipelines):
         results[index].sort(key=lambda r: r.epoch)
         pipeline.record(results[index])

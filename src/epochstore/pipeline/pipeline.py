@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ from epochstore.pipeline.executors import (
 from epochstore.pipeline.plan import EpochResult, EpochTask, Plan, RunReport
 from epochstore.pipeline.worker import TaskContext, run_epoch_task, unfreeze
 from epochstore.plugins import get_family
+from epochstore.progress import Progress
 from epochstore.run import CHECKPOINTS_DIR, read_variant
 from epochstore.store.codecs import DEFAULT_CODEC, Codec
 from epochstore.store.freshness import read_manifest, refresh, stale_epochs, supersede
@@ -404,7 +404,8 @@ class AnalysisPipeline:
         epochs
             Restrict to these checkpoint epochs.
         progress
-            Show a progress bar (default: when stderr is a terminal).
+            Show progress on stderr (default: when stderr is a terminal): a live bar on a
+            terminal, a plain line every ~5% otherwise (see :class:`epochstore.progress.Progress`).
         callback
             Called after each epoch with ``(result, done, total)``.
         recompute_stale
@@ -429,23 +430,19 @@ class AnalysisPipeline:
                 executor = SequentialExecutor()
         show = sys.stderr.isatty() if progress is None else progress
         results: list[EpochResult] = []
-        with contextlib.ExitStack() as stack:
-            bar = None
-            if show:
-                from tqdm import tqdm
-
-                bar = stack.enter_context(
-                    tqdm(total=len(jobs), unit="epoch", desc=f"analyze {self.location}")
-                )
-            stack.callback(unfreeze)
-            for result in executor.map_unordered(run_epoch_task, jobs):
-                results.append(result)
-                if bar is not None:
-                    bar.update(1)
+        # Workers (processes or Dask) return one small result per epoch: the parent counts
+        # them, so there is one display however many processes compute.
+        with Progress(len(jobs), f"analyze {self.location}", enabled=show) as bar:
+            try:
+                for result in executor.map_unordered(run_epoch_task, jobs):
+                    results.append(result)
+                    bar.advance()
                     if result.error:
                         bar.write(f"epoch {result.epoch}: skipped ({result.error})")
-                if callback is not None:
-                    callback(result, len(results), len(jobs))
+                    if callback is not None:
+                        callback(result, len(results), len(jobs))
+            finally:
+                unfreeze()
         results.sort(key=lambda r: r.epoch)
         self.record(results)
         return RunReport(results=tuple(results), seconds=time.perf_counter() - started)

@@ -67,7 +67,9 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: ModAddData) -> dict[str, float]:
     """Return train/test loss and accuracy of ``model`` (one forward pass over the grid)."""
-    logits = model(data.inputs)[:, -1]
+    # final_logits skips the two positions no metric reads (3x less work than forward).
+    final_logits = getattr(model, "final_logits", None)
+    logits = final_logits(data.inputs) if final_logits is not None else model(data.inputs)[:, -1]
     train, test = data.train_indices, data.test_indices
     return {
         "train_loss": float(loss_fn(logits[train], data.labels[train])),
