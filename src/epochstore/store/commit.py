@@ -240,12 +240,21 @@ class RenameCommit(CommitStrategy):
 
     def list_epochs(self, analyzer: str) -> EpochListing:
         # One directory listing: committed epochs are the children named epoch_NNNNN (a node
-        # appears by rename, whole); hidden names are writes in progress or leftovers.
-        names = sync(_collect(self.location.store.list_dir(self.location.key(analyzer))))
-        epochs = sorted(e for e in map(parse_epoch_name, names) if e is not None)
+        # appears by rename, whole); hidden names are writes in progress or leftovers. Listed
+        # with os.listdir: zarr's async listing costs ~20 us per entry (20 ms for 1,000 epochs).
+        try:
+            names = os.listdir(self.location.local_path(analyzer))  # noqa: PTH208
+        except (FileNotFoundError, NotADirectoryError):
+            names = []
         hidden = (TMP_PREFIX, _TRASH_PREFIX)
-        leftovers = sorted(n for n in names if n.startswith(hidden) or n.endswith(PARTIAL_SUFFIX))
-        return EpochListing(epochs, METADATA_KEY in names, leftovers)
+        epochs, leftovers = [], []
+        for name in names:
+            epoch = parse_epoch_name(name)
+            if epoch is not None:
+                epochs.append(epoch)
+            elif name.startswith(hidden) or name.endswith(PARTIAL_SUFFIX):
+                leftovers.append(name)
+        return EpochListing(sorted(epochs), METADATA_KEY in names, sorted(leftovers))
 
     def cleanup(self, analyzer: str, names: Iterable[str], older_than: float) -> list[str]:
         removed: list[str] = []
