@@ -299,7 +299,7 @@ def _read_file(path: Path, byte_range: ByteRequest | None) -> np.ndarray:
                 raise TypeError(f"unexpected byte range {byte_range!r}")
         data = np.empty(max(0, stop - start), dtype=np.uint8)
         f.seek(start)
-        got = f.readinto(memoryview(data)) if data.size else 0
+        got = f.readinto(data.data) if data.size else 0
     return data[: got or 0]
 
 

@@ -356,7 +356,7 @@ class _ArtifactView:
             if chunks in ("auto", "zarr"):
                 sizes = _dask_chunks(
                     field.shape, np.dtype(field.dtype), field.layout.chunks, len(selected),
-                    chunks,  # type: ignore[arg-type]
+                    chunks,
                 )
                 var = var.chunk(
                     dict(zip(("epoch", *field.dims), sizes, strict=True)),
