@@ -49,7 +49,7 @@ from epochstore import ArtifactLoader, ArtifactStore
 from epochstore.store import direct, lazy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import Activations  # noqa: E402
+from bench_store import Activations
 
 ROOT = Path(__file__).resolve().parent
 A, F = "neuron_activations", "activations"
@@ -74,7 +74,8 @@ def build(workdir: Path, n_epochs: int) -> None:
                 np.save(workdir / f"e{e:05d}.npy", data)
                 np.savez_compressed(workdir / f"e{e:05d}.npz", activations=data)
     small = ArtifactStore(workdir / "small")
-    have = set(small.get_epochs("metrics")) if "metrics" in small.get_available_analyzers() else set()
+    analyzers = small.get_available_analyzers()
+    have = set(small.get_epochs("metrics")) if "metrics" in analyzers else set()
     rng = np.random.default_rng(0)
     for e in range(SMALL_EPOCHS):
         if e not in have:
@@ -218,11 +219,11 @@ def profile(workdir: Path, rounds: int) -> dict[str, dict[str, float]]:
                     target.reshape(-1).view(np.uint8)[:] = body
 
         steps: dict[str, Callable[[], Any]] = {
-            "end to end: load_epoch(a, e)[f].values": lambda l=loader: l.load_epoch(A, 3)[
-                F
-            ].values,
-            "metadata + xarray: load_epoch(a, e) (group zarr.json, Dataset)": lambda l=loader: (
-                l.load_epoch(A, 3)
+            "end to end: load_epoch(a, e)[f].values": lambda ld=loader: ld.load_epoch(
+                A, 3
+            )[F].values,
+            "metadata + xarray: load_epoch(a, e) (group zarr.json, Dataset)": lambda ld=loader: (
+                ld.load_epoch(A, 3)
             ),
             "write-token check: the array's zarr.json, read twice": lambda s=store, p=path: [
                 sync(lazy._array_metadata(s, p)) for _ in range(2)
