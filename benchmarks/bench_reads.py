@@ -241,6 +241,66 @@ def profile(workdir: Path, rounds: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def s3_reads(n_epochs: int, rounds: int) -> dict[str, dict[str, float]]:
+    """One neuron across ``n_epochs`` on moto's S3 server: s3fs (fsspec) against obstore.
+
+    The field is ``(64, 23, 23)`` float32 with one neuron per chunk in one shard per epoch (as
+    ``bench_scaleout.py --part s3``). Requests are counted by the server.
+    """
+    import os
+
+    from obstore.store import S3Store
+    from zarr.storage import ObjectStore
+
+    from epochstore.testing.s3 import TEST_CREDENTIALS, MotoS3Server
+
+    os.environ.update(TEST_CREDENTIALS)
+    out: dict[str, dict[str, float]] = {}
+    with MotoS3Server() as server:
+        server.create_bucket("bench-reads")
+        url = "s3://bench-reads/run"
+        store = ArtifactStore(url, storage_options=server.storage_options)
+        rng = np.random.default_rng(0)
+        for e in range(n_epochs):
+            store.write_epoch(
+                "a", e, {"x": rng.random((64, 23, 23), dtype=np.float32)},
+                dims={"x": ("neuron", "p", "q")}, chunks={"x": (1, 23, 23)},
+            )
+        obj = ObjectStore(S3Store(
+            "bench-reads", prefix="run", endpoint=server.endpoint_url,
+            access_key_id="testing", secret_access_key="testing", region="us-east-1",
+            client_options={"allow_http": True}, virtual_hosted_style_request=False,
+        ), read_only=True)
+        loaders = {
+            "s3fs": ArtifactLoader(url, storage_options=server.storage_options),
+            "obstore": ArtifactLoader(obj),
+        }
+        expected = None
+        for _ in range(rounds):
+            for name, loader in loaders.items():
+                for chunks in ("auto", None):
+                    loader.get_epochs("a")  # listing cached in neither; counted apart
+                    server.reset_requests()
+                    start = time.perf_counter()
+                    values = loader.load_epochs("a", chunks=chunks)["x"].isel(neuron=7).values
+                    elapsed = time.perf_counter() - start
+                    requests = sum(server.requests().values())
+                    if expected is None:
+                        expected = values
+                    assert np.array_equal(values, expected)
+                    row = out.setdefault(
+                        f"one neuron across {n_epochs} epochs on S3 (moto): {name}, "
+                        f"chunks={chunks!r}", {"times": [], "requests": requests},
+                    )
+                    row["times"].append(elapsed)  # type: ignore[union-attr]
+    return {
+        k: {"median_ms": 1000 * statistics.median(v["times"]),  # type: ignore[arg-type]
+            "min_ms": 1000 * min(v["times"]), "n": len(v["times"]),  # type: ignore[arg-type]
+            "requests": v["requests"]}  # type: ignore[dict-item]
+        for k, v in out.items()
+    }
+
+
 def table(results: dict[str, dict[str, float]], reference: str | None) -> str:
     ref = results[reference]["median_ms"] if reference else None
     lines = ["| read | median ms | min ms | x reference |", "| --- | ---: | ---: | ---: |"]
@@ -258,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "results" / "reads.json")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated substrings of row names")
+    parser.add_argument("--s3-epochs", type=int, default=0,
+                        help="also one neuron across N epochs on moto's S3: s3fs vs obstore")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -280,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
         results["profile"] = profile(args.workdir, args.rounds * 3)
         print("\n## Profile of one full-epoch read\n")
         print(table(results["profile"], None))
+    if args.s3_epochs:
+        results["s3"] = s3_reads(args.s3_epochs, max(2, args.rounds // 2))
+        print("\n## S3 (moto), s3fs vs obstore\n")
+        print(table(results["s3"], None))
+        for name, r in results["s3"].items():
+            print(f"- {name}: {r['requests']} requests")
     results["machine"]["load_after"] = list(__import__("os").getloadavg())
     results["machine"]["seconds"] = time.time() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
