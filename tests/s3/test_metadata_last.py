@@ -54,3 +54,61 @@ def test_cleanup_lists_uncommitted_prefixes_from_the_same_listing(s3: Any) -> No
     counts = s3.server.reset_requests()
     assert counts["HeadObject"] == 0  # no existence check per epoch
     assert store.get_epochs("neuron_activations") == [0]
+
+
+def _obstore_location(s3: Any, prefix: str) -> Any:
+    """A zarr ``ObjectStore`` (obstore) on the same bucket, rooted at ``prefix``."""
+    from obstore.store import S3Store
+    from zarr.storage import ObjectStore
+
+    return ObjectStore(
+        S3Store(
+            s3.bucket,
+            prefix=prefix,
+            endpoint=s3.server.endpoint_url,
+            access_key_id="testing",
+            secret_access_key="testing",
+            region="us-east-1",
+            client_options={"allow_http": True},
+            virtual_hosted_style_request=False,
+        )
+    )
+
+
+@pytest.mark.parametrize("client", ["s3fs", "obstore"])
+def test_two_writers_of_one_new_epoch_cannot_both_succeed(
+    s3: Any, client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit point is a conditional PUT (If-None-Match): the second writer is refused.
+
+    The other writer commits the same epoch just before this one's commit point, after this
+    one's existence check passed: the window an existence check cannot close. The real
+    conditional PUT on the S3 server decides; the winner's epoch stays whole and readable.
+    """
+    from epochstore.store import commit
+
+    url = s3.url()
+    if client == "obstore":
+        pytest.importorskip("obstore")
+        location: Any = _obstore_location(s3, url.split("/", 3)[3])
+        options = None
+    else:
+        location, options = url, s3.storage_options
+    ours = ArtifactStore(location, storage_options=options)
+    theirs = ArtifactStore(location, storage_options=options)
+    winner = np.full((4, 3), 7.0, dtype=np.float32)
+    flush = commit.MetadataLastStore.flush_metadata
+    raced = []
+
+    def they_commit_first(self: Any) -> None:
+        flush(self)  # this writer's chunks and array metadata are written ...
+        if not raced:  # ... then the other writer commits, before this one's commit point
+            raced.append(True)
+            theirs.write_epoch("a", 1, {"x": winner})
+
+    monkeypatch.setattr(commit.MetadataLastStore, "flush_metadata", they_commit_first)
+    with pytest.raises(EpochExistsError):
+        ours.write_epoch("a", 1, {"x": np.ones((4, 3), np.float32)})
+    loader = ArtifactLoader(location, storage_options=options)
+    assert loader.get_epochs("a") == [1]
+    np.testing.assert_array_equal(loader.load_epoch("a", 1)["x"].values, winner)

@@ -46,7 +46,7 @@ def test_listing_epochs_reads_no_epoch_metadata_or_chunks(run: tuple[Path, dict]
     assert counting.list_calls == 1
 
 
-@pytest.mark.parametrize("chunks", ["zarr", None])
+@pytest.mark.parametrize("chunks", ["auto", "zarr", None])
 def test_opening_load_epochs_reads_no_chunk(run: tuple[Path, dict], chunks: str | None) -> None:
     loader, counting = _counting_loader(run[0])
     ds = loader.load_epochs("neuron_activations", chunks=chunks)  # type: ignore[arg-type]
@@ -56,7 +56,7 @@ def test_opening_load_epochs_reads_no_chunk(run: tuple[Path, dict], chunks: str 
     assert all("epoch_" not in key for key in counting.metadata_reads)
 
 
-@pytest.mark.parametrize("chunks", ["zarr", None])
+@pytest.mark.parametrize("chunks", ["auto", "zarr", None])
 def test_one_neuron_across_epochs_reads_one_chunk_per_epoch(
     run: tuple[Path, dict], chunks: str | None
 ) -> None:
@@ -86,15 +86,64 @@ def test_one_epoch_one_neuron_reads_one_chunk(run: tuple[Path, dict]) -> None:
     ]
 
 
-def test_reduction_over_epochs_streams_chunk_by_chunk(run: tuple[Path, dict]) -> None:
+def test_reduction_over_epochs_streams_whole_epochs(run: tuple[Path, dict]) -> None:
     path, data = run
-    loader, _ = _counting_loader(path)
+    loader, counting = _counting_loader(path)
     ds = loader.load_epochs("neuron_activations")
     act = ds["activations"]
     assert act.chunks is not None
-    # Every dask chunk is one Zarr chunk of one epoch: no task holds more than one neuron.
-    assert max(act.data.chunksize) == 5
-    assert act.data.chunksize[:2] == (1, 1)
+    # Default blocks: whole epochs (whole shards), as many as fit in DASK_BLOCK_BYTES: these
+    # tiny epochs all fit in one block, not one task per Zarr chunk per epoch.
+    assert act.data.chunksize == (N_EPOCHS, *SHAPE)
+    assert act.data.numblocks == (1, 1, 1, 1)
     mean = act.mean("epoch")
     assert isinstance(mean, xr.DataArray)
     np.testing.assert_allclose(mean.values, np.mean(list(data.values()), axis=0), atol=1e-6)
+    # Each epoch's shard read once, whole (one GET), not once per chunk.
+    touched = {k: n for k, n in counting.chunk_reads.items() if "/activations/" in k}
+    assert len(touched) == N_EPOCHS
+    assert set(touched.values()) == {1}
+
+
+def test_auto_blocks_hold_whole_epochs_up_to_the_block_size(
+    run: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from epochstore.store import reader
+
+    epoch_bytes = 4 * int(np.prod(SHAPE))
+    monkeypatch.setattr(reader, "DASK_BLOCK_BYTES", 5 * epoch_bytes)
+    loader, _ = _counting_loader(run[0])
+    ds = loader.load_epochs("neuron_activations")
+    assert ds["activations"].data.chunks[0] == (5, 5, 2)
+    assert ds["activations"].data.chunks[1:] == ((16,), (5,), (5,))
+    assert ds["loss"].data.chunks == ((N_EPOCHS,),)  # a scalar: every epoch in one block
+    zarr_aligned = loader.load_epochs("neuron_activations", chunks="zarr")
+    assert zarr_aligned["activations"].data.chunksize == (1, 1, 5, 5)
+
+
+def test_one_neuron_across_epochs_reads_only_its_chunk_bytes(run: tuple[Path, dict]) -> None:
+    """Dask fuses the selection into each whole-epoch block's read: bytes, not blocks."""
+    path, data = run
+    loader, counting = _counting_loader(path)
+    ds = loader.load_epochs("neuron_activations")  # default: whole-epoch blocks
+    counting.reset()
+    values = ds["activations"].isel(neuron=7).values
+    np.testing.assert_array_equal(values, np.stack([d[7] for d in data.values()]))
+    chunk_bytes = {
+        k: (path / k).stat().st_size for k in counting.chunk_reads if "/activations/" in k
+    }
+    index_bytes = 16 * SHAPE[0] + 4
+    neuron_chunk = 25 * 4 + 16 + 4  # a 5 x 5 float32 chunk, Blosc header, CRC32C (at most)
+    assert len(chunk_bytes) == N_EPOCHS
+    assert counting.bytes_read <= N_EPOCHS * (index_bytes + neuron_chunk + 16)
+    assert counting.bytes_read < sum(chunk_bytes.values()) / 4
+
+
+def test_mean_over_epochs_matches_a_load_epoch_loop(run: tuple[Path, dict]) -> None:
+    path, data = run
+    loader = ArtifactLoader(path)
+    lazy = loader.load_epochs("neuron_activations")["activations"].mean("epoch").values
+    looped = sum(
+        loader.load_epoch("neuron_activations", e)["activations"].values for e in data
+    ) / len(data)
+    np.testing.assert_allclose(lazy, looped, rtol=1e-6)

@@ -229,12 +229,21 @@ class RenameCommit(CommitStrategy):
 
     def list_epochs(self, analyzer: str) -> EpochListing:
         # One directory listing: committed epochs are the children named epoch_NNNNN (a node
-        # appears by rename, whole); hidden names are writes in progress or leftovers.
-        names = sync(_collect(self.location.store.list_dir(self.location.key(analyzer))))
-        epochs = sorted(e for e in map(parse_epoch_name, names) if e is not None)
+        # appears by rename, whole); hidden names are writes in progress or leftovers. Listed
+        # with os.listdir: zarr's async listing costs ~20 us per entry (20 ms for 1,000 epochs).
+        try:
+            names = os.listdir(self.location.local_path(analyzer))  # noqa: PTH208
+        except (FileNotFoundError, NotADirectoryError):
+            names = []
         hidden = (TMP_PREFIX, _TRASH_PREFIX)
-        leftovers = sorted(n for n in names if n.startswith(hidden) or n.endswith(PARTIAL_SUFFIX))
-        return EpochListing(epochs, METADATA_KEY in names, leftovers)
+        epochs, leftovers = [], []
+        for name in names:
+            epoch = parse_epoch_name(name)
+            if epoch is not None:
+                epochs.append(epoch)
+            elif name.startswith(hidden) or name.endswith(PARTIAL_SUFFIX):
+                leftovers.append(name)
+        return EpochListing(sorted(epochs), METADATA_KEY in names, sorted(leftovers))
 
     def cleanup(self, analyzer: str, names: Iterable[str], stale_after: float) -> list[str]:
         removed: list[str] = []
@@ -393,6 +402,41 @@ class MetadataLastStore(WrapperStore[Any]):
         """Write the held-back metadata, deepest first."""
         sync(self._flush())
 
+    def take_root_metadata(self) -> Buffer | None:
+        """Remove and return the held metadata of the node itself (its commit point)."""
+        return self._held.pop(METADATA_KEY, None)
+
+
+async def _create_exclusive(store: Store, key: str, value: Buffer) -> bool:
+    """Write ``key`` only if it does not exist; return whether this call created it.
+
+    On S3 (through obstore's :class:`zarr.storage.ObjectStore`, or s3fs) this is one
+    conditional PUT (``If-None-Match: *``): of two writers, exactly one succeeds. Other stores
+    check, then write: atomic within one process (memory), not across processes.
+    """
+    from zarr.storage import FsspecStore, ObjectStore
+
+    if isinstance(store, ObjectStore):
+        import obstore
+
+        try:
+            await obstore.put_async(store.store, key, value.as_buffer_like(), mode="create")
+        except obstore.exceptions.AlreadyExistsError:
+            return False
+        return True
+    protocol = getattr(getattr(store, "fs", None), "protocol", ())
+    protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+    if isinstance(store, FsspecStore) and {"s3", "s3a"} & set(protocols):
+        try:  # s3fs sends If-None-Match: * for mode="create"
+            await store.fs._pipe_file(f"{store.path}/{key}", value.to_bytes(), mode="create")
+        except FileExistsError:
+            return False
+        return True
+    if await _key_exists(store, key):
+        return False
+    await store.set(key, value)
+    return True
+
 
 async def _delete_prefix(store: Store, prefix: str) -> None:
     await store.delete_dir(prefix)
@@ -419,7 +463,16 @@ class MetadataLastCommit(CommitStrategy):
                 self.delete(analyzer, epoch)
             held = MetadataLastStore(loc.store, node)
             write(held, "")
+            root = None if overwrite else held.take_root_metadata()
             held.flush_metadata()
+            # The commit point, a conditional create: of two writers of one new epoch only
+            # one can succeed (If-None-Match on S3), and the other must not delete its node.
+            if root is not None and not sync(
+                _create_exclusive(loc.store, f"{node}/{METADATA_KEY}", root)
+            ):
+                raise _exists_error(loc, analyzer, epoch)
+        except EpochExistsError:
+            raise
         except OSError as exc:
             with contextlib.suppress(Exception):
                 sync(_delete_prefix(loc.store, node))

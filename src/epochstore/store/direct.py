@@ -26,6 +26,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import google_crc32c
@@ -33,13 +34,23 @@ import numpy as np
 from numcodecs import blosc
 from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.core.buffer import default_buffer_prototype
+from zarr.storage import LocalStore
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest, Store
 
     from epochstore.store.codecs import Codec, Layout
 
-__all__ = ["DirectLayout", "MissingChunkError", "read_direct"]
+__all__ = [
+    "DirectLayout",
+    "MissingChunkError",
+    "get_object",
+    "local_root",
+    "normalise_key",
+    "outer_index",
+    "read_direct",
+    "read_whole_local",
+]
 
 _U64_MAX = 2**64 - 1
 #: Fetch the whole shard (one request) instead of its index plus ranges when the selection
@@ -273,7 +284,42 @@ def _apply(block: np.ndarray, key: list[int | np.ndarray | slice], origin: list[
     return result
 
 
+def _read_file(path: Path, byte_range: ByteRequest | None) -> np.ndarray:
+    """Read (part of) a local file into a fresh array, in the calling thread."""
+    with path.open("rb", buffering=0) as f:
+        if byte_range is None:
+            start, stop = 0, os.fstat(f.fileno()).st_size
+        else:
+            size = os.fstat(f.fileno()).st_size
+            if isinstance(byte_range, RangeByteRequest):
+                start, stop = byte_range.start, min(byte_range.end, size)
+            elif isinstance(byte_range, SuffixByteRequest):
+                start, stop = max(0, size - byte_range.suffix), size
+            else:  # pragma: no cover - this module asks for no other kind
+                raise TypeError(f"unexpected byte range {byte_range!r}")
+        data = np.empty(max(0, stop - start), dtype=np.uint8)
+        f.seek(start)
+        got = f.readinto(data.data) if data.size else 0
+    return data[: got or 0]
+
+
+async def get_object(store: Store, key: str) -> np.ndarray | None:
+    """Return a whole object's bytes (as uint8), or None if it does not exist."""
+    try:
+        return await _get(store, key)
+    except MissingChunkError:
+        return None
+
+
 async def _get(store: Store, key: str, byte_range: ByteRequest | None = None) -> np.ndarray:
+    if type(store) is LocalStore:
+        # A local file is read here, in one system call into a fresh array: zarr's LocalStore
+        # hops to a thread per read (~0.1-0.2 ms), which for a small field read across 1,000
+        # epochs cost more than the reads themselves.
+        try:
+            return _read_file(store.root / key, byte_range)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise MissingChunkError(f"chunk {key!r} is missing") from None
     buf = await store.get(key, prototype=default_buffer_prototype(), byte_range=byte_range)
     if buf is None:
         raise MissingChunkError(f"chunk {key!r} is missing")
@@ -408,3 +454,54 @@ async def read_direct(store: Store, path: str, layout: DirectLayout, key: _Key) 
         # across 95 epochs would hold 95 blocks of 16 neurons, ~80 MB, instead of 5 MB).
         result = np.array(_apply(block, sel, origin), order="C", copy=True)
     return result.astype(layout.dtype.newbyteorder("="), copy=False)
+
+
+def local_root(store: Store) -> Path | None:
+    """The directory of a plain local store (read here without zarr), else None."""
+    return store.root if type(store) is LocalStore else None
+
+
+def read_whole_local(
+    root: Path, paths: Sequence[str], layout: DirectLayout, out: np.ndarray
+) -> list[int]:
+    """Read the whole single-chunk field at each of ``paths`` into ``out[i]``, in this thread.
+
+    The fast path for a small field (a scalar, a per-epoch vector) across many epochs of a
+    local store: one ``open``/``read`` per epoch and no event-loop round trip, ~20 us per
+    epoch where the general path costs ~0.3 ms. ``out`` is C-contiguous, shaped
+    ``(len(paths), *layout.shape)``.
+
+    Returns the positions that could not be read (missing, damaged, another layout); the
+    caller reads those the careful way, which names the damage.
+    """
+    if layout.sharded:
+        raise ValueError("read_whole_local reads single-chunk fields only")
+    flat = out.reshape(len(paths), -1).view(np.uint8)
+    expected = flat.shape[1]
+    if expected == 0:  # an empty field has no chunk
+        return []
+    limit = expected + _BLOSC_HEADER + 64 + (4 if layout.crc32c else 0)
+    failed = []
+    for i, path in enumerate(paths):
+        try:
+            fd = os.open(f"{root}/{path}/{layout.key}", os.O_RDONLY)
+            try:
+                raw = os.read(fd, limit + 1)
+            finally:
+                os.close(fd)
+            if len(raw) > limit:
+                raise ValueError("larger than its field")
+            _decode_into(layout, np.frombuffer(raw, dtype=np.uint8), flat[i], path)
+        except (OSError, ValueError, RuntimeError, TypeError):
+            failed.append(i)
+    return failed
+
+
+def normalise_key(key: _Key, shape: tuple[int, ...]) -> list[int | np.ndarray | slice]:
+    """Pad an outer-indexing key to full rank (negative ints resolved, ranges checked)."""
+    return _normalise(key, shape)
+
+
+def outer_index(array: np.ndarray, key: list[int | np.ndarray | slice]) -> np.ndarray:
+    """Outer-index ``array`` with a key from :func:`normalise_key`; a copy, never a view."""
+    return np.array(_apply(array, key, [0] * array.ndim), order="C", copy=True)

@@ -19,7 +19,7 @@ import zarr
 import zarr.api.asynchronous
 from xarray.backends.common import BackendArray
 from xarray.core import indexing
-from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.core.sync import sync
 from zarr.storage import WrapperStore
 
@@ -30,7 +30,16 @@ from epochstore.errors import (
     EpochstoreError,
 )
 from epochstore.naming import epoch_name
-from epochstore.store.direct import DirectLayout, MissingChunkError, read_direct
+from epochstore.store.direct import (
+    DirectLayout,
+    MissingChunkError,
+    get_object,
+    local_root,
+    normalise_key,
+    outer_index,
+    read_direct,
+    read_whole_local,
+)
 from epochstore.store.manifest import WRITE_TOKEN_KEY
 
 if TYPE_CHECKING:
@@ -74,10 +83,10 @@ READ_CONCURRENCY = 16
 
 async def _array_metadata(store: Store, path: str) -> dict[str, Any] | None:
     """Read an array's ``zarr.json`` (uncached); None if it does not exist."""
-    raw = await store.get(f"{path}/zarr.json", prototype=default_buffer_prototype())
+    raw = await get_object(store, f"{path}/zarr.json")
     if raw is None:
         return None
-    meta = json.loads(raw.to_bytes())
+    meta = json.loads(raw.tobytes())
     if not isinstance(meta, dict):
         raise TypeError(f"{path}/zarr.json is not a JSON object")
     return meta
@@ -145,8 +154,10 @@ async def read_field_async(
         if layout is not None:
             values = await read_direct(store, path, layout, key)
         else:
+            # zarr fills a missing chunk with the fill value; in a committed epoch that is
+            # damage, so zarr reads through the strict wrapper (the direct path checks itself).
             array = await zarr.api.asynchronous.open_array(
-                store=store, path=path, mode="r", zarr_format=3
+                store=StrictReadStore(store), path=path, mode="r", zarr_format=3
             )
             if key:
                 values = np.asarray(await array.get_orthogonal_selection(key))
@@ -294,12 +305,35 @@ class StackedFieldArray(_LazyBase):
 
         return list(await asyncio.gather(*(one(int(i)) for i in indices)))
 
+    def _read_small_local(self, indices: np.ndarray, inner: _Key) -> np.ndarray | None:
+        """Whole single-chunk fields of a local store, read in this thread; else None."""
+        layout, root = self.layout, local_root(self.store)
+        if layout is None or layout.sharded or root is None:
+            return None
+        out = np.empty((len(indices), *layout.shape), dtype=layout.dtype)
+        paths = [f"{self.node_paths[int(i)]}/{self.field}" for i in indices]
+        failed = read_whole_local(root, paths, layout, out)
+        if failed:  # the careful path names what is wrong (or reads another layout)
+            redo = sync(self._read_many(indices[failed], ()))
+            for position, values in zip(failed, redo, strict=True):
+                out[position] = values
+        out = out.astype(layout.dtype.newbyteorder("="), copy=False)
+        if not inner:
+            return out
+        sel = normalise_key(inner, layout.shape)
+        return outer_index(out, [slice(0, len(indices), 1), *sel])
+
     def _getitem(self, key: _Key) -> np.ndarray:
         indices, keep_axis = _normalise_epoch_key(key[0], len(self.epochs))
         inner = tuple(key[1:])
+        stacked = self._read_small_local(indices, inner) if indices.size else None
+        if stacked is not None:
+            return stacked if keep_axis else stacked[0]
         parts = sync(self._read_many(indices, inner))
         if not keep_axis:
             return parts[0]
+        if len(parts) == 1:  # a dask block of one big epoch: no 26 MB copy by np.stack
+            return parts[0][np.newaxis]
         if parts:
             return np.stack(parts)
         # An empty selection: the shape that indexing the inner dims would give.

@@ -9,6 +9,7 @@ asked for, chunk by chunk.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -16,7 +17,6 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 from xarray.core import indexing
-from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from epochstore.errors import (
@@ -25,11 +25,11 @@ from epochstore.errors import (
     ReadOnlyError,
     StoreFormatError,
 )
-from epochstore.naming import NAME_PATTERN, validate_epoch, validate_name
+from epochstore.naming import NAME_PATTERN, epoch_name, validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
 from epochstore.store.commit import METADATA_KEY, commit_strategy_for, key_exists
-from epochstore.store.direct import DirectLayout
-from epochstore.store.lazy import EpochFieldArray, StackedFieldArray, StrictReadStore, node_path
+from epochstore.store.direct import DirectLayout, get_object
+from epochstore.store.lazy import EpochFieldArray, StackedFieldArray, node_path
 from epochstore.store.location import LocationLike, open_location
 from epochstore.store.manifest import (
     ATTRS_KEY,
@@ -41,11 +41,34 @@ from epochstore.store.manifest import (
 if TYPE_CHECKING:
     from zarr.abc.store import Store
 
-__all__ = ["ArtifactLoader", "ChunksOption"]
+__all__ = ["DASK_BLOCK_BYTES", "ArtifactLoader", "ChunksOption"]
 
-#: ``"zarr"``: dask chunks equal to the Zarr chunks (one epoch each); ``None``: no dask, xarray's
-#: own lazy indexing; a mapping of dim name to chunk size: passed to ``Dataset.chunk``.
-ChunksOption = Literal["zarr"] | Mapping[str, int] | None
+#: ``"auto"``: dask blocks of whole epochs, as many per block as fit in
+#: :data:`DASK_BLOCK_BYTES`; ``"zarr"``: dask chunks equal to the Zarr chunks (one epoch each);
+#: ``None``: no dask, xarray's own lazy indexing; a mapping of dim name to chunk size: passed to
+#: ``Dataset.chunk``.
+ChunksOption = Literal["auto", "zarr"] | Mapping[str, int] | None
+
+#: Target size of one dask block of ``load_epochs(chunks="auto")``. A task costs ~0.1-0.5 ms of
+#: scheduling and an event-loop round trip, so blocks of tens of MB keep that under 1% of the
+#: read (one whole p = 113 activation epoch is 26 MB: one epoch per block; a scalar field puts
+#: every epoch in one block), while a reduction over epochs holds only a few blocks at a time.
+DASK_BLOCK_BYTES = 32 * 2**20
+
+
+def _dask_chunks(
+    field_shape: tuple[int, ...], dtype: np.dtype[Any], zarr_chunks: tuple[int, ...],
+    n_epochs: int, chunks: Literal["auto", "zarr"],
+) -> tuple[int, ...]:
+    """Dask chunk sizes of one stacked field, always aligned to whole Zarr chunks."""
+    if chunks == "zarr":
+        return (1, *zarr_chunks)
+    epoch_bytes = max(1, dtype.itemsize * math.prod(field_shape))
+    per_block = max(1, min(n_epochs, DASK_BLOCK_BYTES // epoch_bytes))
+    # Whole epochs: each block is a set of whole fields, i.e. whole shards. A selection
+    # inside the field (one neuron) is fused into the block's read by dask, so it still reads
+    # only the chunks it touches.
+    return (per_block, *(max(1, s) for s in field_shape))
 
 
 async def _list_dir(store: Store, prefix: str) -> list[str]:
@@ -53,10 +76,10 @@ async def _list_dir(store: Store, prefix: str) -> list[str]:
 
 
 async def _get_json(store: Store, key: str) -> dict[str, Any] | None:
-    buf = await store.get(key, prototype=default_buffer_prototype())
-    if buf is None:
+    raw = await get_object(store, key)
+    if raw is None:
         return None
-    data = json.loads(buf.to_bytes())
+    data = json.loads(raw.tobytes())
     return data if isinstance(data, dict) else None
 
 
@@ -76,7 +99,6 @@ class _ArtifactView:
             location, path=path, storage_options=storage_options, read_only=self._read_only
         )
         self._commit = commit_strategy_for(self._location)
-        self._read_store = StrictReadStore(self._location.store)
         self._manifests: dict[str, AnalyzerManifest] = {}
         self._format_checked = False
 
@@ -242,7 +264,7 @@ class _ArtifactView:
                 field.dims,
                 indexing.LazilyIndexedArray(
                     EpochFieldArray(
-                        self._read_store,
+                        self._location.store,
                         f"{node}/{name}",
                         shape=field.shape,
                         dtype=np.dtype(field.dtype),
@@ -269,7 +291,7 @@ class _ArtifactView:
         analyzer: str,
         epochs: Sequence[int] | None = None,
         *,
-        chunks: ChunksOption = "zarr",
+        chunks: ChunksOption = "auto",
     ) -> xr.Dataset:
         """Return many epochs of ``analyzer`` lazily stacked along a leading ``epoch`` dimension.
 
@@ -284,10 +306,15 @@ class _ArtifactView:
         epochs
             The epochs to stack, in the order given; ``None`` stacks every committed epoch.
         chunks
-            ``"zarr"`` (default): dask-backed with one dask chunk per Zarr chunk (one epoch
-            each), so reductions over ``epoch`` stream chunk by chunk and a one-neuron selection
-            reads one chunk per epoch. ``None``: no dask, xarray's lazy indexing (fastest for a
-            single small selection). A mapping: passed to :meth:`xarray.Dataset.chunk`.
+            ``"auto"`` (default): dask-backed, each dask block whole epochs of a field, as many
+            as fit in :data:`DASK_BLOCK_BYTES` (32 MiB): one epoch of a 26 MB activation field,
+            every epoch of a scalar. Reductions over ``epoch`` stream block by block, and a
+            selection inside a field (one neuron) is fused into each block's read, so it still
+            reads only the chunks it touches. ``"zarr"``: one dask chunk per Zarr chunk of one
+            epoch (many small tasks: pick it when one epoch of a field is larger than a task
+            should hold, or to spread one epoch over a cluster). ``None``: no dask, xarray's
+            lazy indexing (no graph at all: fastest for one small selection). A mapping:
+            passed to :meth:`xarray.Dataset.chunk`.
 
         Returns
         -------
@@ -309,11 +336,12 @@ class _ArtifactView:
             missing = set(selected) - set(available)
             if missing:
                 raise self._epoch_not_found(analyzer, missing)
-        nodes = [node_path(self._location.prefix, analyzer, e) for e in selected]
+        base = node_path(self._location.prefix, analyzer, 0).rpartition("/")[0]
+        nodes = [f"{base}/{epoch_name(e)}" for e in selected]
         variables = {}
         for name, field in manifest.fields.items():
             stacked = StackedFieldArray(
-                self._read_store,
+                self._location.store,
                 nodes,
                 selected,
                 shape=field.shape,
@@ -326,9 +354,13 @@ class _ArtifactView:
                 ),
             )
             var = xr.Variable(("epoch", *field.dims), indexing.LazilyIndexedArray(stacked))
-            if chunks == "zarr":
+            if chunks in ("auto", "zarr"):
+                sizes = _dask_chunks(
+                    field.shape, np.dtype(field.dtype), field.layout.chunks, len(selected),
+                    chunks,
+                )
                 var = var.chunk(
-                    dict(zip(("epoch", *field.dims), (1, *field.layout.chunks), strict=True)),
+                    dict(zip(("epoch", *field.dims), sizes, strict=True)),
                     name=f"epochstore-{analyzer}-{name}-"
                     + tokenize(self._location.display, analyzer, name, selected),
                 )
@@ -338,7 +370,7 @@ class _ArtifactView:
             coords={"epoch": np.asarray(selected, dtype=np.int64)},
             attrs={"analyzer": analyzer},
         )
-        if chunks is not None and chunks != "zarr":
+        if isinstance(chunks, Mapping):
             ds = ds.chunk(dict(chunks))
         return ds
 
