@@ -27,6 +27,7 @@ from .errors import (
     StoreWriteError,
     UnsupportedArrayError,
 )
+from .families.torch_model import record_model
 from .pipeline import AnalysisPipeline
 from .store import ArtifactLoader, ArtifactStore, Codec
 
@@ -62,4 +63,5 @@ __all__ = [
     "UnsupportedArrayError",
     "VerificationReport",
     "__version__",
+    "record_model",
 ]

@@ -70,13 +70,31 @@ def _analyze(args: argparse.Namespace) -> int:
         from epochstore.reliability import repair_run
 
         repair_run(args.run, log=lambda line: print(line, file=sys.stderr))
+    options = parse_storage_options(args.storage_options)
     pipeline = AnalysisPipeline(
         args.run,
         analyzers=args.analyzers.split(",") if args.analyzers else None,
         device=args.device,
-        storage_options=parse_storage_options(args.storage_options),
+        storage_options=options,
         codec=args.codec,
     )
+    modules = [name for name in (args.capture or "").split(",") if name]
+    if modules:
+        from epochstore.analysis.captures import capture_analyzers
+
+        captured = capture_analyzers(
+            pipeline.family, pipeline.config, modules, device=args.device,
+            max_bytes=int(args.capture_max_mb * 2**20),
+        )
+        pipeline = AnalysisPipeline(
+            args.run,
+            family=pipeline.family,
+            config=pipeline.config,
+            analyzers=[*pipeline.analyzers.values(), *captured],
+            device=args.device,
+            storage_options=options,
+            codec=args.codec,
+        )
     plan = pipeline.plan()
     print(plan.summary(), file=sys.stderr)
     client = None
@@ -255,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compression of analyzers created by this run: 'default' (lz4-5), "
                    "'archival' (zstd-1: as small as .npz, slower reads), 'none' or "
                    "'<cname>-<level>[-<shuffle>]'; existing analyzers keep theirs")
+    p.add_argument("--capture", metavar="NAME[,NAME...]",
+                   help="also store the outputs of these modules on the probe, one analyzer "
+                   "each (capture_<name>), e.g. 'hidden' or 'blocks.0.mlp.hook_post'")
+    p.add_argument("--capture-max-mb", type=float, default=64.0, metavar="MB",
+                   help="refuse a capture larger than this per epoch (default 64)")
     p.add_argument("--recompute-damaged", action="store_true",
                    help="verify the run first and delete damaged epochs so they are recomputed")
     p.add_argument("--quiet", action="store_true")

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from epochstore._memory import fix_mmap_threshold
@@ -37,6 +37,25 @@ ProgressCallback = Callable[[EpochResult, int, int], None]
 
 #: Temporary nodes older than this are a killed writer's and removed at the start of a run.
 STALE_AFTER_SECONDS = 3600.0
+
+
+def _check_importable(family: ModelFamily, analyzers: Iterable[Analyzer]) -> None:
+    """Refuse, before any work, to send a class defined in ``__main__`` to other processes.
+
+    Spawned processes and Dask workers unpickle the family and analyzers by importing their
+    modules; a class of a notebook or of ``python -c`` has no module they can import.
+    """
+    for kind, obj in [("family", family), *(("analyzer", a) for a in analyzers)]:
+        module = type(obj).__module__
+        if module in {"__main__", "__mp_main__"} or module.startswith("ipykernel"):
+            name = getattr(obj, "name", type(obj).__name__)
+            raise EpochstoreError(
+                f"the {kind} {name!r} ({type(obj).__qualname__}) is defined in {module!r} "
+                "(a notebook or a script), which worker processes cannot import: move its "
+                "class into an importable module (a .py file on the path, or a package with "
+                "an epochstore.families entry point) to use workers > 1 or Dask, or run with "
+                "workers=1"
+            )
 
 
 class AnalysisPipeline:
@@ -105,7 +124,11 @@ class AnalysisPipeline:
         if family is None:
             assert variant is not None
             family = variant.family
-        self.family: ModelFamily = get_family(family) if isinstance(family, str) else family
+        resolved = get_family(family) if isinstance(family, str) else family
+        bind = getattr(resolved, "for_run", None)  # optional: a family keeping files in the run
+        self.family: ModelFamily = (
+            resolved if bind is None else bind(self.run_dir, self.storage_options)
+        )
         self.config: Mapping[str, Any] = (
             dict(config) if config is not None else dict(variant.params if variant else {})
         )
@@ -279,6 +302,12 @@ class AnalysisPipeline:
             What was written, and epochs that failed (e.g. corrupt checkpoints).
         """
         started = time.perf_counter()
+        if (
+            client is not None
+            or workers > 1
+            or (executor is not None and not isinstance(executor, SequentialExecutor))
+        ):
+            _check_importable(self.family, self.analyzers.values())
         plan = self.plan(epochs)
         if not plan.tasks:
             return RunReport(results=(), seconds=time.perf_counter() - started)

@@ -8,6 +8,7 @@ The family registers as ``"modadd"`` through the ``epochstore.families`` entry p
 
 from __future__ import annotations
 
+from epochstore.analysis.fourier import fourier_basis, fourier_labels
 from epochstore.families.modadd.analyzers import (
     DominantFrequencies,
     NeuronActivations,
@@ -19,7 +20,6 @@ from epochstore.families.modadd.analyzers import (
 from epochstore.families.modadd.config import PRESETS, ModAddConfig, get_preset
 from epochstore.families.modadd.data import ModAddData, make_data
 from epochstore.families.modadd.family import ModAddFamily
-from epochstore.families.modadd.fourier import fourier_basis, fourier_labels
 from epochstore.families.modadd.model import ModAddTransformer, build_model
 from epochstore.families.modadd.train import train_run
 
