@@ -36,15 +36,15 @@ class MLPConfig:
     """
 
     p: int = 59
-    d_embed: int = 128
-    d_hidden: int = 256
-    train_fraction: float = 0.4
-    lr: float = 1e-3
+    d_embed: int = 32
+    d_hidden: int = 128
+    train_fraction: float = 0.5
+    lr: float = 3e-3
     weight_decay: float = 1.0
     beta1: float = 0.9
     beta2: float = 0.98
-    num_epochs: int = 3000
-    checkpoint_every: int = 100
+    num_epochs: int = 2500
+    checkpoint_every: int = 50
     data_seed: int = 0
     model_seed: int = 0
 
@@ -80,7 +80,7 @@ class MLPConfig:
         return cls(**dict(data))
 
 
-#: ``demo``: groks on 2 CPU cores in about a minute (see docs/families/modadd_mlp.md).
+#: ``demo``: memorises by epoch ~200, generalises by ~1600 (docs/families/modadd_mlp.md).
 PRESETS: Final[Mapping[str, MLPConfig]] = {
     "demo": MLPConfig(),
 }
