@@ -52,6 +52,7 @@ def train_run(
     *,
     progress: ProgressCallback | None = None,
     device: str = "cpu",
+    threads: int | None = 1,
 ) -> list[int]:
     """Train one run into ``run_dir``, resuming from its latest checkpoint.
 
@@ -68,6 +69,10 @@ def train_run(
         ``progress(epoch, metrics)`` after each saved checkpoint.
     device
         Torch device.
+    threads
+        Torch CPU threads while training (restored after). One by default: the matrices are
+        too small to gain from more, and threads that wait for a busy core cost far more than
+        they give. ``None`` keeps torch's setting.
 
     Returns
     -------
@@ -79,10 +84,20 @@ def train_run(
     EpochstoreError
         If ``run_dir`` holds a run of another family or configuration.
     """
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _train(os.fspath(run_dir), MLPConfig.from_dict(config), progress, device)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(
+    run: str, cfg: MLPConfig, progress: ProgressCallback | None, device: str
+) -> list[int]:
     from epochstore.checkpoints import CheckpointManager
 
-    cfg = MLPConfig.from_dict(config)
-    run = os.fspath(run_dir)
     _check_variant(run, cfg)
     write_variant(run, Variant(family=FAMILY_NAME, params=cfg.to_dict()))
     manager = CheckpointManager(checkpoint_dir=join(run, CHECKPOINTS_DIR), max_checkpoints=None)
