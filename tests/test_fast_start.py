@@ -77,3 +77,12 @@ def test_ls_and_info_load_no_torch_dash_or_plotly(command: str, tmp_path: Path) 
     )
     loaded = _heavy_modules_after(code)
     assert not {"torch", "dash", "plotly"} & set(loaded)
+
+
+def test_discovering_families_imports_no_torch() -> None:
+    code = (
+        "from epochstore.plugins import family_names\n"
+        "names = family_names()\n"
+        "assert {'modadd', 'modadd_mlp', 'torch'} <= set(names), names"
+    )
+    assert _heavy_modules_after(code) == []
