@@ -76,7 +76,9 @@ def test_parameter_stats_and_captures_match_the_checkpoint_tensors(
     mlp_run: tuple[Path, torch.Tensor],
 ) -> None:
     run, x = mlp_run
-    assert main(["analyze", str(run), "--capture", "0,1", "--quiet"]) == 0
+    # Two worker processes: the family, its analyzers and the captures travel pickled, and
+    # the recorded factory is imported in each worker.
+    assert main(["analyze", str(run), "--capture", "0,1", "--workers", "2", "--quiet"]) == 0
     loader = ArtifactLoader(run)
     assert loader.get_available_analyzers() == ["capture_0", "capture_1", "parameter_stats"]
     stats = loader.load_epochs("parameter_stats")

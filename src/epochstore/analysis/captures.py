@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -98,9 +97,10 @@ class CapturedActivations:
         self.name = capture_name(module)
         self.captures: tuple[str, ...] = (module,)
         self.max_bytes = max_bytes
-        self.fields: Mapping[str, FieldSpec] = MappingProxyType(
-            {"activations": FieldSpec(tuple(dims), "float32", f"output of module {module!r}")}
-        )
+        # A dict, not a MappingProxyType: the analyzer is pickled to worker processes.
+        self.fields: Mapping[str, FieldSpec] = {
+            "activations": FieldSpec(tuple(dims), "float32", f"output of module {module!r}")
+        }
 
     def __repr__(self) -> str:
         return f"CapturedActivations({self.module!r}, dims={self.fields['activations'].dims})"

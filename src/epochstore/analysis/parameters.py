@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -85,21 +84,20 @@ class ParameterStats:
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         self.top_k = top_k
-        self.fields: Mapping[str, FieldSpec] = MappingProxyType(
-            {
-                "norm": FieldSpec(("parameter",), "float64", "Frobenius norm of the tensor"),
-                "rms": FieldSpec(("parameter",), "float64", "norm / sqrt(number of elements)"),
-                "distance_from_first": FieldSpec(
-                    ("parameter",), "float64", "norm of the change since the first checkpoint"
-                ),
-                "effective_rank": FieldSpec(
-                    ("parameter",), "float64", "entropy effective rank of a 2-D weight (else NaN)"
-                ),
-                "singular_values": FieldSpec(
-                    ("matrix", "rank"), "float64", f"the {top_k} largest singular values"
-                ),
-            }
-        )
+        # A dict, not a MappingProxyType: the analyzer is pickled to worker processes.
+        self.fields: Mapping[str, FieldSpec] = {
+            "norm": FieldSpec(("parameter",), "float64", "Frobenius norm of the tensor"),
+            "rms": FieldSpec(("parameter",), "float64", "norm / sqrt(number of elements)"),
+            "distance_from_first": FieldSpec(
+                ("parameter",), "float64", "norm of the change since the first checkpoint"
+            ),
+            "effective_rank": FieldSpec(
+                ("parameter",), "float64", "entropy effective rank of a 2-D weight (else NaN)"
+            ),
+            "singular_values": FieldSpec(
+                ("matrix", "rank"), "float64", f"the {top_k} largest singular values"
+            ),
+        }
 
     def __repr__(self) -> str:
         return f"ParameterStats(top_k={self.top_k})"
