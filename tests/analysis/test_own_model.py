@@ -21,7 +21,7 @@ from epochstore.errors import CorruptArtifactError, EpochstoreError
 from epochstore.interface import check_analyzer
 from epochstore.pipeline.hooks import ModuleNotFoundInModelError
 from epochstore.plugins import get_family
-from epochstore.testing.models import make_hook_shaped, make_mlp
+from epochstore.testing.models import make_hook_shaped, make_mlp, make_tokens
 
 MLP_KWARGS = {"n_in": 4, "n_hidden": 8, "n_out": 3, "seed": 0}
 EPOCHS = (0, 2, 5)
@@ -121,13 +121,20 @@ def test_hook_shaped_module_names_are_captured_with_their_real_dims(tmp_path: Pa
     run = tmp_path / "tl_shaped"
     kwargs = {"d_vocab": 11, "d_model": 8, "d_mlp": 16, "n_layers": 2, "seed": 0}
     model = make_hook_shaped(**kwargs)
-    tokens = torch.randint(0, 11, (5, 3), generator=torch.Generator().manual_seed(0))
+    tokens = make_tokens(n=5, n_ctx=3, d_vocab=11, seed=0)
     manager = CheckpointManager(checkpoint_dir=run / "checkpoints")
     manager.save(model=model, epoch=0)
     with torch.no_grad():
         model.blocks[1].mlp.W_in.mul_(2.0)
     manager.save(model=model, epoch=1)
-    record_model(run, factory=make_hook_shaped, kwargs=kwargs, probe=tokens)
+    # The probe as a factory this time: called again where the run is analysed.
+    record_model(run, factory=make_hook_shaped, kwargs=kwargs, probe=make_tokens,
+                 probe_kwargs={"n": 5, "n_ctx": 3, "d_vocab": 11, "seed": 0})
+    assert json.loads((run / "variant.json").read_text())["params"]["probe"] == {
+        "factory": "epochstore.testing.models:make_tokens",
+        "kwargs": {"n": 5, "n_ctx": 3, "d_vocab": 11, "seed": 0},
+    }
+    assert not (run / "probe.safetensors").exists()
     pipeline = AnalysisPipeline(run)
     captures = capture_analyzers(pipeline.family, pipeline.config,
                                  ["blocks.1.mlp.hook_post", "blocks.0.hook_resid_post"])

@@ -11,7 +11,13 @@ import warnings
 import torch
 from torch import nn
 
-__all__ = ["HookShapedTransformer", "make_hook_shaped", "make_mlp", "make_tiny_hooked_transformer"]
+__all__ = [
+    "HookShapedTransformer",
+    "make_hook_shaped",
+    "make_mlp",
+    "make_tiny_hooked_transformer",
+    "make_tokens",
+]
 
 
 def make_mlp(n_in: int = 4, n_hidden: int = 8, n_out: int = 3, seed: int = 0) -> nn.Sequential:
@@ -79,6 +85,11 @@ def make_hook_shaped(
     """A seeded :class:`HookShapedTransformer`."""
     torch.manual_seed(seed)
     return HookShapedTransformer(d_vocab, d_model, d_mlp, n_layers)
+
+
+def make_tokens(n: int = 5, n_ctx: int = 3, d_vocab: int = 11, seed: int = 0) -> torch.Tensor:
+    """A seeded ``(n, n_ctx)`` batch of token ids: a probe factory."""
+    return torch.randint(0, d_vocab, (n, n_ctx), generator=torch.Generator().manual_seed(seed))
 
 
 def make_tiny_hooked_transformer(
