@@ -105,3 +105,12 @@ def test_ls_of_a_run_of_artifacts_alone_loads_no_torch_dash_or_plotly(tmp_path: 
     )
     loaded = _heavy_modules_after(code)
     assert not {"torch", "dash", "plotly"} & set(loaded)
+
+
+def test_discovering_families_imports_no_torch() -> None:
+    code = (
+        "from epochstore.plugins import family_names\n"
+        "names = family_names()\n"
+        "assert {'modadd', 'modadd_mlp', 'torch'} <= set(names), names"
+    )
+    assert _heavy_modules_after(code) == []

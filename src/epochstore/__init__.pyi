@@ -36,6 +36,7 @@ from .errors import (
     StoreWriteError as StoreWriteError,
     UnsupportedArrayError as UnsupportedArrayError,
 )
+from .families.torch_model import record_model as record_model
 from .pipeline import AnalysisPipeline as AnalysisPipeline
 from .store import ArtifactLoader as ArtifactLoader
 from .store import ArtifactStore as ArtifactStore

@@ -147,6 +147,8 @@ def _analyze(args: argparse.Namespace) -> int:
         "device": args.device,
         "storage_options": storage_options,
         "codec": args.codec,
+        "capture": [name for name in (args.capture or "").split(",") if name],
+        "capture_max_bytes": int(args.capture_max_mb * 2**20),
     }
 
     def log(line: str) -> None:
@@ -162,9 +164,11 @@ def _analyze(args: argparse.Namespace) -> int:
                 print("interrupted; analysed epochs are kept", file=sys.stderr)
                 return 130
         else:
+            # One run named on the command line: its bad input is an error (exit 2); under a
+            # root, a bad run is skipped and reported so the others are analysed.
             report = analyze_runs(runs, workers=args.workers, client=client,
                                   progress=not args.quiet, recompute_stale=args.recompute_stale,
-                                  log=log, **options)
+                                  log=log, skip_bad_runs=runs != [args.run], **options)
     print(
         f"wrote {len(report.written)} (analyzer, epoch) pairs of {len(report.results)} runs "
         f"in {report.seconds:.1f} s",
@@ -341,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compression of analyzers created by this run: 'default' (lz4-5), "
                    "'archival' (zstd-1: as small as .npz, slower reads), 'none' or "
                    "'<cname>-<level>[-<shuffle>]'; existing analyzers keep theirs")
+    p.add_argument("--capture", metavar="NAME[,NAME...]",
+                   help="also store the outputs of these modules on the probe, one analyzer "
+                   "each (capture_<name>), e.g. 'hidden' or 'blocks.0.mlp.hook_post'")
+    p.add_argument("--capture-max-mb", type=float, default=64.0, metavar="MB",
+                   help="refuse a capture larger than this per epoch (default 64)")
     p.add_argument("--recompute-damaged", action="store_true",
                    help="verify the run first and delete damaged epochs so they are recomputed")
     p.add_argument("--recompute-stale", action="store_true",

@@ -3,8 +3,8 @@
 This is the one neutral module the layers meet in (as pluggy's hook specifications or xarray's
 ``backends/common.py``): :mod:`epochstore.pipeline`, :mod:`epochstore.families`,
 :mod:`epochstore.viz` and :mod:`epochstore.dashboard` import it, and it imports none of them
-(only :mod:`epochstore.naming`). Plug-ins implement these protocols; they never import each
-other.
+(only :mod:`epochstore.naming` and :mod:`epochstore.errors`). Plug-ins implement these
+protocols; they never import each other.
 
 An analyzer is a small object with a ``name``, the ``fields`` it outputs (with their dims), and
 ``compute(model, cache, probe, context)`` returning one array per field. Optional ``prepare``
@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from epochstore.errors import InvalidVersionError
 from epochstore.naming import validate_name
 
 if TYPE_CHECKING:
@@ -109,6 +110,10 @@ class EpochContext:
         This analyzer's run-level parameters, as returned by its ``prepare``.
     device
         The torch device of the model and cache.
+    load_state_dict
+        ``load_state_dict(epoch)`` returns the model weights of another checkpoint of the run
+        (e.g. the first, for a distance from initialisation), cached per process; ``None``
+        where no run is at hand.
     """
 
     epoch: int
@@ -116,6 +121,7 @@ class EpochContext:
     config: Mapping[str, JSONValue] = field(default_factory=dict)
     params: Mapping[str, JSONValue] = field(default_factory=dict)
     device: str = "cpu"
+    load_state_dict: Callable[[int], Mapping[str, torch.Tensor]] | None = None
 
 
 @runtime_checkable
@@ -130,6 +136,14 @@ class Analyzer(Protocol):
         Bump when the computation changes; recorded in the store.
     fields
         The output fields and their dims/dtype.
+
+    Notes
+    -----
+    An analyzer may also have a ``captures`` attribute, a tuple of module names (as
+    ``model.get_submodule`` takes them, e.g. ``"blocks.0.mlp.hook_post"``): the pipeline then
+    records those modules' outputs with forward hooks during the family's one forward pass and
+    adds them to the cache under the module names (a key the family's cache already holds is
+    kept, as TransformerLens caches hold the same tensors under the same names).
     """
 
     name: str
@@ -152,8 +166,24 @@ class Analyzer(Protocol):
 
 
 def check_analyzer(analyzer: Analyzer) -> Analyzer:
-    """Validate an analyzer's name and field names; return it unchanged."""
+    """Validate an analyzer's name, version and field names; return it unchanged.
+
+    Raises
+    ------
+    InvalidNameError
+        If the name or a field name is not ``[a-z][a-z0-9_]*``.
+    InvalidVersionError
+        If ``version`` is missing or not a non-empty string.
+    """
     validate_name(analyzer.name, "analyzer name")
+    version = getattr(analyzer, "version", None)
+    if not isinstance(version, str) or not version.strip():
+        raise InvalidVersionError(
+            f"analyzer {analyzer.name!r} ({type(analyzer).__qualname__}) has version "
+            f"{version!r}; give it a non-empty string attribute, e.g. version = \"1\", and "
+            "change it whenever its computation changes (stored results of another version "
+            "are not mixed with new ones)"
+        )
     for field_name in analyzer.fields:
         validate_name(field_name, f"field name of analyzer {analyzer.name!r}")
     return analyzer
@@ -215,7 +245,14 @@ class ModelFamily(Protocol):
     :func:`epochstore.plugins.register_family`. A family may also declare its own views with a
     ``views()`` method returning a sequence of :class:`View`, and the events its runs go
     through with an ``events()`` method returning a sequence of :class:`EventSpec` (shown in
-    the variant summary; a family without it declares none).
+    the variant summary; a family without it declares none). A family may also have a
+    ``for_run(run_dir, storage_options)`` method returning the family bound to one run (for a
+    family that keeps something in the run directory, like the recorded probe of ``"torch"``);
+    the pipeline calls it when present.
+
+    Multi-process analysis (``workers > 1``, Dask) sends the family and its analyzers to other
+    processes by pickling, so their classes must live in an importable module, not in
+    ``__main__`` (a notebook or a script run as such).
 
     Attributes
     ----------

@@ -15,6 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from epochstore.analysis.fourier import fourier_basis, fourier_labels, gini
 from epochstore.families.modadd.analyzers import (
     DominantFrequencies,
     NeuronActivations,
@@ -30,7 +31,6 @@ from epochstore.families.modadd.analyzers import (
 from epochstore.families.modadd.config import ModAddConfig
 from epochstore.families.modadd.data import ModAddData, make_data
 from epochstore.families.modadd.family import ModAddFamily
-from epochstore.families.modadd.fourier import fourier_basis, fourier_labels, gini
 from epochstore.families.modadd.model import ModAddTransformer, build_model
 from epochstore.interface import Analyzer, EpochContext, check_analyzer
 
@@ -198,7 +198,7 @@ def test_neuron_freq_norm_matches_direct_two_dimensional_sums(setup: Any) -> Non
 
 
 def test_neuron_freq_norm_of_a_pure_wave_neuron() -> None:
-    from epochstore.families.modadd.fourier import neuron_frequency_fractions
+    from epochstore.analysis.fourier import neuron_frequency_fractions
 
     a = np.arange(P)[:, None]
     b = np.arange(P)[None, :]

@@ -123,6 +123,7 @@ def analyze_runs(
     progress: bool | None = None,
     recompute_stale: bool = False,
     log: Log | None = None,
+    skip_bad_runs: bool = True,
     **options: Any,
 ) -> ManyReport:
     """Compute the missing (run, analyzer, epoch) work of many runs through one executor.
@@ -139,6 +140,9 @@ def analyze_runs(
         Also recompute stale pairs.
     log
         Receives one plan summary line per run.
+    skip_bad_runs
+        Report a run that cannot be set up (bad ``variant.json``, unknown family, a refused
+        capture) as skipped and go on with the others; ``False`` raises its error instead.
     **options
         Passed to each :class:`AnalysisPipeline` (``analyzers``, ``device``,
         ``storage_options``, ``codec``).
@@ -155,6 +159,8 @@ def analyze_runs(
             pipeline = AnalysisPipeline(location, **options)
             plan, run_jobs = pipeline.jobs(recompute_stale=recompute_stale)
         except EpochstoreError as exc:
+            if not skip_bad_runs:
+                raise
             skipped[location] = str(exc)
             say(f"{location}: skipped: {exc}")
             continue

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from epochstore._memory import fix_mmap_threshold
@@ -39,6 +39,25 @@ __all__ = ["AnalysisPipeline", "ProgressCallback"]
 #: Called after each finished task with ``(result, tasks_done, tasks_total)``.
 ProgressCallback = Callable[[EpochResult, int, int], None]
 
+def _check_importable(family: ModelFamily, analyzers: Iterable[Analyzer]) -> None:
+    """Refuse, before any work, to send a class defined in ``__main__`` to other processes.
+
+    Spawned processes and Dask workers unpickle the family and analyzers by importing their
+    modules; a class of a notebook or of ``python -c`` has no module they can import.
+    """
+    for kind, obj in [("family", family), *(("analyzer", a) for a in analyzers)]:
+        module = type(obj).__module__
+        if module in {"__main__", "__mp_main__"} or module.startswith("ipykernel"):
+            name = getattr(obj, "name", type(obj).__name__)
+            raise EpochstoreError(
+                f"the {kind} {name!r} ({type(obj).__qualname__}) is defined in {module!r} "
+                "(a notebook or a script), which worker processes cannot import: move its "
+                "class into an importable module (a .py file on the path, or a package with "
+                "an epochstore.families entry point) to use workers > 1 or Dask, or run with "
+                "workers=1"
+            )
+
+
 class AnalysisPipeline:
     """Run a family's analyzers over every checkpoint of a run, one epoch at a time.
 
@@ -67,6 +86,12 @@ class AnalysisPipeline:
         Compression of analyzers this pipeline creates (a :class:`~epochstore.Codec` or a
         name for :meth:`~epochstore.Codec.parse`: ``"default"`` = LZ4, ``"archival"`` = zstd
         level 1, ...). An analyzer already in the store keeps the codec it was created with.
+    capture
+        Module names whose activations on the probe are captured with forward hooks, one
+        analyzer ``capture_<name>`` each (:func:`epochstore.analysis.captures.capture_analyzers`;
+        ``epochstore analyze --capture``). Shapes are checked once, before any epoch.
+    capture_max_bytes
+        Refuse a capture larger than this per epoch (the error names the fixes).
 
     Examples
     --------
@@ -86,6 +111,8 @@ class AnalysisPipeline:
         device: str = "cpu",
         storage_options: Mapping[str, Any] | None = None,
         codec: Codec | str | None = None,
+        capture: Sequence[str] = (),
+        capture_max_bytes: int | None = None,
     ) -> None:
         self.location = os.fspath(location)
         if isinstance(codec, str):
@@ -105,12 +132,26 @@ class AnalysisPipeline:
         if family is None:
             assert variant is not None
             family = variant.family
-        self.family: ModelFamily = get_family(family) if isinstance(family, str) else family
+        resolved = get_family(family) if isinstance(family, str) else family
+        bind = getattr(resolved, "for_run", None)  # optional: a family keeping files in the run
+        self.family: ModelFamily = (
+            resolved if bind is None else bind(self.location, self.storage_options)
+        )
         self.config: Mapping[str, Any] = (
             dict(config) if config is not None else dict(variant.params if variant else {})
         )
-        self.analyzers: dict[str, Analyzer] = self._resolve_analyzers(analyzers)
         self.device = device
+        chosen: list[Analyzer | str] | None = None if analyzers is None else list(analyzers)
+        if capture:
+            from epochstore.analysis.captures import DEFAULT_MAX_BYTES, capture_analyzers
+
+            captured = capture_analyzers(
+                self.family, self.config, list(capture), device=device,
+                max_bytes=DEFAULT_MAX_BYTES if capture_max_bytes is None else capture_max_bytes,
+            )
+            base = chosen if chosen is not None else list(self.family.analyzers())
+            chosen = [*base, *captured]
+        self.analyzers: dict[str, Analyzer] = self._resolve_analyzers(chosen)
         self.checkpoint_dir = join(self.location, CHECKPOINTS_DIR)
         self._artifacts: ArtifactStore | None = None
         self._manager: CheckpointManager | None = None
@@ -418,6 +459,12 @@ class AnalysisPipeline:
             What was written, and epochs that failed (e.g. corrupt checkpoints).
         """
         started = time.perf_counter()
+        if (
+            client is not None
+            or workers > 1
+            or (executor is not None and not isinstance(executor, SequentialExecutor))
+        ):
+            _check_importable(self.family, self.analyzers.values())
         _, jobs = self.jobs(epochs=epochs, recompute_stale=recompute_stale)
         if not jobs:
             return RunReport(results=(), seconds=time.perf_counter() - started)

@@ -6,6 +6,7 @@ objects (store handles, the probe, the checkpoint manager) are cached per proces
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import time
@@ -70,6 +71,7 @@ _STORES: dict[str, ArtifactStore] = {}
 _FROZEN = False
 _MANAGERS: dict[str, CheckpointManager] = {}
 _PROBES: dict[str, Any] = {}
+_STATES: dict[str, Mapping[str, Any]] = {}
 
 
 def _artifacts(ctx: TaskContext) -> ArtifactStore:
@@ -94,6 +96,36 @@ def _manager(ctx: TaskContext) -> CheckpointManager:
             read_only=True,
         )
     return _MANAGERS[key]
+
+
+def _state_dict(ctx: TaskContext, epoch: int) -> Mapping[str, Any]:
+    """The model weights of another checkpoint of the run (the last two kept per process)."""
+    key = f"{ctx.key()}|{epoch}"
+    if key not in _STATES:
+        checkpoint = _manager(ctx).load(epoch, map_location=ctx.device, include_optimizer=False)
+        while len(_STATES) >= 2:
+            _STATES.pop(next(iter(_STATES)))
+        _STATES[key] = checkpoint["model"]
+    return _STATES[key]
+
+
+def _run_with_cache(ctx: TaskContext, task: EpochTask, model: Any, probe: Any) -> dict[str, Any]:
+    """The family's forward pass, plus the outputs of the modules the analyzers capture."""
+    wanted = (getattr(ctx.analyzers[name], "captures", ()) for name in task.analyzers)
+    captures = sorted({module for modules in wanted for module in modules})
+    if not captures:
+        return dict(ctx.family.run_with_cache(model, probe))
+    from epochstore.pipeline.hooks import record_outputs
+
+    with record_outputs(model, captures) as recorded:
+        cache = dict(ctx.family.run_with_cache(model, probe))
+    silent = [name for name in captures if name not in recorded]
+    if silent:
+        raise SchemaMismatchError(
+            f"modules {silent} produced no tensor in the forward pass of family "
+            f"{ctx.family.name!r} on its probe; capture modules that run on the probe"
+        )
+    return {**recorded, **cache}
 
 
 def _probe(ctx: TaskContext) -> Any:
@@ -177,7 +209,7 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
     written: list[str] = []
     already: list[str] = []
     with torch.no_grad():
-        cache = ctx.family.run_with_cache(model, probe)
+        cache = _run_with_cache(ctx, task, model, probe)
         for name in task.analyzers:
             overwrite = name in task.overwrite  # a stale epoch, replaced atomically
             if not overwrite and store.has_epoch(name, task.epoch):
@@ -190,6 +222,7 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
                 config=ctx.config,
                 params=ctx.params.get(name, {}),
                 device=ctx.device,
+                load_state_dict=functools.partial(_state_dict, ctx),
             )
             outputs = conform_outputs(analyzer, analyzer.compute(model, cache, probe, context))
             try:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from epochstore.analysis.fourier import frequency_norms
 from epochstore.families.modadd.analyzers import (
     DominantFrequencies,
     NeuronActivations,
@@ -25,7 +26,6 @@ from epochstore.families.modadd.analyzers import (
     ProgressMeasures,
     TrainingMetrics,
 )
-from epochstore.families.modadd.fourier import frequency_norms
 from epochstore.interface import FieldSpec
 from epochstore.run import Variant, write_variant
 from epochstore.store import ArtifactStore

@@ -7,7 +7,7 @@ original npz-based tool are kept: ``dominant_frequencies/coefficients``,
 ``neuron_activations/activations`` and ``neuron_freq_norm/norm_matrix``.
 
 Dimension names shared by the analyzers: ``fourier_component`` (the ``p`` rows of
-:func:`~epochstore.families.modadd.fourier.fourier_basis`: const, sin 1, cos 1, ...),
+:func:`~epochstore.analysis.fourier.fourier_basis`: const, sin 1, cos 1, ...),
 ``frequency`` (``p // 2`` entries, index ``i`` is frequency ``k = i + 1``), ``neuron``
 (``d_mlp``), ``a`` and ``b`` (the two operands).
 
@@ -28,14 +28,14 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from epochstore.errors import CheckpointNotFoundError
-from epochstore.families.modadd.data import ModAddData
-from epochstore.families.modadd.fourier import (
+from epochstore.analysis.fourier import (
     fourier_basis,
     frequency_norms,
     gini,
     neuron_frequency_fractions,
 )
+from epochstore.errors import CheckpointNotFoundError
+from epochstore.families.modadd.data import ModAddData
 from epochstore.families.modadd.train import loss_fn
 from epochstore.interface import FieldSpec
 
@@ -132,7 +132,7 @@ def key_frequencies_from_neurons(
     """Frequencies that clusters of specialised neurons are tuned to.
 
     A neuron is specialised if its largest frequency fraction (see
-    :func:`~epochstore.families.modadd.fourier.neuron_frequency_fractions`) is
+    :func:`~epochstore.analysis.fourier.neuron_frequency_fractions`) is
     ``>= threshold``; a frequency is *key* if at least ``max(min_neurons, min_share * S)`` of
     the ``S`` specialised neurons are tuned to it.
 
@@ -279,7 +279,7 @@ class DominantFrequencies(_Base):
     """Token embedding in the Fourier basis of Z_p.
 
     ``coefficients[i] = || F[i] @ W_E[:p] ||_2`` for the ``p`` basis rows ``F[i]`` (const,
-    sin 1, cos 1, ..., see :func:`~epochstore.families.modadd.fourier.fourier_basis`), and
+    sin 1, cos 1, ..., see :func:`~epochstore.analysis.fourier.fourier_basis`), and
     ``frequency_norms[k - 1] = sqrt(coefficients[2k-1]^2 + coefficients[2k]^2)`` for
     ``k = 1..p//2``. After grokking a handful of frequencies carry most of the norm.
     """
@@ -451,7 +451,7 @@ class ProgressMeasures:
     ``excluded_loss``
         :func:`excluded_loss`: train loss with those parts removed.
     ``gini_embedding``
-        Gini coefficient (:func:`~epochstore.families.modadd.fourier.gini`) of the
+        Gini coefficient (:func:`~epochstore.analysis.fourier.gini`) of the
         per-frequency norms of ``W_E[:p]`` in the Fourier basis (``k = 1..p//2``): near 0 when
         the embedding spreads over all frequencies, large when a few dominate.
     ``gini_neuron_logit``

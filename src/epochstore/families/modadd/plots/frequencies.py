@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.families.modadd.fourier import fourier_labels
+from epochstore.analysis.fourier import fourier_labels
 from epochstore.figures import epoch_of, field, figure, threshold_line, values
 
 __all__ = ["DEFAULT_THRESHOLD", "render_dominant_frequencies"]
