@@ -645,7 +645,7 @@ class CheckpointManager(Promotions):
             ``report.ok`` is true when every recorded file verified.
         """
         manifest = self._manifest()
-        return verify(self._fs, self._dir, manifest, self._registry(manifest))
+        return verify(self._fs, self._dir, manifest, self._registry(manifest).verify())
 
 def _is_checkpoint_target(name: str) -> bool:
     return name == MANIFEST_NAME or parse_checkpoint_name(name) is not None

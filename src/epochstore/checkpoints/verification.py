@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,6 @@ if TYPE_CHECKING:
     from epochstore.checkpoints.fileformat import Digest
     from epochstore.checkpoints.manifest import Manifest
     from epochstore.location import FileSystem
-    from epochstore.registry import Registry
 
 __all__ = ["VerificationProblem", "VerificationReport", "check", "verify"]
 
@@ -83,10 +83,15 @@ def check(
 
 
 def verify(
-    fs: FileSystem, directory: str, manifest: Manifest, registry: Registry
+    fs: FileSystem,
+    directory: str,
+    manifest: Manifest,
+    registry_checked: tuple[Sequence[str], Sequence[VerificationProblem]] = ((), ()),
 ) -> VerificationReport:
-    """Check the checkpoints of ``manifest`` and the versions and production copy of
-    ``registry`` against their records, and list uncommitted checkpoint files."""
+    """Check the checkpoints of ``manifest`` against their records, list uncommitted checkpoint
+    files, and add ``registry_checked`` (the registry's own ``verify()``: verified paths and
+    problems of promoted versions and the production copy; the registry sits above this
+    package, so its caller passes the result in)."""
     verified: list[str] = []
     problems: list[VerificationProblem] = []
     for record in manifest.checkpoints:
@@ -94,7 +99,7 @@ def verify(
         problem = check(fs, path, record.digest, epoch=record.epoch)
         verified += [path] if problem is None else []
         problems += [] if problem is None else [problem]
-    registry_verified, registry_problems = registry.verify()
+    registry_verified, registry_problems = registry_checked
     files = {record.file for record in manifest.checkpoints}
     uncommitted = tuple(
         fs.join(directory, name)
