@@ -122,7 +122,7 @@ def variant_names(points: Sequence[Mapping[str, Any]]) -> list[str]:
     """Readable, unique, path-safe names of grid points: ``"p=17,model_seed=1"``.
 
     Values are written as JSON numbers and words; characters other than letters, digits and
-    ``_ . + -`` become ``_``. Names that would collide (or exceed :data:`MAX_NAME_LENGTH`) get
+    ``_ . + -`` become ``_``. Names that would collide (or exceed ``MAX_NAME_LENGTH``) get
     a short hash of their values appended.
 
     Examples

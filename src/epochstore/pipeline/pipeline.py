@@ -208,7 +208,7 @@ class AnalysisPipeline:
 
     @property
     def run_dir(self) -> str:
-        """Deprecated name of :attr:`location`."""
+        """Deprecated name of ``location``."""
         warnings.warn(
             "AnalysisPipeline.run_dir is deprecated; use AnalysisPipeline.location",
             DeprecationWarning,

@@ -307,8 +307,9 @@ class _ArtifactView:
             The epochs to stack, in the order given; ``None`` stacks every committed epoch.
         chunks
             ``"auto"`` (default): dask-backed, each dask block whole epochs of a field, as many
-            as fit in :data:`DASK_BLOCK_BYTES` (32 MiB): one epoch of a 26 MB activation field,
-            every epoch of a scalar. Reductions over ``epoch`` stream block by block, and a
+            as fit in :data:`~epochstore.store.reader.DASK_BLOCK_BYTES` (32 MiB): one epoch of a
+            26 MB activation field, every epoch of a scalar. Reductions over ``epoch`` stream
+            block by block, and a
             selection inside a field (one neuron) is fused into each block's read, so it still
             reads only the chunks it touches. ``"zarr"``: one dask chunk per Zarr chunk of one
             epoch (many small tasks: pick it when one epoch of a field is larger than a task

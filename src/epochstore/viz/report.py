@@ -57,7 +57,7 @@ def report_figures(
     selection: Mapping[str, int] | None = None,
 ) -> tuple[list[Section], list[str]]:
     """Build the report's figures for ``run``: every view of the run (see
-    :func:`epochstore.viz.views.run_views`), cross-epoch ones with ``epoch`` marked.
+    :func:`epochstore.viz.run_views`), cross-epoch ones with ``epoch`` marked.
 
     Parameters
     ----------
@@ -156,7 +156,10 @@ def write_report(
     neuron: int = 0,
     selection: Mapping[str, int] | None = None,
 ) -> Path:
-    """Write :func:`report_html` of ``run`` to ``output`` (atomically); return the path."""
+    """Write :func:`~epochstore.viz.report.report_html` of ``run`` to ``output`` (atomically).
+
+    Return the path.
+    """
     from epochstore.location import atomic_write_bytes
 
     path = Path(output)

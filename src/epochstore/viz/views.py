@@ -15,9 +15,9 @@ Bool and integer fields are drawn as numbers. A figure never carries more than
 stride along each axis, and a note in the figure says so. Titles name the analyzer, the field
 and the epoch (``probe_vector / spectrum, epoch 300``).
 
-:func:`run_views` puts a run's views together: the views its family (or its analyzers)
-declare, default views of every analyzer no declared view reads, and loss/accuracy curves from
-the checkpoint records.
+:func:`~epochstore.viz.run_views` puts a run's views together: the views its family (or its
+analyzers) declare, default views of every analyzer no declared view reads, and loss/accuracy
+curves from the checkpoint records.
 """
 
 from __future__ import annotations

@@ -70,5 +70,8 @@ class ModAddMLPFamily:
         *,
         progress: Callable[[int, Mapping[str, float]], None] | None = None,
     ) -> None:
-        """Train a run into ``run_dir`` (resumable); see :func:`~.train.train_run`."""
+        """Train a run into ``run_dir`` (resumable).
+
+        See :func:`~epochstore.families.mlp.train.train_run`.
+        """
         train_run(run_dir, config, progress=progress)
