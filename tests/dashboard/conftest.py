@@ -63,14 +63,14 @@ def counting() -> Callable[..., Counting]:
     return Counting
 
 
-def write_sweep(root: Path) -> list[str]:
-    """A toy sweep under ``root``: lr x seed (4 variants, 3 epochs), trained and analysed."""
+def write_sweep(root: Path, *, analyse: bool = True) -> list[str]:
+    """A toy sweep under ``root``: lr x seed (4 variants, 3 epochs), trained (and analysed)."""
     from epochstore import AnalysisPipeline, sweep
     from epochstore.testing.toy import ToyFamily
 
     report = sweep(root, ToyFamily(), {"lr": [0.05, 0.2], "seed": [1, 2]},
                    overrides={"epochs": [0, 2, 4]}, threads=1, progress=False)
-    for run in report.runs:
+    for run in report.runs if analyse else ():
         AnalysisPipeline(run).run(progress=False)
     return list(report.runs)
 

@@ -224,11 +224,12 @@ def test_a_run_of_artifacts_alone_in_a_real_browser(server: tuple[str, Path]) ->
 
 @pytest.fixture
 def sweep_server(tmp_path: Path) -> Iterator[str]:
-    """`epochstore serve` on a small toy sweep (lr x seed, trained and analysed)."""
+    """`epochstore serve` on a small toy sweep (lr x seed; trained, not analysed: the table
+    and the metrics' overlay need the summaries and the checkpoint records alone)."""
     from .conftest import write_sweep
 
     root = tmp_path / "runs"
-    write_sweep(root)
+    write_sweep(root, analyse=False)
     port = _free_port()
     script = ("import sys; from epochstore.testing import toy; toy.register(); "
               "from epochstore.cli import main; sys.exit(main(sys.argv[1:]))")

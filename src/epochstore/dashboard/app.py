@@ -1,4 +1,5 @@
-"""The Dash app: a variant picker, one epoch slider, pickers, and each run's views.
+"""The Dash app: three pages (by URL path): a run's views (a variant picker, one epoch
+slider, pickers), the variant table, and peer comparison.
 
 Layout and wiring only; what each callback computes is in
 :mod:`epochstore.dashboard.callbacks` (plain functions over :class:`DashboardService`).
@@ -6,8 +7,10 @@ Layout and wiring only; what each callback computes is in
 The panels are not fixed: when a run is picked, its column is filled with one graph per view
 (pattern-matching ids ``{"type": scope, "column": c, "view": name}``, each in a box with the
 plain id ``"{c}-{name}"``), and one picker appears per picked dim (``{"type": "pick", "dim":
-d}`` in a box ``"pick-{d}"``). A page is a function of the service (:func:`_layout`); another
-page (e.g. a table of variants) would be another layout function and its callbacks.
+d}`` in a box ``"pick-{d}"``). Each page is a layout function of the service and its callbacks:
+``_run_page``, ``_variants_page`` (a sortable table; a row opens the variant on the run page)
+and ``_peers_page`` (overlay and scatter); all stay in the page, shown or hidden by path, so
+each keeps its state.
 """
 
 from __future__ import annotations
