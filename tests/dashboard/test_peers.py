@@ -12,7 +12,7 @@ import pytest
 
 from epochstore.dashboard import callbacks
 from epochstore.dashboard.app import view_boxes
-from epochstore.dashboard.service import RunState
+from epochstore.dashboard.service import DashboardService, RunState
 from epochstore.store import ArtifactStore
 from epochstore.store.freshness import supersede
 
@@ -41,7 +41,7 @@ def opened_files() -> Iterator[list[str]]:
 
 
 def test_the_variant_table_reads_summaries_only(sweep_root: Path) -> None:
-    service = callbacks.DashboardService(sweep_root)
+    service = DashboardService(sweep_root)
     with opened_files() as opened:
         rows, records, columns = callbacks.variant_table(service)
     under = [Path(f) for f in opened if Path(f).is_relative_to(sweep_root)]
