@@ -1,8 +1,8 @@
 """Peer comparison: many variants of a family in one figure, and the variant table's cells.
 
-Generic: every builder takes what :mod:`epochstore.summary` returns (the rows of
-:func:`~epochstore.summary.variant_table`, the ``(run, epoch)`` array of
-:func:`~epochstore.summary.peer_series`) and names no family. The swept parameters give the
+Generic: every builder takes what ``epochstore.summary`` returns (the rows of
+``epochstore.variant_table``, the ``(run, epoch)`` array of
+``epochstore.peer_series``) and names no family. The swept parameters give the
 legend and the colours: colour follows the first swept parameter, the line dash the second.
 The dashboard and the static report both draw with these.
 """
@@ -77,7 +77,7 @@ def peer_overlay(
     ----------
     series
         Dims ``("run", "epoch")``, the swept parameters as coordinates along ``run`` (what
-        :func:`epochstore.summary.peer_series` returns). NaN (a run without that epoch) is
+        ``epochstore.peer_series`` returns). NaN (a run without that epoch) is
         left out of its trace.
     params
         The coordinates naming the runs (default: every coordinate along ``run`` other than
@@ -157,7 +157,7 @@ def summary_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def summary_value(row: Mapping[str, Any], key: str) -> float | None:
-    """The value of ``key`` (see :func:`summary_keys`) in a row, ``None`` if missing or NaN."""
+    """The value of ``key`` (see ``summary_keys``) in a row, ``None`` if missing or NaN."""
     group, _, name = key.partition(".")
     value = row.get(group, {}).get(name) if name else row.get(group)
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
@@ -178,7 +178,7 @@ def peer_scatter(
     Parameters
     ----------
     rows
-        :func:`~epochstore.summary.variant_table` rows (of one family).
+        ``epochstore.variant_table`` rows (of one family).
     x
         A swept parameter (a key of each row's ``swept``).
     y
@@ -267,7 +267,7 @@ def variant_columns(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
 
 def variant_records(rows: Sequence[Mapping[str, Any]],
                     root: str | None = None) -> list[dict[str, Any]]:
-    """The variant table's records: one per row, keyed by :func:`variant_columns` ids.
+    """The variant table's records: one per row, keyed by ``variant_columns`` ids.
 
     ``id`` is the run's location (what opening a variant needs); ``name`` its path relative
     to ``root``. Floats keep 4 significant digits; NaN and missing values are ``None``.

@@ -3,7 +3,7 @@
 ``epochstore report ROOT -o page.html`` on a root (a directory holding runs): one table row per
 run (from the runs' summaries), then per family every checkpoint metric overlaid for all its
 variants, and each event against each swept parameter. Self-contained like the report of one
-run (:mod:`epochstore.viz.report`): plotly.js inlined once, no network.
+run (``epochstore.viz.report``): plotly.js inlined once, no network.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def root_report_figures(
     *,
     storage_options: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, go.Figure]]:
-    """The peer figures of :func:`~epochstore.summary.variant_table` rows, family by family.
+    """The peer figures of ``epochstore.variant_table`` rows, family by family.
 
     Per family: each checkpoint metric of its runs overlaid (read from the checkpoint
     manifests), then each event reached by some variant against each swept parameter.
@@ -141,7 +141,7 @@ def write_root_report(
     *,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write :func:`root_report_html` of ``root`` to ``output`` (atomically); return the path."""
+    """Write ``root_report_html`` of ``root`` to ``output`` (atomically); return the path."""
     from epochstore.location import atomic_write_bytes
 
     path = Path(output)
