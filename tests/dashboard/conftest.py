@@ -61,3 +61,23 @@ class Counting:
 @pytest.fixture
 def counting() -> Callable[..., Counting]:
     return Counting
+
+
+def write_sweep(root: Path, *, analyse: bool = True) -> list[str]:
+    """A toy sweep under ``root``: lr x seed (4 variants, 3 epochs), trained (and analysed)."""
+    from epochstore import AnalysisPipeline, sweep
+    from epochstore.testing.toy import ToyFamily
+
+    report = sweep(root, ToyFamily(), {"lr": [0.05, 0.2], "seed": [1, 2]},
+                   overrides={"epochs": [0, 2, 4]}, threads=1, progress=False)
+    for run in report.runs if analyse else ():
+        AnalysisPipeline(run).run(progress=False)
+    return list(report.runs)
+
+
+@pytest.fixture(scope="session")
+def sweep_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A read-only toy sweep shared by the tests that do not change it."""
+    root = tmp_path_factory.mktemp("sweep") / "runs"
+    write_sweep(root)
+    return root

@@ -220,3 +220,94 @@ def test_a_run_of_artifacts_alone_in_a_real_browser(server: tuple[str, Path]) ->
         finally:
             browser.close()
     assert errors == []
+
+
+@pytest.fixture
+def sweep_server(tmp_path: Path) -> Iterator[str]:
+    """`epochstore serve` on a small toy sweep (lr x seed; trained, not analysed: the table
+    and the metrics' overlay need the summaries and the checkpoint records alone)."""
+    from .conftest import write_sweep
+
+    root = tmp_path / "runs"
+    write_sweep(root, analyse=False)
+    port = _free_port()
+    script = ("import sys; from epochstore.testing import toy; toy.register(); "
+              "from epochstore.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "serve", str(root), "--port", str(port), "--refresh", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in first, first
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "_dash-layout", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _cells(column: str) -> str:
+    return (f"Array.from(document.querySelectorAll('#variants-table "
+            f"td[data-dash-column=\"{column}\"]')).map(e => e.innerText.trim())")
+
+
+def test_variant_table_and_peer_comparison_in_a_real_browser(sweep_server: str) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install chromium`")
+    errors: list[str] = []
+    labels = ["lr=0.05, seed=1", "lr=0.05, seed=2", "lr=0.2, seed=1", "lr=0.2, seed=2"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1200})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(sweep_server + "variants")
+            page.wait_for_function(f"{_cells('name')}.length === 4", timeout=15_000)
+            assert page.evaluate(_cells("param:seed")) == ["1", "2", "1", "2"]
+
+            # Sort by seed: click its header's sort arrow (ascending, then descending).
+            sort = page.locator('#variants-table th[data-dash-column="param:seed"] '
+                                '.column-header--sort')
+            sort.click()
+            page.wait_for_function(f"{_cells('param:seed')}.join() === '1,1,2,2'",
+                                   timeout=10_000)
+            sort.click()
+            page.wait_for_function(f"{_cells('param:seed')}.join() === '2,2,1,1'",
+                                   timeout=10_000)
+
+            # A row clicked opens that variant in the run view.
+            first = page.evaluate(_cells("name"))[0]
+            page.locator('#variants-table td[data-dash-column="name"]').first.click()
+            page.wait_for_function("window.location.pathname === '/'", timeout=10_000)
+            page.wait_for_function(
+                f"document.querySelector('#status').innerText.startsWith("
+                f"{first.rsplit('/', 1)[-1] + ':'!r})", timeout=15_000)
+            assert page.is_visible("#page-run")
+            assert not page.is_visible("#page-variants")
+
+            # Peer comparison: one trace per variant, named by the swept params.
+            page.click("#nav-peers")
+            traces = ("Array.from(document.querySelector('#peer-overlay .js-plotly-plot')"
+                      "?.data ?? []).map(t => t.name)")
+            page.wait_for_function(f"{traces}.length === 4", timeout=15_000)
+            assert page.evaluate(traces) == labels
+            title = page.evaluate("document.querySelector('#peer-overlay .js-plotly-plot')"
+                                  ".layout.title.text")
+            assert title == "toy: metrics / loss: 4 variants"
+            points = ("(document.querySelector('#peer-scatter .js-plotly-plot')?.data ?? [])"
+                      ".reduce((n, t) => n + (t.x?.length ?? 0), 0)")
+            page.wait_for_function(f"{points} === 4", timeout=15_000)
+        finally:
+            browser.close()
+    assert errors == []

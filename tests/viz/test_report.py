@@ -79,3 +79,26 @@ def test_report_of_a_directory_that_is_no_run(tmp_path: Path,
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty"), "-o", str(tmp_path / "r.html")]) == 2
     assert "is not a run" in capsys.readouterr().err
+
+
+def test_report_of_a_root_draws_the_variant_table_and_peer_overlays(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from epochstore import sweep
+    from epochstore.testing.toy import ToyFamily
+
+    root = tmp_path / "runs"
+    sweep(root, ToyFamily(), {"seed": [1, 2, 3]}, overrides={"epochs": [0, 2, 4]}, threads=1,
+          progress=False)
+    out = tmp_path / "root.html"
+    assert main(["report", str(root), "-o", str(out)]) == 0
+    assert "self-contained" in capsys.readouterr().err
+    page = out.read_text()
+    assert len(re.findall(r"\* plotly\.js v\d", page)) == 1
+    assert page.count("<tr>") == 1 + 3  # the header and one row per variant
+    for seed in (1, 2, 3):
+        assert f"<td>toy/seed={seed}</td>" in page
+    # The peer overlay of the family's one metric: one trace per variant.
+    assert page.count("Plotly.newPlot(") == 1
+    assert "<h2>toy / loss</h2>" in page
+    assert r"toy \u002f loss: 3 variants" in page  # the figure's title, as plotly's JSON has it
+    assert page.count('"name":"seed=') == 3

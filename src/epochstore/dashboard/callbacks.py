@@ -16,14 +16,21 @@ from epochstore.interface import Scope
 
 __all__ = [
     "MAX_LABELLED_MARKS",
+    "PAGES",
     "compare_view",
     "epoch_label",
+    "opened_variant",
+    "page_styles",
+    "peer_choices",
+    "peer_overlay",
+    "peer_scatter",
     "pickers",
     "run_options",
     "select_run",
     "selected_epoch",
     "selection",
     "slider_props",
+    "variant_table",
     "view_figures",
 ]
 
@@ -176,3 +183,99 @@ def view_figures(
     run = RunState.from_dict(state)
     chosen = run.view_names(scope) if names is None else list(names)
     return service.view_figures(run, chosen, epoch, picked, nearest=nearest)
+
+
+# --- the pages: a run, the variant table, peer comparison ------------------------------------
+
+#: Each page's path.
+PAGES: Final = {"run": "/", "variants": "/variants", "peers": "/peers"}
+
+
+def page_styles(pathname: str | None) -> tuple[dict[str, str], ...]:
+    """The display style of each page (in :data:`PAGES` order) for the URL's path."""
+    shown = pathname if pathname in PAGES.values() else PAGES["run"]
+    return tuple(_SHOWN if path == shown else _HIDDEN for path in PAGES.values())
+
+
+def variant_table(service: DashboardService) -> tuple[list[dict[str, Any]],
+                                                      list[dict[str, Any]],
+                                                      list[dict[str, Any]]]:
+    """The variant table: ``(rows, records, columns)`` from the runs' summaries (no chunk)."""
+    from epochstore.viz.peers import variant_columns, variant_records
+
+    rows = service.variant_rows()
+    return rows, variant_records(rows, service.root), variant_columns(rows)
+
+
+def opened_variant(cell: Mapping[str, Any] | None) -> str | None:
+    """The run of a clicked table cell (its ``row_id``), or ``None``."""
+    if not cell or cell.get("row_id") is None:
+        return None
+    return str(cell["row_id"])
+
+
+def _members(rows: Sequence[Mapping[str, Any]], family: str | None) -> list[Mapping[str, Any]]:
+    return [r for r in rows if r["family"] == family]
+
+
+def peer_choices(service: DashboardService, rows: Sequence[Mapping[str, Any]],
+                 family: str | None) -> dict[str, Any]:
+    """The peer page's options for ``family``: its variants, series, swept params, values.
+
+    Returns
+    -------
+    dict
+        ``families``, ``variants``, ``series``, ``params``, ``values``: dropdown options
+        (``{"label", "value"}``) each; a series' value is ``"source/series"``.
+    """
+    from epochstore.viz.peers import summary_keys, variant_label
+
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[str(row["family"])] = counts.get(str(row["family"]), 0) + 1
+    members = _members(rows, family)
+    runs = [str(r["run"]) for r in members]
+    sources = service.peer_sources(runs, members) if members else []
+    return {
+        "families": [{"label": f"{f} ({n} runs)", "value": f} for f, n in counts.items()],
+        "variants": [{"label": variant_label(r["swept"]) if r["swept"] else _name(
+            str(r["run"]), service.root), "value": str(r["run"])} for r in members],
+        "series": [{"label": f"{s} / {f}", "value": f"{s}/{f}"} for s, f in sources],
+        "params": [{"label": k, "value": k}
+                   for k in sorted({k for r in members for k in r["swept"]})],
+        "values": [{"label": k, "value": k} for k in summary_keys(members)],
+    }
+
+
+def peer_overlay(service: DashboardService, rows: Sequence[Mapping[str, Any]],
+                 family: str | None, series: str | None,
+                 chosen: Sequence[str] | None = None) -> go.Figure:
+    """``series`` (``"source/name"``) of the chosen variants of ``family``, overlaid."""
+    from epochstore.viz import message_figure
+    from epochstore.viz.peers import peer_overlay as overlay
+
+    members = _members(rows, family)
+    if chosen is not None:
+        members = [r for r in members if r["run"] in chosen]
+    if not members or not series:
+        return message_figure("Pick a family, a series and some variants.")
+    source, _, name = series.partition("/")
+    keys = sorted({k for r in members for k in r["swept"]})
+    params = {k: [r["swept"].get(k) for r in members] for k in keys}
+    runs = [str(r["run"]) for r in members]
+    array, stale = service.peer_series(runs, source, name, params)
+    names = {str(r["run"]): _name(str(r["run"]), service.root) for r in members}
+    return overlay(array, stale=stale, names=names, title=f"{family}: {source} / {name}")
+
+
+def peer_scatter(rows: Sequence[Mapping[str, Any]], family: str | None, x: str | None,
+                 y: str | None, color: str | None = None) -> go.Figure:
+    """A summary value ``y`` of ``family``'s variants against swept parameter ``x``."""
+    from epochstore.viz import message_figure
+    from epochstore.viz.peers import peer_scatter as scatter
+
+    members = _members(rows, family)
+    if not members or not x or not y:
+        return message_figure("Pick a swept parameter and a summary value.")
+    return scatter(members, x, y, color=color if color and color != x else None,
+                   title=f"{family}: {y} against {x}")

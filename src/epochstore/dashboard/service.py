@@ -33,6 +33,8 @@ from epochstore.location import join
 from epochstore.run import CHECKPOINTS_DIR, VARIANT_FILE, read_variant
 from epochstore.runs import RunEntry, find_runs
 from epochstore.store import ArtifactLoader
+from epochstore.store.freshness import read_manifest, stale_epochs
+from epochstore.summary import VariantSummary
 from epochstore.viz import RunSource, message_figure, run_views
 
 __all__ = ["PANEL_HEIGHT", "DashboardService", "RunState", "Status"]
@@ -68,6 +70,9 @@ class RunState:
         The run's views in display order: ``{"name", "title", "scope", "picks"}`` each.
     picks
         The picked dims of its views and their sizes (one picker each).
+    stale
+        Each analyzer's stale epochs (computed by an older analyzer version or other params,
+        as its manifest records), for analyzers that have some.
     status
         ``"none"`` (no run picked), ``"empty"`` (no artifacts yet), ``"analysing"`` (some
         checkpoints or analyzers not analysed yet), ``"complete"`` or ``"error"``.
@@ -83,6 +88,7 @@ class RunState:
     checkpoints: int | None = None
     views: Sequence[Mapping[str, Any]] = ()
     picks: Mapping[str, int] = field(default_factory=dict)
+    stale: Mapping[str, Sequence[int]] = field(default_factory=dict)
     status: Status = "none"
     message: str = "Pick a variant."
 
@@ -93,7 +99,9 @@ class RunState:
         data["fields"] = {a: {f: [list(x) if isinstance(x, tuple | list) else x for x in spec]
                               for f, spec in fs.items()} for a, fs in self.fields.items()}
         data["epochs"] = list(self.epochs)
-        data["views"] = [dict(v, picks=list(v["picks"])) for v in self.views]
+        data["views"] = [dict(v, picks=list(v["picks"]), analyzers=list(v.get("analyzers", ())))
+                         for v in self.views]
+        data["stale"] = {k: list(v) for k, v in self.stale.items()}
         return data
 
     @classmethod
@@ -112,6 +120,8 @@ class RunState:
             checkpoints=data.get("checkpoints"),
             views=tuple(dict(v) for v in data.get("views", ())),
             picks={str(k): int(v) for k, v in dict(data.get("picks", {})).items()},
+            stale={str(k): tuple(int(e) for e in v)
+                   for k, v in dict(data.get("stale", {})).items()},
             status=data.get("status", "none"),
             message=str(data.get("message", "")),
         )
@@ -125,6 +135,12 @@ class RunState:
     def view_names(self, scope: Scope) -> list[str]:
         """The names of the run's views of ``scope``, in display order."""
         return [str(v["name"]) for v in self.views if v["scope"] == scope]
+
+    def stale_note(self, analyzers: Sequence[str]) -> str:
+        """``"stale: 3 of 5 epochs of output_norm"`` for a view reading ``analyzers``, or ``""``."""
+        parts = [f"{len(self.stale[a])} of {len(self.analyzers.get(a, ()))} epochs of {a}"
+                 for a in analyzers if self.stale.get(a)]
+        return f"stale: {', '.join(parts)}" if parts else ""
 
     def nearest_epoch(self, analyzer: str, epoch: int) -> int | None:
         """The epoch of ``analyzer`` closest to ``epoch`` (ties: the earlier), or ``None``."""
@@ -230,6 +246,7 @@ class DashboardService:
         self.figures: LRUCache[tuple[Any, ...], go.Figure] = LRUCache(figure_cache)
         self.blocks: LRUCache[tuple[Any, ...], xr.DataArray] = LRUCache(block_cache)
         self.series: LRUCache[tuple[Any, ...], xr.Dataset] = LRUCache(series_cache)
+        self._rebuilt: LRUCache[str, VariantSummary] = LRUCache(4096)
 
     # --- discovery (metadata only) ------------------------------------------------------------
 
@@ -282,8 +299,11 @@ class DashboardService:
                             message=f"{run} does not exist (any more): pick another variant.")
         try:
             loader = self.loader(run)
-            # One manifest per analyzer: its group's attributes and one listing of its epochs.
-            manifests = {name: loader.manifest(name) for name in loader.get_available_analyzers()}
+            # One manifest per analyzer: its group's attributes (read afresh: a new analyzer
+            # version changes which epochs are stale) and one listing of its epochs.
+            names = loader.get_available_analyzers()
+            current = {name: read_manifest(loader, name) for name in names}
+            manifests = {name: loader.manifest(name) for name in names}
         except _RECOVERABLE as exc:
             return RunState(run=run, status="error",
                             message=f"{run} cannot be read: {exc}")
@@ -293,18 +313,132 @@ class DashboardService:
                              list(spec.layout.chunks)) for f, spec in m.fields.items()}
                   for name, m in manifests.items()}
         epochs = tuple(sorted({e for es in analyzers.values() for e in es}))
+        stale = {name: tuple(found) for name in names
+                 if (found := stale_epochs(current[name], analyzers[name]))}
         checkpoints = _checkpoint_count(run)
         status, message = _status(run, analyzers, epochs, checkpoints)
+        if stale:
+            count = sum(len(e) for e in stale.values())
+            message = (f"{message} {count} stale epochs of {', '.join(sorted(stale))} "
+                       "(computed by an older analyzer version or other params): "
+                       f"`epochstore analyze {run} --recompute-stale` recomputes them.")
         state = RunState(run=run, family=_family(run), analyzers=analyzers, fields=fields,
                          epochs=epochs, checkpoints=checkpoints, status=status, message=message)
         views, note = self._run_views(state)
-        shown = [{"name": v.name, "title": v.title, "scope": v.scope, "picks": tuple(v.picks)}
-                 for v in views.values()]
+        shown = [{"name": v.name, "title": v.title, "scope": v.scope, "picks": tuple(v.picks),
+                  "analyzers": tuple(v.analyzers)} for v in views.values()]
         stored = {a: state.stored_fields(a) for a in state.fields}
         return RunState(run=run, family=state.family, analyzers=analyzers, fields=fields,
                         epochs=epochs, checkpoints=checkpoints, views=tuple(shown),
-                        picks=_picks(list(views.values()), stored), status=status,
+                        picks=_picks(list(views.values()), stored), stale=stale, status=status,
                         message=f"{message} The {note}." if note else message)
+
+    # --- many variants --------------------------------------------------------------------------
+
+    def variant_rows(self) -> list[dict[str, Any]]:
+        """The variant table of the root: the rows of :func:`epochstore.summary.variant_table`.
+
+        Reads each run's ``summary.json`` (one small read per run: no chunk); a run without
+        one (written before summaries existed, or by ``ArtifactStore`` alone) has it computed
+        from its stored data once and kept (:meth:`forget_summaries` drops those).
+        """
+        from epochstore.plugins import family_names
+        from epochstore.summary import NO_FAMILY, read_summary, summarize, swept_params
+
+        summaries = []
+        for entry in self.runs():
+            summary = read_summary(entry.path, rebuild=False) or self._rebuilt.get(entry.path)
+            if summary is None:
+                summary = summarize(entry.path)
+                self._rebuilt.put(entry.path, summary)
+            summaries.append(summary)
+        swept = swept_params(summaries)
+        installed = set(family_names())  # entry-point metadata: no family is imported
+        return [{"run": s.run, "family": s.family,
+                 "installed": s.family == NO_FAMILY or s.family in installed,
+                 "analyzers": sorted(s.analyzers),
+                 "swept": {k: s.params.get(k) for k in swept[s.family]},
+                 "final_metrics": dict(s.final_metrics), "checkpoints": s.checkpoints,
+                 "last_epoch": s.last_epoch, "analysed": s.analysed, "stale": s.stale,
+                 "events": dict(s.events), "finished": s.finished} for s in summaries]
+
+    def forget_summaries(self) -> None:
+        """Drop the summaries computed for runs without ``summary.json`` (on a page load)."""
+        self._rebuilt.clear()
+
+    def peer_sources(self, runs: Sequence[str],
+                     rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """The scalar series ``runs`` can be compared by: ``("metrics", name)`` for each final
+        metric in ``rows``, then ``(analyzer, field)`` for each scalar field (manifests only)."""
+        metrics = sorted({k for r in rows if r["run"] in runs for k in r["final_metrics"]})
+        found: dict[tuple[str, str], None] = {}
+        seen: set[str] = set()
+        for row in rows:
+            if row["run"] not in runs:
+                continue
+            loader = self.loader(str(row["run"]))
+            for analyzer in row.get("analyzers", ()):
+                if analyzer in seen:  # a family's runs share their analyzers' fields
+                    continue
+                try:
+                    fields = loader.manifest(analyzer).fields
+                except _RECOVERABLE:
+                    continue
+                if fields:
+                    seen.add(analyzer)
+                for name, spec in fields.items():
+                    if not spec.dims:
+                        found[(analyzer, name)] = None
+        return [("metrics", m) for m in metrics] + sorted(found)
+
+    def peer_series(self, runs: Sequence[str], source: str, series: str,
+                    params: Mapping[str, Sequence[Any]]) -> tuple[xr.DataArray,
+                                                                    dict[str, list[int]]]:
+        """One scalar series of ``runs`` aligned by epoch, and each run's stale epochs of it.
+
+        The same array as :func:`epochstore.summary.peer_series`, read through the service's
+        sources: each run's series is read once and then extended by new epochs alone.
+
+        Parameters
+        ----------
+        runs
+            The runs to compare.
+        source, series
+            ``"metrics"`` and a checkpoint metric, or an analyzer and its scalar field.
+        params
+            The coordinates along ``run``: each swept parameter's value per run.
+        """
+        import numpy as np
+
+        columns: list[xr.DataArray | None] = []
+        stale: dict[str, list[int]] = {}
+        for run in runs:
+            state = RunState(run=run, checkpoints=_checkpoint_count(run))
+            source_ = RunSource(run, loader=self.loader(run), checkpoints=state.checkpoints,
+                                blocks=self.blocks, series=self.series)
+            data: xr.Dataset | None
+            if source == "metrics":
+                data = source_.checkpoint_metrics()
+            elif source in source_.analyzers():
+                data = source_.load_series(source, [series])
+                found = stale_epochs(read_manifest(source_.loader, source),
+                                     source_.analyzers()[source])
+                if found:
+                    stale[run] = sorted(found)
+            else:
+                data = None
+            columns.append(None if data is None or series not in data else data[series])
+        epochs = sorted({int(e) for c in columns if c is not None for e in c["epoch"].values})
+        index = {e: i for i, e in enumerate(epochs)}
+        values = np.full((len(runs), len(epochs)), np.nan)
+        for row, column in enumerate(columns):
+            if column is not None:
+                for epoch, value in zip(column["epoch"].values, column.values, strict=True):
+                    values[row, index[int(epoch)]] = value
+        coords: dict[str, Any] = {"run": list(runs), "epoch": epochs}
+        coords.update({k: ("run", list(v)) for k, v in params.items()})
+        name = f"{source}.{series}"
+        return xr.DataArray(values, dims=("run", "epoch"), coords=coords, name=name), stale
 
     # --- figures --------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""``epochstore report RUN -o report.html``: the static HTML report of every view of a run."""
+"""``epochstore report RUN -o report.html``: the static HTML report of every view of a run;
+``epochstore report ROOT -o page.html``: the variant table and peer comparisons of a root."""
 
 from __future__ import annotations
 
@@ -23,14 +24,23 @@ def _selection(pairs: list[str]) -> dict[str, int]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from epochstore.runs import is_run
+    from epochstore.runs import is_run, run_locations
     from epochstore.viz.report import write_report
 
     if not Path(args.run).is_dir():
         raise FileNotFoundError(f"run directory {args.run} does not exist")
     if not is_run(args.run):
-        raise EpochstoreError(f"{args.run} is not a run: it has neither variant.json nor an "
-                              "artifacts/ store; give a run directory (`epochstore ls` lists them)")
+        if not run_locations(args.run):
+            raise EpochstoreError(
+                f"{args.run} is not a run and holds none: no directory under it has "
+                "variant.json or an artifacts/ store; give a run or a root of runs "
+                "(`epochstore ls` lists them)")
+        from epochstore.viz.root_report import write_root_report
+
+        path = write_root_report(args.run, args.output)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained)",
+              file=sys.stderr)
+        return 0
     path = write_report(args.run, args.output, epoch=args.epoch, neuron=args.neuron,
                         selection=_selection(args.pick))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained)", file=sys.stderr)
@@ -40,9 +50,10 @@ def _report(args: argparse.Namespace) -> int:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``report`` command to the ``epochstore`` command's subparsers."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "report", help="write one self-contained HTML page of a run's main figures"
+        "report", help="write one self-contained HTML page of a run's main figures, or of the "
+        "variant table and peer comparisons of a root"
     )
-    parser.add_argument("run", help="run directory")
+    parser.add_argument("run", help="run directory, or a root holding runs")
     parser.add_argument("-o", "--output", default="report.html", help="HTML file to write")
     parser.add_argument("--epoch", type=int, default=None,
                         help="epoch of the per-epoch figures (default: the last analysed)")
