@@ -122,19 +122,29 @@ def neuron_frequency_fractions(activations: FloatArray) -> FloatArray:
         ``(p // 2, n_neurons)`` float64; row ``k - 1`` is frequency ``k``.
     """
     acts = np.asarray(activations, dtype=np.float64)
-    p = acts.shape[-1]
+    n_neurons, p = acts.shape[0], acts.shape[-1]
+    n_freq = p // 2
     basis = fourier_basis(p)
     centred = acts - acts.mean(axis=(1, 2), keepdims=True)
-    coef = np.einsum("xa,nab,yb->nxy", basis, centred, basis, optimize=True)
-    energy = coef**2
-    total = energy.sum(axis=(1, 2))
-    n_freq = p // 2
-    per_freq = np.empty((n_freq, acts.shape[0]))
-    for k in range(1, n_freq + 1):
-        idx = [0, 2 * k - 1, 2 * k]
-        per_freq[k - 1] = energy[:, idx][:, :, idx].sum(axis=(1, 2))
+    # Only the coefficients at (x, y) in {const, sin k, cos k}^2 are needed: transform along
+    # ``a`` with one matrix product over all neurons (half the work of the full 2-D
+    # transform), then take the few ``b`` components each frequency uses.
+    half = (centred.transpose(0, 2, 1).reshape(-1, p) @ basis.T).reshape(n_neurons, p, p)
+    half = half.transpose(0, 2, 1)  # half[n, x, b] = sum_a basis[x, a] centred[n, a, b]
+    const_col = half @ basis[0]  # coef[n, x, const]
+    const_row = half[:, 0, :] @ basis.T  # coef[n, const, y]
+    waves = half[:, 1:, :].reshape(n_neurons, n_freq, 2, p)  # rows sin k, cos k
+    blocks = np.einsum("nkrb,kyb->nkry", waves, basis[1:].reshape(n_freq, 2, p))
+    per_freq = (
+        (blocks**2).sum(axis=(2, 3))
+        + (const_col[:, 1:] ** 2).reshape(n_neurons, n_freq, 2).sum(axis=2)
+        + (const_row[:, 1:] ** 2).reshape(n_neurons, n_freq, 2).sum(axis=2)
+        + const_col[:, :1] ** 2
+    ).T
+    total = (centred**2).sum(axis=(1, 2))  # Parseval: the energy of every coefficient
     safe_total = np.where(total > 0, total, 1.0)
-    return np.where(total > 0, per_freq / safe_total, 0.0)
+    result: FloatArray = np.where(total > 0, per_freq / safe_total, 0.0)
+    return result
 
 
 def gini(values: FloatArray) -> float:

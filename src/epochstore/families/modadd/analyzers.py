@@ -20,6 +20,7 @@ mechanistic interpretability", ICLR 2023.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -97,6 +98,47 @@ def neuron_grid(cache: Mapping[str, torch.Tensor], p: int) -> torch.Tensor:
     if post.shape[0] != p * p:
         raise ValueError(f"expected the full grid of {p * p} rows, got {post.shape[0]}")
     return post.T.reshape(-1, p, p)
+
+
+#: Work several analyzers of one epoch share, keyed by ``id`` of the cache's ``mlp_post``
+#: tensor and dropped when that tensor is freed (so nothing outlives the epoch's cache).
+_SHARED: dict[int, dict[str, Any]] = {}
+
+
+def _shared(cache: Mapping[str, torch.Tensor], key: str, make: Any) -> Any:
+    """Return ``make()``, computed once per cache (per epoch) and shared by the analyzers."""
+    post = _cached(cache, "mlp_post")
+    entry = _SHARED.get(id(post))
+    if entry is None:
+        entry = _SHARED[id(post)] = {}
+        weakref.finalize(post, _SHARED.pop, id(post), None)
+    if key not in entry:
+        entry[key] = make()
+    return entry[key]
+
+
+def _grid(cache: Mapping[str, torch.Tensor], p: int) -> Array:
+    """:func:`neuron_grid` as a C-ordered array (the cache's dtype), shared within the epoch."""
+
+    def make() -> Array:
+        grid = neuron_grid(cache, p).to("cpu").contiguous().numpy()
+        grid.flags.writeable = False
+        return grid
+
+    result: Array = _shared(cache, f"grid/{p}", make)
+    return result
+
+
+def _fractions(cache: Mapping[str, torch.Tensor], p: int) -> Array:
+    """:func:`neuron_frequency_fractions` of the epoch's grid, computed once per epoch."""
+
+    def make() -> Array:
+        fractions = neuron_frequency_fractions(_grid(cache, p))
+        fractions.flags.writeable = False
+        return fractions
+
+    result: Array = _shared(cache, f"fractions/{p}", make)
+    return result
 
 
 def embedding_fourier_norms(model: torch.nn.Module, p: int) -> Array:
@@ -191,20 +233,40 @@ def _check_frequencies(p: int, key_frequencies: Sequence[int]) -> list[int]:
     return freqs
 
 
-def _key_parts(
+def _key_logits(
     model: torch.nn.Module,
     cache: Mapping[str, torch.Tensor],
     probe: ModAddData,
     key_frequencies: Sequence[int],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float64 logits and ``(sum_k (u_k u_k^T + v_k v_k^T) N) W_out W_U``.
+
+    The key part of the logits is computed as ``D ((D^T N) W_L)`` with ``D`` the ``(p^2, 2K)``
+    key directions: a few small products instead of two ``(p^2, d_mlp) x (d_mlp, p)`` ones.
+    """
     p = probe.p
     freqs = _check_frequencies(p, key_frequencies)
-    acts = _cached(cache, "mlp_post")[:, -1, :].to("cpu", torch.float64)
     logits = _cached(cache, "logits")[:, -1, :].to("cpu", torch.float64)
-    w_l = _param(model, "W_out") @ _param(model, "W_U")
     directions = _key_directions(p, freqs)
-    key_acts = directions @ (directions.T @ acts)
-    return acts, logits, key_acts, w_l
+    if not freqs:
+        return logits, torch.zeros_like(logits)
+    acts = _cached(cache, "mlp_post")[:, -1, :].to("cpu", torch.float64)
+    w_l = _param(model, "W_out") @ _param(model, "W_U")
+    return logits, directions @ ((directions.T @ acts) @ w_l)
+
+
+def _restricted(logits: torch.Tensor, key_logits: torch.Tensor, probe: ModAddData) -> float:
+    # (mean_rows(N) + key part) W_L, re-centred on mean_rows(L): the constant mean_rows(N) W_L
+    # cancels, leaving the key part's logits centred plus the mean logits.
+    restricted = key_logits - key_logits.mean(dim=0, keepdim=True)
+    restricted = restricted + logits.mean(dim=0, keepdim=True)
+    test = probe.test_indices.cpu()
+    return float(loss_fn(restricted[test], probe.labels.cpu()[test]))
+
+
+def _excluded(logits: torch.Tensor, key_logits: torch.Tensor, probe: ModAddData) -> float:
+    train = probe.train_indices.cpu()
+    return float(loss_fn((logits - key_logits)[train], probe.labels.cpu()[train]))
 
 
 def restricted_loss(
@@ -228,14 +290,8 @@ def restricted_loss(
     the test set. It falls well before the test loss does: the generalising circuit forms
     before the memorising one is cleaned up.
     """
-    acts, logits, key_acts, w_l = _key_parts(model, cache, probe, key_frequencies)
-    restricted_acts = acts.mean(dim=0, keepdim=True) + key_acts
-    restricted = restricted_acts @ w_l
-    restricted = (
-        restricted + logits.mean(dim=0, keepdim=True) - restricted.mean(dim=0, keepdim=True)
-    )
-    test = probe.test_indices.cpu()
-    return float(loss_fn(restricted[test], probe.labels.cpu()[test]))
+    logits, key_logits = _key_logits(model, cache, probe, key_frequencies)
+    return _restricted(logits, key_logits, probe)
 
 
 def excluded_loss(
@@ -254,10 +310,8 @@ def excluded_loss(
     and return the float64 cross-entropy of ``L_E`` on the training set. It rises while the
     model comes to rely on the Fourier circuit instead of memorisation.
     """
-    _, logits, key_acts, w_l = _key_parts(model, cache, probe, key_frequencies)
-    excluded = logits - key_acts @ w_l
-    train = probe.train_indices.cpu()
-    return float(loss_fn(excluded[train], probe.labels.cpu()[train]))
+    logits, key_logits = _key_logits(model, cache, probe, key_frequencies)
+    return _excluded(logits, key_logits, probe)
 
 
 class _Base:
@@ -341,9 +395,8 @@ class NeuronActivations(_Base):
         context: EpochContext,
     ) -> dict[str, Array]:
         """Return ``activations`` ``(d_mlp, p, p)`` float32."""
-        grid = neuron_grid(cache, _probe(probe).p)
-        # A copy, C-ordered: the cache may be freed (or reused) once the epoch is done.
-        return {"activations": np.array(grid.to("cpu", torch.float32).numpy(), order="C")}
+        # A copy: the shared grid is read-only and the cache may be freed once the epoch is done.
+        return {"activations": _grid(cache, _probe(probe).p).astype(np.float32, order="C")}
 
 
 class NeuronFreqNorm(_Base):
@@ -386,8 +439,7 @@ class NeuronFreqNorm(_Base):
         context: EpochContext,
     ) -> dict[str, Array]:
         """Return ``norm_matrix`` ``(p // 2, d_mlp)``, ``dominant_frequency``/``_fraction``."""
-        grid = neuron_grid(cache, _probe(probe).p).to("cpu", torch.float64).numpy()
-        fractions = neuron_frequency_fractions(grid)
+        fractions = _fractions(cache, _probe(probe).p)
         best = fractions.max(axis=0)
         dominant = np.where(best > 0, fractions.argmax(axis=0) + 1, 0)
         return {
@@ -551,8 +603,7 @@ class ProgressMeasures:
         probe: ModAddData,
     ) -> tuple[list[int], str]:
         """Return the key frequencies of a (trained) model and the method that found them."""
-        grid = neuron_grid(cache, probe.p).to("cpu", torch.float64).numpy()
-        freqs = key_frequencies_from_neurons(neuron_frequency_fractions(grid), self.threshold)
+        freqs = key_frequencies_from_neurons(_fractions(cache, probe.p), self.threshold)
         if freqs:
             return freqs, "neurons"
         norms = frequency_norms(embedding_fourier_norms(model, probe.p))
@@ -581,15 +632,15 @@ class ProgressMeasures:
                 "pipeline does) or pass ProgressMeasures(key_frequencies=[...])"
             )
         p = data.p
-        grid = neuron_grid(cache, p).to("cpu", torch.float64).numpy()
-        fractions = neuron_frequency_fractions(grid)
+        fractions = _fractions(cache, p)
+        logits, key_logits = _key_logits(model, cache, data, keys)
         embed = frequency_norms(embedding_fourier_norms(model, p))
         logit = frequency_norms(_neuron_logit_fourier_norms(model, p))
         with torch.no_grad():
             weights = sum(float((w.detach().double() ** 2).sum()) for w in model.parameters())
         return {
-            "restricted_loss": np.asarray(restricted_loss(model, cache, data, keys)),
-            "excluded_loss": np.asarray(excluded_loss(model, cache, data, keys)),
+            "restricted_loss": np.asarray(_restricted(logits, key_logits, data)),
+            "excluded_loss": np.asarray(_excluded(logits, key_logits, data)),
             "gini_embedding": np.asarray(gini(embed)),
             "gini_neuron_logit": np.asarray(gini(logit)),
             "specialised_neurons": np.asarray(
