@@ -30,7 +30,9 @@ import numpy.typing as npt
 import torch
 
 from epochstore.analysis.fourier import (
+    FrequencyCoefficients,
     fourier_basis,
+    frequency_coefficients,
     frequency_norms,
     gini,
     neuron_frequency_fractions,
@@ -129,11 +131,19 @@ def _grid(cache: Mapping[str, torch.Tensor], p: int) -> Array:
     return result
 
 
+def _coefficients(cache: Mapping[str, torch.Tensor], p: int) -> FrequencyCoefficients:
+    """:func:`frequency_coefficients` of the epoch's grid, computed once per epoch."""
+    result: FrequencyCoefficients = _shared(
+        cache, f"coefficients/{p}", lambda: frequency_coefficients(_grid(cache, p))
+    )
+    return result
+
+
 def _fractions(cache: Mapping[str, torch.Tensor], p: int) -> Array:
     """:func:`neuron_frequency_fractions` of the epoch's grid, computed once per epoch."""
 
     def make() -> Array:
-        fractions = neuron_frequency_fractions(_grid(cache, p))
+        fractions = neuron_frequency_fractions(_coefficients(cache, p))
         fractions.flags.writeable = False
         return fractions
 
@@ -242,17 +252,34 @@ def _key_logits(
     """The float64 logits and ``(sum_k (u_k u_k^T + v_k v_k^T) N) W_out W_U``.
 
     The key part of the logits is computed as ``D ((D^T N) W_L)`` with ``D`` the ``(p^2, 2K)``
-    key directions: a few small products instead of two ``(p^2, d_mlp) x (d_mlp, p)`` ones.
+    key directions, and ``D^T N`` read off the neurons' 2-D Fourier coefficients
+    (:func:`_key_projections`, shared with the frequency analyses): no product with the
+    ``(p^2, d_mlp)`` activations at all.
     """
     p = probe.p
     freqs = _check_frequencies(p, key_frequencies)
     logits = _cached(cache, "logits")[:, -1, :].to("cpu", torch.float64)
-    directions = _key_directions(p, freqs)
     if not freqs:
         return logits, torch.zeros_like(logits)
-    acts = _cached(cache, "mlp_post")[:, -1, :].to("cpu", torch.float64)
     w_l = _param(model, "W_out") @ _param(model, "W_U")
-    return logits, directions @ ((directions.T @ acts) @ w_l)
+    projections = _key_projections(_coefficients(cache, p), freqs)
+    return logits, _key_directions(p, freqs) @ (projections @ w_l)
+
+
+def _key_projections(coef: FrequencyCoefficients, freqs: Sequence[int]) -> torch.Tensor:
+    """``D^T N``: ``(2K, d_mlp)`` dot products of each neuron's grid with the key directions.
+
+    ``cos(w (a + b)) = cos(wa) cos(wb) - sin(wa) sin(wb)`` and the unit direction is
+    ``cos(w (a + b)) * sqrt(2) / p``, so its dot product with a grid is
+    ``(G[cos, cos] - G[sin, sin]) / sqrt(2)`` in the 2-D Fourier coefficients ``G``; likewise
+    ``(G[sin, cos] + G[cos, sin]) / sqrt(2)`` for ``sin(w (a + b))``. Centring changes only
+    ``G[const, const]``, which neither uses.
+    """
+    blocks = coef.blocks[:, [k - 1 for k in freqs]]  # (n, K, r, s), 0 sin, 1 cos
+    cos = (blocks[:, :, 1, 1] - blocks[:, :, 0, 0]) / math.sqrt(2)
+    sin = (blocks[:, :, 0, 1] + blocks[:, :, 1, 0]) / math.sqrt(2)
+    # Columns of D alternate cos k, sin k.
+    return torch.from_numpy(np.stack([cos, sin], axis=2).reshape(cos.shape[0], -1).T.copy())
 
 
 def _restricted(logits: torch.Tensor, key_logits: torch.Tensor, probe: ModAddData) -> float:
