@@ -220,17 +220,18 @@ def key_frequencies_from_embedding(norms: Array, ratio: float = 0.5) -> list[int
 
 
 def _key_directions(p: int, key_frequencies: Sequence[int]) -> torch.Tensor:
-    """``(p*p, 2K)`` orthonormal columns ``cos(w_k(a+b))``, ``sin(w_k(a+b))`` on rows a*p+b."""
-    a = torch.arange(p, dtype=torch.float64).repeat_interleave(p)
-    b = torch.arange(p, dtype=torch.float64).repeat(p)
-    columns = []
-    for k in key_frequencies:
-        angle = 2 * math.pi * k / p * (a + b)
-        for wave in (torch.cos(angle), torch.sin(angle)):
-            columns.append(wave / wave.norm())
-    if not columns:
-        return torch.zeros(p * p, 0, dtype=torch.float64)
-    return torch.stack(columns, dim=1)
+    """The key directions by residue: ``(p, 2K)`` columns ``cos(w_k r)``, ``sin(w_k r)``.
+
+    The grid's orthonormal directions ``cos(w_k (a + b))``, ``sin(w_k (a + b))`` depend on
+    ``a + b`` only through ``r = (a + b) mod p``, each residue occurring ``p`` times: row ``r``
+    here, scaled so that the ``(p^2, 2K)`` matrix ``D = table[(a + b) mod p]`` has unit columns.
+    """
+    residues = torch.arange(p, dtype=torch.float64)[:, None]
+    freqs = torch.tensor(list(key_frequencies), dtype=torch.float64)
+    angle = (2 * math.pi / p) * residues * freqs
+    waves = torch.stack([torch.cos(angle), torch.sin(angle)], dim=2).reshape(p, -1)
+    scale: torch.Tensor = waves.norm(dim=0, keepdim=True) * math.sqrt(p)
+    return waves / scale
 
 
 def _check_frequencies(p: int, key_frequencies: Sequence[int]) -> list[int]:
@@ -251,8 +252,9 @@ def _key_logits(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The float64 logits and ``(sum_k (u_k u_k^T + v_k v_k^T) N) W_out W_U``.
 
-    The key part of the logits is computed as ``D ((D^T N) W_L)`` with ``D`` the ``(p^2, 2K)``
-    key directions, and ``D^T N`` read off the neurons' 2-D Fourier coefficients
+    The key part of the logits is ``D ((D^T N) W_L)`` with ``D`` the ``(p^2, 2K)`` key
+    directions, computed per residue ``(a + b) mod p`` (:func:`_key_directions`) and
+    gathered over the grid, and ``D^T N`` read off the neurons' 2-D Fourier coefficients
     (:func:`_key_projections`, shared with the frequency analyses): no product with the
     ``(p^2, d_mlp)`` activations at all.
     """
@@ -263,7 +265,9 @@ def _key_logits(
         return logits, torch.zeros_like(logits)
     w_l = _param(model, "W_out") @ _param(model, "W_U")
     projections = _key_projections(_coefficients(cache, p), freqs)
-    return logits, _key_directions(p, freqs) @ (projections @ w_l)
+    table = _key_directions(p, freqs) @ (projections @ w_l)  # (p, p): residue x logit
+    grid = torch.arange(p)
+    return logits, table[(grid[:, None] + grid[None, :]).remainder(p).reshape(-1)]
 
 
 def _key_projections(coef: FrequencyCoefficients, freqs: Sequence[int]) -> torch.Tensor:
