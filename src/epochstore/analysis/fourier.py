@@ -14,14 +14,16 @@ for frequencies ``k = 1..p//2``. (The original npz-based tool labelled the sin r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "FrequencyCoefficients",
     "fourier_basis",
     "fourier_labels",
+    "frequency_coefficients",
     "frequency_norms",
     "gini",
     "neuron_frequency_fractions",
@@ -100,7 +102,45 @@ def frequency_norms(coefficients: FloatArray) -> FloatArray:
     return np.sqrt(sin**2 + cos**2)
 
 
-def neuron_frequency_fractions(activations: FloatArray) -> FloatArray:
+class FrequencyCoefficients(NamedTuple):
+    """The 2-D Fourier coefficients of centred neuron grids that the frequency analyses use.
+
+    With ``G_n = F C_n F^T`` (``F`` from :func:`fourier_basis`, ``C_n`` the centred grid of
+    neuron ``n``, ``a`` along rows): ``blocks[n, k - 1, r, s] = G_n[2k - 1 + r, 2k - 1 + s]``
+    (``r, s``: 0 sin, 1 cos), ``const_b[n, x] = G_n[x, const]``,
+    ``const_a[n, y] = G_n[const, y]``, and ``total[n] = sum G_n^2 = ||C_n||^2``.
+    """
+
+    blocks: FloatArray
+    const_b: FloatArray
+    const_a: FloatArray
+    total: FloatArray
+
+
+def frequency_coefficients(activations: FloatArray) -> FrequencyCoefficients:
+    """Compute the :class:`FrequencyCoefficients` of ``(n_neurons, p, p)`` activations (float64).
+
+    Only the coefficients at ``(x, y)`` in ``{const, sin k, cos k}^2`` are computed: one
+    matrix product over all neurons along ``a`` (half the work of the full 2-D transform), then
+    the few ``b`` components each frequency uses.
+    """
+    acts = np.asarray(activations, dtype=np.float64)
+    n_neurons, p = acts.shape[0], acts.shape[-1]
+    n_freq = p // 2
+    basis = fourier_basis(p)
+    centred = acts - acts.mean(axis=(1, 2), keepdims=True)
+    half = (centred.transpose(0, 2, 1).reshape(-1, p) @ basis.T).reshape(n_neurons, p, p)
+    half = half.transpose(0, 2, 1)  # half[n, x, b] = sum_a basis[x, a] centred[n, a, b]
+    waves = half[:, 1:, :].reshape(n_neurons, n_freq, 2, p)  # rows sin k, cos k
+    return FrequencyCoefficients(
+        blocks=np.einsum("nkrb,ksb->nkrs", waves, basis[1:].reshape(n_freq, 2, p)),
+        const_b=half @ basis[0],
+        const_a=half[:, 0, :] @ basis.T,
+        total=(centred**2).sum(axis=(1, 2)),  # Parseval: the energy of every coefficient
+    )
+
+
+def neuron_frequency_fractions(activations: FloatArray | FrequencyCoefficients) -> FloatArray:
     """Fraction of each neuron's DC-removed 2-D Fourier energy in each frequency.
 
     For neuron ``n`` with activations ``A_n[a, b]`` over the grid, take the centred
@@ -114,27 +154,30 @@ def neuron_frequency_fractions(activations: FloatArray) -> FloatArray:
     Parameters
     ----------
     activations
-        ``(n_neurons, p, p)`` activations, dims ``(neuron, a, b)``.
+        ``(n_neurons, p, p)`` activations, dims ``(neuron, a, b)``, or their
+        :func:`frequency_coefficients` (computed once for several analyses).
 
     Returns
     -------
     numpy.ndarray
         ``(p // 2, n_neurons)`` float64; row ``k - 1`` is frequency ``k``.
     """
-    acts = np.asarray(activations, dtype=np.float64)
-    p = acts.shape[-1]
-    basis = fourier_basis(p)
-    centred = acts - acts.mean(axis=(1, 2), keepdims=True)
-    coef = np.einsum("xa,nab,yb->nxy", basis, centred, basis, optimize=True)
-    energy = coef**2
-    total = energy.sum(axis=(1, 2))
-    n_freq = p // 2
-    per_freq = np.empty((n_freq, acts.shape[0]))
-    for k in range(1, n_freq + 1):
-        idx = [0, 2 * k - 1, 2 * k]
-        per_freq[k - 1] = energy[:, idx][:, :, idx].sum(axis=(1, 2))
+    coef = (
+        activations
+        if isinstance(activations, FrequencyCoefficients)
+        else frequency_coefficients(activations)
+    )
+    n_neurons, n_freq = coef.blocks.shape[:2]
+    per_freq = (
+        (coef.blocks**2).sum(axis=(2, 3))
+        + (coef.const_b[:, 1:] ** 2).reshape(n_neurons, n_freq, 2).sum(axis=2)
+        + (coef.const_a[:, 1:] ** 2).reshape(n_neurons, n_freq, 2).sum(axis=2)
+        + coef.const_b[:, :1] ** 2
+    ).T
+    total = coef.total
     safe_total = np.where(total > 0, total, 1.0)
-    return np.where(total > 0, per_freq / safe_total, 0.0)
+    result: FloatArray = np.where(total > 0, per_freq / safe_total, 0.0)
+    return result
 
 
 def gini(values: FloatArray) -> float:

@@ -20,6 +20,7 @@ mechanistic interpretability", ICLR 2023.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -29,7 +30,9 @@ import numpy.typing as npt
 import torch
 
 from epochstore.analysis.fourier import (
+    FrequencyCoefficients,
     fourier_basis,
+    frequency_coefficients,
     frequency_norms,
     gini,
     neuron_frequency_fractions,
@@ -97,6 +100,55 @@ def neuron_grid(cache: Mapping[str, torch.Tensor], p: int) -> torch.Tensor:
     if post.shape[0] != p * p:
         raise ValueError(f"expected the full grid of {p * p} rows, got {post.shape[0]}")
     return post.T.reshape(-1, p, p)
+
+
+#: Work several analyzers of one epoch share, keyed by ``id`` of the cache's ``mlp_post``
+#: tensor and dropped when that tensor is freed (so nothing outlives the epoch's cache).
+_SHARED: dict[int, dict[str, Any]] = {}
+
+
+def _shared(cache: Mapping[str, torch.Tensor], key: str, make: Any) -> Any:
+    """Return ``make()``, computed once per cache (per epoch) and shared by the analyzers."""
+    post = _cached(cache, "mlp_post")
+    entry = _SHARED.get(id(post))
+    if entry is None:
+        entry = _SHARED[id(post)] = {}
+        weakref.finalize(post, _SHARED.pop, id(post), None)
+    if key not in entry:
+        entry[key] = make()
+    return entry[key]
+
+
+def _grid(cache: Mapping[str, torch.Tensor], p: int) -> Array:
+    """:func:`neuron_grid` as a C-ordered array (the cache's dtype), shared within the epoch."""
+
+    def make() -> Array:
+        grid = neuron_grid(cache, p).to("cpu").contiguous().numpy()
+        grid.flags.writeable = False
+        return grid
+
+    result: Array = _shared(cache, f"grid/{p}", make)
+    return result
+
+
+def _coefficients(cache: Mapping[str, torch.Tensor], p: int) -> FrequencyCoefficients:
+    """:func:`frequency_coefficients` of the epoch's grid, computed once per epoch."""
+    result: FrequencyCoefficients = _shared(
+        cache, f"coefficients/{p}", lambda: frequency_coefficients(_grid(cache, p))
+    )
+    return result
+
+
+def _fractions(cache: Mapping[str, torch.Tensor], p: int) -> Array:
+    """:func:`neuron_frequency_fractions` of the epoch's grid, computed once per epoch."""
+
+    def make() -> Array:
+        fractions = neuron_frequency_fractions(_coefficients(cache, p))
+        fractions.flags.writeable = False
+        return fractions
+
+    result: Array = _shared(cache, f"fractions/{p}", make)
+    return result
 
 
 def embedding_fourier_norms(model: torch.nn.Module, p: int) -> Array:
@@ -168,17 +220,18 @@ def key_frequencies_from_embedding(norms: Array, ratio: float = 0.5) -> list[int
 
 
 def _key_directions(p: int, key_frequencies: Sequence[int]) -> torch.Tensor:
-    """``(p*p, 2K)`` orthonormal columns ``cos(w_k(a+b))``, ``sin(w_k(a+b))`` on rows a*p+b."""
-    a = torch.arange(p, dtype=torch.float64).repeat_interleave(p)
-    b = torch.arange(p, dtype=torch.float64).repeat(p)
-    columns = []
-    for k in key_frequencies:
-        angle = 2 * math.pi * k / p * (a + b)
-        for wave in (torch.cos(angle), torch.sin(angle)):
-            columns.append(wave / wave.norm())
-    if not columns:
-        return torch.zeros(p * p, 0, dtype=torch.float64)
-    return torch.stack(columns, dim=1)
+    """The key directions by residue: ``(p, 2K)`` columns ``cos(w_k r)``, ``sin(w_k r)``.
+
+    The grid's orthonormal directions ``cos(w_k (a + b))``, ``sin(w_k (a + b))`` depend on
+    ``a + b`` only through ``r = (a + b) mod p``, each residue occurring ``p`` times: row ``r``
+    here, scaled so that the ``(p^2, 2K)`` matrix ``D = table[(a + b) mod p]`` has unit columns.
+    """
+    residues = torch.arange(p, dtype=torch.float64)[:, None]
+    freqs = torch.tensor(list(key_frequencies), dtype=torch.float64)
+    angle = (2 * math.pi / p) * residues * freqs
+    waves = torch.stack([torch.cos(angle), torch.sin(angle)], dim=2).reshape(p, -1)
+    scale: torch.Tensor = waves.norm(dim=0, keepdim=True) * math.sqrt(p)
+    return waves / scale
 
 
 def _check_frequencies(p: int, key_frequencies: Sequence[int]) -> list[int]:
@@ -191,20 +244,60 @@ def _check_frequencies(p: int, key_frequencies: Sequence[int]) -> list[int]:
     return freqs
 
 
-def _key_parts(
+def _key_logits(
     model: torch.nn.Module,
     cache: Mapping[str, torch.Tensor],
     probe: ModAddData,
     key_frequencies: Sequence[int],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float64 logits and ``(sum_k (u_k u_k^T + v_k v_k^T) N) W_out W_U``.
+
+    The key part of the logits is ``D ((D^T N) W_L)`` with ``D`` the ``(p^2, 2K)`` key
+    directions, computed per residue ``(a + b) mod p`` (:func:`_key_directions`) and
+    gathered over the grid, and ``D^T N`` read off the neurons' 2-D Fourier coefficients
+    (:func:`_key_projections`, shared with the frequency analyses): no product with the
+    ``(p^2, d_mlp)`` activations at all.
+    """
     p = probe.p
     freqs = _check_frequencies(p, key_frequencies)
-    acts = _cached(cache, "mlp_post")[:, -1, :].to("cpu", torch.float64)
     logits = _cached(cache, "logits")[:, -1, :].to("cpu", torch.float64)
+    if not freqs:
+        return logits, torch.zeros_like(logits)
     w_l = _param(model, "W_out") @ _param(model, "W_U")
-    directions = _key_directions(p, freqs)
-    key_acts = directions @ (directions.T @ acts)
-    return acts, logits, key_acts, w_l
+    projections = _key_projections(_coefficients(cache, p), freqs)
+    table = _key_directions(p, freqs) @ (projections @ w_l)  # (p, p): residue x logit
+    grid = torch.arange(p)
+    return logits, table[(grid[:, None] + grid[None, :]).remainder(p).reshape(-1)]
+
+
+def _key_projections(coef: FrequencyCoefficients, freqs: Sequence[int]) -> torch.Tensor:
+    """``D^T N``: ``(2K, d_mlp)`` dot products of each neuron's grid with the key directions.
+
+    ``cos(w (a + b)) = cos(wa) cos(wb) - sin(wa) sin(wb)`` and the unit direction is
+    ``cos(w (a + b)) * sqrt(2) / p``, so its dot product with a grid is
+    ``(G[cos, cos] - G[sin, sin]) / sqrt(2)`` in the 2-D Fourier coefficients ``G``; likewise
+    ``(G[sin, cos] + G[cos, sin]) / sqrt(2)`` for ``sin(w (a + b))``. Centring changes only
+    ``G[const, const]``, which neither uses.
+    """
+    blocks = coef.blocks[:, [k - 1 for k in freqs]]  # (n, K, r, s), 0 sin, 1 cos
+    cos = (blocks[:, :, 1, 1] - blocks[:, :, 0, 0]) / math.sqrt(2)
+    sin = (blocks[:, :, 0, 1] + blocks[:, :, 1, 0]) / math.sqrt(2)
+    # Columns of D alternate cos k, sin k.
+    return torch.from_numpy(np.stack([cos, sin], axis=2).reshape(cos.shape[0], -1).T.copy())
+
+
+def _restricted(logits: torch.Tensor, key_logits: torch.Tensor, probe: ModAddData) -> float:
+    # (mean_rows(N) + key part) W_L, re-centred on mean_rows(L): the constant mean_rows(N) W_L
+    # cancels, leaving the key part's logits centred plus the mean logits.
+    restricted = key_logits - key_logits.mean(dim=0, keepdim=True)
+    restricted = restricted + logits.mean(dim=0, keepdim=True)
+    test = probe.test_indices.cpu()
+    return float(loss_fn(restricted[test], probe.labels.cpu()[test]))
+
+
+def _excluded(logits: torch.Tensor, key_logits: torch.Tensor, probe: ModAddData) -> float:
+    train = probe.train_indices.cpu()
+    return float(loss_fn((logits - key_logits)[train], probe.labels.cpu()[train]))
 
 
 def restricted_loss(
@@ -228,14 +321,8 @@ def restricted_loss(
     the test set. It falls well before the test loss does: the generalising circuit forms
     before the memorising one is cleaned up.
     """
-    acts, logits, key_acts, w_l = _key_parts(model, cache, probe, key_frequencies)
-    restricted_acts = acts.mean(dim=0, keepdim=True) + key_acts
-    restricted = restricted_acts @ w_l
-    restricted = (
-        restricted + logits.mean(dim=0, keepdim=True) - restricted.mean(dim=0, keepdim=True)
-    )
-    test = probe.test_indices.cpu()
-    return float(loss_fn(restricted[test], probe.labels.cpu()[test]))
+    logits, key_logits = _key_logits(model, cache, probe, key_frequencies)
+    return _restricted(logits, key_logits, probe)
 
 
 def excluded_loss(
@@ -254,10 +341,8 @@ def excluded_loss(
     and return the float64 cross-entropy of ``L_E`` on the training set. It rises while the
     model comes to rely on the Fourier circuit instead of memorisation.
     """
-    _, logits, key_acts, w_l = _key_parts(model, cache, probe, key_frequencies)
-    excluded = logits - key_acts @ w_l
-    train = probe.train_indices.cpu()
-    return float(loss_fn(excluded[train], probe.labels.cpu()[train]))
+    logits, key_logits = _key_logits(model, cache, probe, key_frequencies)
+    return _excluded(logits, key_logits, probe)
 
 
 class _Base:
@@ -341,9 +426,8 @@ class NeuronActivations(_Base):
         context: EpochContext,
     ) -> dict[str, Array]:
         """Return ``activations`` ``(d_mlp, p, p)`` float32."""
-        grid = neuron_grid(cache, _probe(probe).p)
-        # A copy, C-ordered: the cache may be freed (or reused) once the epoch is done.
-        return {"activations": np.array(grid.to("cpu", torch.float32).numpy(), order="C")}
+        # A copy: the shared grid is read-only and the cache may be freed once the epoch is done.
+        return {"activations": _grid(cache, _probe(probe).p).astype(np.float32, order="C")}
 
 
 class NeuronFreqNorm(_Base):
@@ -386,8 +470,7 @@ class NeuronFreqNorm(_Base):
         context: EpochContext,
     ) -> dict[str, Array]:
         """Return ``norm_matrix`` ``(p // 2, d_mlp)``, ``dominant_frequency``/``_fraction``."""
-        grid = neuron_grid(cache, _probe(probe).p).to("cpu", torch.float64).numpy()
-        fractions = neuron_frequency_fractions(grid)
+        fractions = _fractions(cache, _probe(probe).p)
         best = fractions.max(axis=0)
         dominant = np.where(best > 0, fractions.argmax(axis=0) + 1, 0)
         return {
@@ -551,8 +634,7 @@ class ProgressMeasures:
         probe: ModAddData,
     ) -> tuple[list[int], str]:
         """Return the key frequencies of a (trained) model and the method that found them."""
-        grid = neuron_grid(cache, probe.p).to("cpu", torch.float64).numpy()
-        freqs = key_frequencies_from_neurons(neuron_frequency_fractions(grid), self.threshold)
+        freqs = key_frequencies_from_neurons(_fractions(cache, probe.p), self.threshold)
         if freqs:
             return freqs, "neurons"
         norms = frequency_norms(embedding_fourier_norms(model, probe.p))
@@ -581,15 +663,15 @@ class ProgressMeasures:
                 "pipeline does) or pass ProgressMeasures(key_frequencies=[...])"
             )
         p = data.p
-        grid = neuron_grid(cache, p).to("cpu", torch.float64).numpy()
-        fractions = neuron_frequency_fractions(grid)
+        fractions = _fractions(cache, p)
+        logits, key_logits = _key_logits(model, cache, data, keys)
         embed = frequency_norms(embedding_fourier_norms(model, p))
         logit = frequency_norms(_neuron_logit_fourier_norms(model, p))
         with torch.no_grad():
             weights = sum(float((w.detach().double() ** 2).sum()) for w in model.parameters())
         return {
-            "restricted_loss": np.asarray(restricted_loss(model, cache, data, keys)),
-            "excluded_loss": np.asarray(excluded_loss(model, cache, data, keys)),
+            "restricted_loss": np.asarray(_restricted(logits, key_logits, data)),
+            "excluded_loss": np.asarray(_excluded(logits, key_logits, data)),
             "gini_embedding": np.asarray(gini(embed)),
             "gini_neuron_logit": np.asarray(gini(logit)),
             "specialised_neurons": np.asarray(
