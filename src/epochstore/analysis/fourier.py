@@ -155,7 +155,8 @@ def neuron_frequency_fractions(activations: FloatArray | FrequencyCoefficients) 
     ----------
     activations
         ``(n_neurons, p, p)`` activations, dims ``(neuron, a, b)``, or their
-        :func:`~epochstore.analysis.fourier.frequency_coefficients` (computed once for several analyses).
+        :func:`~epochstore.analysis.fourier.frequency_coefficients` (computed once for
+        several analyses).
 
     Returns
     -------
