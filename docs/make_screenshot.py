@@ -7,7 +7,7 @@ Run by hand, after ``epochstore demo`` has made ``runs/modadd/demo``::
 
 It copies nothing: it serves ``--root`` with ``epochstore serve`` in a
 subprocess on a free local port, opens the page in headless Chromium (``/usr/bin/chromium``,
-driven by Playwright; no browser download), waits until the figures are drawn and the header
+driven by Playwright; no browser download), picks the run in the Variant menu, waits until the figures are drawn and the header
 names the run, and saves a full-page PNG. The header shows the run's name relative to the
 served directory (``modadd/demo``), never a temporary path.
 
@@ -72,8 +72,20 @@ def take_screenshot(
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(url)
+            page.click("#run-a")  # pick the run, as a user does
+            page.get_by_role("option", name=name).click()
             page.get_by_text(name).first.wait_for(timeout=60_000)  # the header names the run
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+            # Every panel drawn: each graph in the columns holds a plot and none still loads.
+            page.wait_for_function(
+                """() => {
+                    const graphs = document.querySelectorAll('#columns .dash-graph');
+                    return graphs.length > 0 && [...graphs].every(
+                        g => g.querySelector('.main-svg') && !g.querySelector('.dash-spinner,'
+                            + ' ._dash-loading, [data-dash-is-loading="true"]'))
+                        && !document.body.innerText.includes('Loading...');
+                }""",
+                timeout=120_000,
+            )
             page.wait_for_load_state("networkidle")
             out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(out), full_page=True)
