@@ -12,9 +12,12 @@ from epochstore.checkpoints import CheckpointManager
 from epochstore.families.modadd import ModAddConfig, ModAddData, ModAddFamily, train_run
 from epochstore.families.modadd.model import ModAddTransformer
 
-#: Groks in ~1000 full-batch epochs (~10 s on one core): p = 23 needs a large train fraction
-#: and a high learning rate to grok quickly. Paper-sized model otherwise.
-GROKKING_CONFIG = ModAddConfig(p=23, frac_train=0.6, lr=1e-2, num_epochs=1500, checkpoint_every=50)
+#: Groks in ~1000-1700 full-batch epochs (p = 23 needs a large train fraction and a high learning
+#: rate to grok quickly; paper-sized model otherwise). CPU training is not bit-reproducible across
+#: processors: where it was tuned it reached 99% test accuracy within 1500 epochs, on another (an
+#: Intel Xeon without AVX-512, 2026-12-05) only at epoch 1650, after 96% at epoch 1499. Training
+#: twice the epochs that the slower machine needed keeps the science tests off that edge.
+GROKKING_CONFIG = ModAddConfig(p=23, frac_train=0.6, lr=1e-2, num_epochs=3000, checkpoint_every=50)
 
 
 @dataclass
