@@ -9,6 +9,13 @@ written by the command line. The session's default S3 endpoint is a dead port (s
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +205,70 @@ def test_storage_options_are_refused_for_a_local_root(
     with pytest.raises(ValueError, match="give storage_options to the DashboardService"):
         create_app(tmp_path, service=DashboardService(tmp_path),
                    storage_options=s3.storage_options)
+
+
+@pytest.fixture
+def bucket_server(bucket_root: str, s3: Any) -> Iterator[str]:
+    """``epochstore serve URL --storage-options ...`` in a subprocess; the page's address."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "epochstore.cli", "serve", bucket_root, *_options(s3),
+         "--port", str(port), "--refresh", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert f"epochstore dashboard for {bucket_root} at http://127.0.0.1:{port}/" in first
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(150):  # the app imports Dash before it listens
+            try:
+                with urllib.request.urlopen(url + "_dash-layout", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"epochstore serve never answered at {url}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_bucket_served_in_a_real_browser(bucket_server: str) -> None:
+    if os.environ.get("EPOCHSTORE_SKIP_BROWSER_TEST"):
+        pytest.skip("EPOCHSTORE_SKIP_BROWSER_TEST is set")
+    from playwright.sync_api import sync_playwright  # the dev extra installs it
+
+    chromium = os.environ.get("EPOCHSTORE_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.fail(f"no Chromium at {chromium}: `apt-get install chromium`")
+    names = ("Array.from(document.querySelectorAll('#variants-table "
+             "td[data-dash-column=\"name\"]')).map(e => e.innerText.trim())")
+    traces = ("Array.from(document.querySelector('#peer-overlay .js-plotly-plot')?.data ?? [])"
+              ".map(t => t.name)")
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(bucket_server + "variants")
+            page.wait_for_function(f"{names}.length === 2", timeout=20_000)
+            assert page.evaluate(names) == ["toy/seed=1", "toy/seed=2"]
+            page.click("#nav-peers")
+            page.wait_for_function(f"{traces}.length === 2", timeout=20_000)
+            assert page.evaluate(traces) == ["seed=1", "seed=2"]
+        finally:
+            browser.close()
+    assert errors == []
