@@ -115,6 +115,14 @@ def test_views_of_a_variant_in_a_bucket_draw_its_data(bucket_root: str, s3: Any)
     # Every view draws but accuracy: the toy family records none (locally the same).
     assert messages == {"accuracy": "No accuracy recorded yet: no checkpoint records it."}
     assert "loss" in described.view_names("across")
+    # Moving the slider reads that epoch's objects alone: no listing, no HEAD; moving back to
+    # an epoch seen reads nothing (the figures are cached).
+    s3.server.reset_requests()
+    callbacks.view_figures(service, state, "epoch", EPOCHS[2])
+    moved = s3.server.reset_requests()
+    assert set(moved) == {"GetObject"}, moved
+    callbacks.view_figures(service, state, "epoch", EPOCHS[1])
+    assert s3.server.reset_requests() == {}
     status, title_a, _, _, _ = callbacks.compare_view(state, None, root=service.root)
     assert title_a == "toy/seed=1"
     assert status.startswith("seed=1: 3 epochs")
