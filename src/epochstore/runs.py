@@ -197,11 +197,14 @@ def require_runs(
     found = run_locations(location, storage_options)
     if found:
         return found
-    options = " --storage-options JSON" if is_url(location) else ""
-    where = (" (check the bucket and the prefix: nothing under it is a run)"
-             if is_url(location) else "")
+    markers = f"{VARIANT_FILE} or an {ARTIFACTS_DIR}/ store"
+    if is_url(location):
+        raise RunNotFoundError(
+            f"{location} is not a run and holds none: nothing under it has {markers}; check "
+            f"the bucket and the prefix (`epochstore ls URL --storage-options JSON` lists the "
+            "runs under a URL), or train into it first"
+        )
     raise RunNotFoundError(
-        f"{location} is not a run and holds none{where}: no directory under it has "
-        f"{VARIANT_FILE} or an {ARTIFACTS_DIR}/ store; give a run or a root of runs "
-        f"(`epochstore ls ROOT{options}` lists them)"
+        f"{location} is not a run and holds none: no directory under it has {markers}; give "
+        "a run or a root of runs (`epochstore ls` lists them)"
     )
