@@ -32,6 +32,7 @@ from .errors import (
     ReadOnlyError as ReadOnlyError,
     RunNotFoundError as RunNotFoundError,
     SchemaMismatchError as SchemaMismatchError,
+    StorageUnreachableError as StorageUnreachableError,
     StoreFormatError as StoreFormatError,
     StoreWriteError as StoreWriteError,
     UnsupportedArrayError as UnsupportedArrayError,

@@ -80,6 +80,11 @@ class RunNotFoundError(EpochstoreError, FileNotFoundError):
     """The run directory does not exist."""
 
 
+class StorageUnreachableError(EpochstoreError, OSError):
+    """A URL's storage cannot be reached: no such endpoint, refused credentials, or storage
+    options its filesystem does not take (see :func:`epochstore.location.reaching`)."""
+
+
 class InvalidVariantError(EpochstoreError, ValueError):
     """A run's ``variant.json`` is not valid JSON or lacks a valid family or params."""
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
-from epochstore.errors import EpochstoreError
-from epochstore.location import join
+from epochstore.errors import EpochstoreError, RunNotFoundError
+from epochstore.location import is_url, join, open_filesystem, reaching
 from epochstore.run import ARTIFACTS_DIR, VARIANT_FILE, read_variant
 
-__all__ = ["MAX_DEPTH", "RunEntry", "find_runs", "is_run", "run_locations"]
+__all__ = ["MAX_DEPTH", "RunEntry", "find_runs", "is_run", "require_runs", "run_locations"]
 
 #: How deep below a root runs are looked for.
 MAX_DEPTH: Final = 4
@@ -63,32 +62,22 @@ class RunEntry:
 
 def _entries(location: str, storage_options: Mapping[str, Any] | None) -> dict[str, bool]:
     """Map each entry name of ``location`` to whether it is a directory (one listing)."""
-    if "://" not in location or location.startswith("file://"):
-        path = Path(location.removeprefix("file://")).expanduser()
-        try:
-            return {entry.name: entry.is_dir() for entry in os.scandir(path)}
-        except (FileNotFoundError, NotADirectoryError):
-            return {}
-    import fsspec
-
-    from epochstore.location import storage_options_for
-
-    fs, path = fsspec.core.url_to_fs(location, **storage_options_for(location, storage_options))
-    try:
-        listing = fs.ls(path, detail=True)
-    except (FileNotFoundError, NotADirectoryError):
-        return {}
-    return {
-        str(item["name"]).rstrip("/").rsplit("/", 1)[-1]: item.get("type") == "directory"
-        for item in listing
-    }
+    fs, path = open_filesystem(location, storage_options if is_url(location) else None)
+    return fs.list_entries(path)
 
 
 def is_run(
     location: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
 ) -> bool:
-    """Return whether ``location`` is a run (holds ``variant.json`` or ``artifacts/``)."""
-    return bool(_MARKERS & set(_entries(os.fspath(location), storage_options)))
+    """Return whether ``location`` is a run (holds ``variant.json`` or ``artifacts/``).
+
+    Raises
+    ------
+    StorageUnreachableError
+        If ``location`` is a URL that cannot be reached (see :func:`epochstore.location.reaching`).
+    """
+    with reaching(location):
+        return bool(_MARKERS & set(_entries(os.fspath(location), storage_options)))
 
 
 def run_locations(
@@ -107,8 +96,17 @@ def run_locations(
         fsspec options for a URL.
     depth
         How many directory levels below ``root`` to look.
+
+    Raises
+    ------
+    StorageUnreachableError
+        If ``root`` is a URL that cannot be reached (see :func:`epochstore.location.reaching`).
     """
-    location = os.fspath(root)
+    with reaching(root):
+        return _walk(os.fspath(root), storage_options, depth)
+
+
+def _walk(location: str, storage_options: Mapping[str, Any] | None, depth: int) -> list[str]:
     entries = _entries(location, storage_options)
     if _MARKERS & set(entries):
         return [location]
@@ -117,7 +115,7 @@ def run_locations(
     runs: list[str] = []
     for name, is_dir in sorted(entries.items()):
         if is_dir and not name.startswith("."):
-            runs += run_locations(join(location, name), storage_options, depth=depth - 1)
+            runs += _walk(join(location, name), storage_options, depth - 1)
     return runs
 
 
@@ -160,6 +158,11 @@ def find_runs(
     depth
         How many directory levels below ``root`` to search.
 
+    Raises
+    ------
+    StorageUnreachableError
+        If ``root`` is a URL that cannot be reached (see :func:`epochstore.location.reaching`).
+
     Examples
     --------
     >>> import numpy as np, tempfile
@@ -170,6 +173,38 @@ def find_runs(
     [('mine', None)]
     """
     base = os.fspath(root)
-    found = [_entry(loc, base, storage_options)
-             for loc in run_locations(base, storage_options, depth=depth)]
+    with reaching(base):
+        found = [_entry(loc, base, storage_options)
+                 for loc in _walk(base, storage_options, depth)]
     return sorted(found, key=lambda e: (e.family or "", e.name))
+
+
+def require_runs(
+    root: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Return :func:`run_locations` of ``root``, or say that it holds no run and what to do.
+
+    For the commands that need runs to show (``serve`` of a URL, ``report``).
+
+    Raises
+    ------
+    RunNotFoundError
+        If ``root`` is no run and holds none (for a URL: also if nothing is under it).
+    StorageUnreachableError
+        If ``root`` is a URL that cannot be reached.
+    """
+    location = os.fspath(root)
+    found = run_locations(location, storage_options)
+    if found:
+        return found
+    markers = f"{VARIANT_FILE} or an {ARTIFACTS_DIR}/ store"
+    if is_url(location):
+        raise RunNotFoundError(
+            f"{location} is not a run and holds none: nothing under it has {markers}; check "
+            f"the bucket and the prefix (`epochstore ls URL --storage-options JSON` lists the "
+            "runs under a URL), or train into it first"
+        )
+    raise RunNotFoundError(
+        f"{location} is not a run and holds none: no directory under it has {markers}; give "
+        "a run or a root of runs (`epochstore ls` lists them)"
+    )

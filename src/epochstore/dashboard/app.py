@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from typing import Any, Final
 
 from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
@@ -113,6 +114,7 @@ def create_app(
     *,
     service: DashboardService | None = None,
     refresh_seconds: float = 3.0,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Dash:
     """Build the dashboard for the runs under ``root``.
 
@@ -120,19 +122,30 @@ def create_app(
     ----------
     root
         The directory whose runs (directories with ``variant.json`` or an ``artifacts/``
-        store) the picker lists.
+        store) the picker lists, or a URL (``"s3://bucket/runs"``).
     service
         The server side (default: a :class:`DashboardService` on ``root``).
     refresh_seconds
         How often the page re-lists runs and epochs (metadata only), so a run being analysed
         shows its new epochs without a restart.
+    storage_options
+        fsspec options for a URL root (endpoint, credentials); for the default service only.
 
     Returns
     -------
     dash.Dash
         The app; ``app.run(host=..., port=...)`` serves it, ``app.server`` is the Flask app.
+
+    Raises
+    ------
+    ValueError
+        If both ``service`` and ``storage_options`` are given (the service has its own), or
+        ``storage_options`` are given for a local root.
     """
-    service = service or DashboardService(root)
+    if service is not None and storage_options is not None:
+        raise ValueError("create_app: give storage_options to the DashboardService you pass "
+                         "(DashboardService(root, storage_options=...)), not to create_app")
+    service = service or DashboardService(root, storage_options=storage_options)
     app = Dash(__name__, title="epochstore", update_title="")
     # A function, so every page load lists the runs as they are now.
     app.layout = lambda: _layout(service, refresh_seconds)

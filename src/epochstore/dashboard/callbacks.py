@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from epochstore.dashboard.service import DashboardService, RunState
 from epochstore.interface import Scope
+from epochstore.location import is_url
 
 __all__ = [
     "MAX_LABELLED_MARKS",
@@ -108,6 +109,9 @@ def epoch_label(state: Mapping[str, Any] | None, epoch: int | None) -> str:
 def _name(run: str, root: str | None) -> str:
     if not run or root is None:
         return run
+    if is_url(root) or is_url(run):
+        prefix = root.rstrip("/") + "/"
+        return run.removeprefix(prefix)
     try:
         relative = Path(run).resolve().relative_to(Path(root).resolve())
     except ValueError:

@@ -29,7 +29,7 @@ from epochstore._lru import LRUCache
 from epochstore.checkpoints import CheckpointManager
 from epochstore.errors import EpochstoreError, EpochstoreWarning
 from epochstore.interface import JSONValue, Scope, StoredField, View
-from epochstore.location import join
+from epochstore.location import is_url, join, open_filesystem
 from epochstore.run import CHECKPOINTS_DIR, VARIANT_FILE, read_variant
 from epochstore.runs import RunEntry, find_runs
 from epochstore.store import ArtifactLoader
@@ -44,6 +44,7 @@ PANEL_HEIGHT: Final = 440
 
 Status = Literal["none", "empty", "analysing", "complete", "error"]
 LoaderFactory = Callable[[str], ArtifactLoader]
+Options = Mapping[str, Any] | None
 
 _RECOVERABLE = (EpochstoreError, KeyError, IndexError, ValueError, OSError)
 
@@ -150,15 +151,18 @@ class RunState:
         return min(epochs, key=lambda e: (abs(e - epoch), e))
 
 
-def _default_loader(run: str) -> ArtifactLoader:
-    return ArtifactLoader(run)
-
-
-def _checkpoint_count(run: str) -> int | None:
+def _checkpoint_count(run: str, storage_options: Options = None) -> int | None:
     try:
-        return len(CheckpointManager(join(run, CHECKPOINTS_DIR), read_only=True).epochs())
+        manager = CheckpointManager(join(run, CHECKPOINTS_DIR), read_only=True,
+                                    storage_options=storage_options)
+        return len(manager.epochs())
     except (OSError, EpochstoreError, ValueError):
         return None
+
+
+def _target(run: str) -> str:
+    """``run`` as the commands a message suggests take it (a URL with its options)."""
+    return f"{run} --storage-options JSON" if is_url(run) else run
 
 
 def _status(run: str, analyzers: Mapping[str, Sequence[int]], epochs: Sequence[int],
@@ -168,11 +172,11 @@ def _status(run: str, analyzers: Mapping[str, Sequence[int]], epochs: Sequence[i
         if checkpoints:
             return "empty", (
                 f"{name}: {checkpoints} checkpoints, no artifacts yet. Run `epochstore analyze "
-                f"{run}`: epochs appear here as they are written, no restart needed."
+                f"{_target(run)}`: epochs appear here as they are written, no restart needed."
             )
         return "empty", (
-            f"{name}: no checkpoints and no artifacts yet. Train it (`epochstore train {run}`) "
-            "and analyse it (`epochstore analyze`); this page picks them up."
+            f"{name}: no checkpoints and no artifacts yet. Train it (`epochstore train "
+            f"{_target(run)}`) and analyse it (`epochstore analyze`); this page picks them up."
         )
     counts = {len(e) for e in analyzers.values()}
     behind = checkpoints is not None and len(epochs) < checkpoints
@@ -188,11 +192,11 @@ def _status(run: str, analyzers: Mapping[str, Sequence[int]], epochs: Sequence[i
     return "complete", f"{name}: {len(epochs)} epochs ({span}), {len(analyzers)} analyzers."
 
 
-def _family(run: str) -> str | None:
-    if "://" not in run and not Path(run, VARIANT_FILE).is_file():
+def _family(run: str, storage_options: Options = None) -> str | None:
+    if not is_url(run) and not Path(run, VARIANT_FILE).is_file():
         return None
     try:
-        return read_variant(run).family
+        return read_variant(run, storage_options=storage_options).family
     except (OSError, EpochstoreError):
         return None
 
@@ -221,25 +225,37 @@ class DashboardService:
     Parameters
     ----------
     root
-        The directory whose runs the dashboard lists.
+        The directory whose runs the dashboard lists, or a URL (``"s3://bucket/runs"``).
     loader_factory
-        Opens a run's :class:`~epochstore.ArtifactLoader` (tests pass one on a counting store).
+        Opens a run's :class:`~epochstore.ArtifactLoader` (tests pass one on a counting store;
+        default ``ArtifactLoader(run, storage_options=storage_options)``).
     figure_cache, block_cache, series_cache
         Sizes of the LRU caches: figures, blocks of fields read for a picked slice (one chunk's
         worth each), and the per-epoch series of cross-epoch views.
+    storage_options
+        fsspec options for a URL root (endpoint, credentials), used for every read under it.
+
+    Raises
+    ------
+    ValueError
+        If ``storage_options`` are given for a local root.
     """
 
     def __init__(
         self,
         root: str | os.PathLike[str],
         *,
-        loader_factory: LoaderFactory = _default_loader,
+        loader_factory: LoaderFactory | None = None,
         figure_cache: int = 96,
         block_cache: int = 8,
         series_cache: int = 32,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.root = os.fspath(root)
-        self._loader_factory = loader_factory
+        open_filesystem(self.root, storage_options)  # refuses options for a local root
+        #: fsspec options of a URL root (``None`` for a local one).
+        self.storage_options = None if storage_options is None else dict(storage_options)
+        self._loader_factory = loader_factory or self._default_loader
         self._loaders: LRUCache[str, ArtifactLoader] = LRUCache(64)
         self._params: LRUCache[str, dict[str, Mapping[str, JSONValue]]] = LRUCache(64)
         self._views: LRUCache[tuple[Any, ...], tuple[dict[str, View], str]] = LRUCache(64)
@@ -250,9 +266,12 @@ class DashboardService:
 
     # --- discovery (metadata only) ------------------------------------------------------------
 
+    def _default_loader(self, run: str) -> ArtifactLoader:
+        return ArtifactLoader(run, storage_options=self.storage_options)
+
     def runs(self) -> list[RunEntry]:
         """Every run under the root: directories with ``variant.json`` or an artifacts store."""
-        return find_runs(self.root)
+        return find_runs(self.root, self.storage_options)
 
     def loader(self, run: str) -> ArtifactLoader:
         """The run's loader (kept: it caches manifests, which never change once complete)."""
@@ -264,7 +283,8 @@ class DashboardService:
         fields = {a: state.stored_fields(a) for a in state.fields}
         return RunSource(state.run, loader=self.loader(state.run), analyzers=state.analyzers,
                          fields=fields, params=self._params.get(state.run) or {},
-                         checkpoints=state.checkpoints, blocks=self.blocks, series=self.series)
+                         checkpoints=state.checkpoints, blocks=self.blocks, series=self.series,
+                         storage_options=self.storage_options)
 
     def views(self, state: RunState) -> dict[str, View]:
         """The run's views by name, in display order (see :func:`epochstore.viz.run_views`)."""
@@ -294,7 +314,7 @@ class DashboardService:
         """
         if not run:
             return RunState()
-        if "://" not in run and not Path(run).is_dir():
+        if not is_url(run) and not Path(run).is_dir():
             return RunState(run=run, status="error",
                             message=f"{run} does not exist (any more): pick another variant.")
         try:
@@ -315,15 +335,16 @@ class DashboardService:
         epochs = tuple(sorted({e for es in analyzers.values() for e in es}))
         stale = {name: tuple(found) for name in names
                  if (found := stale_epochs(current[name], analyzers[name]))}
-        checkpoints = _checkpoint_count(run)
+        checkpoints = _checkpoint_count(run, self.storage_options)
         status, message = _status(run, analyzers, epochs, checkpoints)
         if stale:
             count = sum(len(e) for e in stale.values())
             message = (f"{message} {count} stale epochs of {', '.join(sorted(stale))} "
                        "(computed by an older analyzer version or other params): "
-                       f"`epochstore analyze {run} --recompute-stale` recomputes them.")
-        state = RunState(run=run, family=_family(run), analyzers=analyzers, fields=fields,
-                         epochs=epochs, checkpoints=checkpoints, status=status, message=message)
+                       f"`epochstore analyze {_target(run)} --recompute-stale` recomputes them.")
+        state = RunState(run=run, family=_family(run, self.storage_options),
+                         analyzers=analyzers, fields=fields, epochs=epochs,
+                         checkpoints=checkpoints, status=status, message=message)
         views, note = self._run_views(state)
         shown = [{"name": v.name, "title": v.title, "scope": v.scope, "picks": tuple(v.picks),
                   "analyzers": tuple(v.analyzers)} for v in views.values()]
@@ -347,9 +368,10 @@ class DashboardService:
 
         summaries = []
         for entry in self.runs():
-            summary = read_summary(entry.path, rebuild=False) or self._rebuilt.get(entry.path)
+            summary = (read_summary(entry.path, storage_options=self.storage_options,
+                                    rebuild=False) or self._rebuilt.get(entry.path))
             if summary is None:
-                summary = summarize(entry.path)
+                summary = summarize(entry.path, storage_options=self.storage_options)
                 self._rebuilt.put(entry.path, summary)
             summaries.append(summary)
         swept = swept_params(summaries)
@@ -413,9 +435,10 @@ class DashboardService:
         columns: list[xr.DataArray | None] = []
         stale: dict[str, list[int]] = {}
         for run in runs:
-            state = RunState(run=run, checkpoints=_checkpoint_count(run))
+            state = RunState(run=run, checkpoints=_checkpoint_count(run, self.storage_options))
             source_ = RunSource(run, loader=self.loader(run), checkpoints=state.checkpoints,
-                                blocks=self.blocks, series=self.series)
+                                blocks=self.blocks, series=self.series,
+                                storage_options=self.storage_options)
             data: xr.Dataset | None
             if source == "metrics":
                 data = source_.checkpoint_metrics()

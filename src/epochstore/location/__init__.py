@@ -10,6 +10,7 @@ join and write their files through it, and nothing here imports a layer above.
 - Files: :class:`FileSystem` with :class:`LocalFileSystem` and :class:`FsspecFileSystem`,
   opened by :func:`open_filesystem`; :meth:`FileSystem.atomic_write` is the one way a file
   is published whole.
+- Reaching a URL: :func:`reaching` says why it failed (the URL, the cause, the options to check).
 - Local durability: :func:`atomic_writer`, :func:`atomic_write_bytes`, :func:`fsync_file`,
   :func:`fsync_dir`, :func:`fsync_tree`.
 - Temporary files: named by :func:`temporary_name` (``.<name>.<hex>.partial``), recognised by
@@ -34,6 +35,7 @@ from epochstore.location._local import (
     temporary_name,
 )
 from epochstore.location._paths import PathOrURL, is_url, join, local_path, storage_options_for
+from epochstore.location._reach import reaching
 
 __all__ = [
     "PARTIAL_SUFFIX",
@@ -51,6 +53,7 @@ __all__ = [
     "join",
     "local_path",
     "open_filesystem",
+    "reaching",
     "storage_options_for",
     "temp_target",
     "temporary_name",

@@ -70,6 +70,10 @@ class FileSystem(ABC):
         """Return the names (not paths) of the entries of ``directory``, sorted."""
 
     @abstractmethod
+    def list_entries(self, directory: str) -> dict[str, bool]:
+        """Map each entry name of ``directory`` to whether it is a directory (one listing)."""
+
+    @abstractmethod
     def makedirs(self, directory: str) -> None:
         """Create ``directory`` and its parents if missing."""
 
@@ -159,6 +163,12 @@ class LocalFileSystem(FileSystem):
         except (FileNotFoundError, NotADirectoryError):
             return []
 
+    def list_entries(self, directory: str) -> dict[str, bool]:
+        try:
+            return {entry.name: entry.is_dir() for entry in os.scandir(directory)}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+
     def makedirs(self, directory: str) -> None:
         Path(directory).mkdir(parents=True, exist_ok=True)
 
@@ -213,6 +223,16 @@ class FsspecFileSystem(FileSystem):
         except (FileNotFoundError, NotADirectoryError):
             return []
         return sorted(str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries)
+
+    def list_entries(self, directory: str) -> dict[str, bool]:
+        try:
+            listing = self._fs.ls(directory, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        return {
+            str(item["name"]).rstrip("/").rsplit("/", 1)[-1]: item.get("type") == "directory"
+            for item in listing
+        }
 
     def makedirs(self, directory: str) -> None:
         self._fs.makedirs(directory, exist_ok=True)

@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -30,9 +31,10 @@ Section = tuple[str, go.Figure]
 _SHOWN_ERRORS = (EpochstoreError, KeyError, IndexError, ValueError, OSError)
 
 
-def _family(run: str | os.PathLike[str]) -> str | None:
+def _family(run: str | os.PathLike[str],
+            storage_options: Mapping[str, Any] | None = None) -> str | None:
     try:
-        return read_variant(run).family
+        return read_variant(run, storage_options=storage_options).family
     except (OSError, EpochstoreError):
         return None  # a run written with ArtifactStore alone
 
@@ -55,6 +57,7 @@ def report_figures(
     epoch: int | None = None,
     neuron: int = 0,
     selection: Mapping[str, int] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> tuple[list[Section], list[str]]:
     """Build the report's figures for ``run``: every view of the run (see
     :func:`epochstore.viz.run_views`), cross-epoch ones with ``epoch`` marked.
@@ -71,6 +74,8 @@ def report_figures(
     selection
         The index picked along each picked dim; a dim not given is 0: the static report shows
         the first slice of a field of 3 or more dims.
+    storage_options
+        fsspec options for a run URL (``"s3://bucket/runs/mine"``).
 
     Returns
     -------
@@ -79,8 +84,8 @@ def report_figures(
     notes
         What was left out and why (an epoch not analysed, a family not installed here).
     """
-    source = RunSource(run)
-    views, note = run_views(source, _family(run),
+    source = RunSource(run, storage_options=storage_options)
+    views, note = run_views(source, _family(run, storage_options),
                             checkpoints=source.checkpoint_metrics() is not None)
     picked = {"neuron": neuron, **dict(selection or {})}
     if epoch is None:
@@ -117,14 +122,16 @@ def report_html(
     epoch: int | None = None,
     neuron: int = 0,
     selection: Mapping[str, int] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Return the report of ``run`` as one self-contained HTML document (plotly.js inlined once).
 
     Parameters are those of :func:`report_figures`.
     """
-    sections, notes = report_figures(run, epoch=epoch, neuron=neuron, selection=selection)
+    sections, notes = report_figures(run, epoch=epoch, neuron=neuron, selection=selection,
+                                     storage_options=storage_options)
     try:
-        variant = read_variant(run)
+        variant = read_variant(run, storage_options=storage_options)
         family, params = variant.family, json.dumps(dict(variant.params), sort_keys=True)
     except (OSError, EpochstoreError):
         family, params = "none (artifacts only)", "{}"
@@ -155,6 +162,7 @@ def write_report(
     epoch: int | None = None,
     neuron: int = 0,
     selection: Mapping[str, int] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write :func:`~epochstore.viz.report.report_html` of ``run`` to ``output`` (atomically).
 
@@ -164,6 +172,7 @@ def write_report(
 
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(os.fspath(path), report_html(run, epoch=epoch, neuron=neuron,
-                                                     selection=selection).encode())
+    page = report_html(run, epoch=epoch, neuron=neuron, selection=selection,
+                       storage_options=storage_options)
+    atomic_write_bytes(os.fspath(path), page.encode())
     return path

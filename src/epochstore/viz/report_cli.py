@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from epochstore._cli_options import STORAGE_OPTIONS_HELP, options_for
 from epochstore.errors import EpochstoreError
 
 __all__ = ["add_parser"]
@@ -24,25 +25,23 @@ def _selection(pairs: list[str]) -> dict[str, int]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from epochstore.runs import is_run, run_locations
+    from epochstore.location import is_url
+    from epochstore.runs import is_run, require_runs
     from epochstore.viz.report import write_report
 
-    if not Path(args.run).is_dir():
+    storage_options = options_for(args.run, args.storage_options)
+    if not is_url(args.run) and not Path(args.run).is_dir():
         raise FileNotFoundError(f"run directory {args.run} does not exist")
-    if not is_run(args.run):
-        if not run_locations(args.run):
-            raise EpochstoreError(
-                f"{args.run} is not a run and holds none: no directory under it has "
-                "variant.json or an artifacts/ store; give a run or a root of runs "
-                "(`epochstore ls` lists them)")
+    if not is_run(args.run, storage_options):
+        require_runs(args.run, storage_options)
         from epochstore.viz.root_report import write_root_report
 
-        path = write_root_report(args.run, args.output)
+        path = write_root_report(args.run, args.output, storage_options=storage_options)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained)",
               file=sys.stderr)
         return 0
     path = write_report(args.run, args.output, epoch=args.epoch, neuron=args.neuron,
-                        selection=_selection(args.pick))
+                        selection=_selection(args.pick), storage_options=storage_options)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained)", file=sys.stderr)
     return 0
 
@@ -53,7 +52,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "report", help="write one self-contained HTML page of a run's main figures, or of the "
         "variant table and peer comparisons of a root"
     )
-    parser.add_argument("run", help="run directory, or a root holding runs")
+    parser.add_argument("run", help="run directory, or a root holding runs; or a URL of either "
+                        "(s3://bucket/runs)")
     parser.add_argument("-o", "--output", default="report.html", help="HTML file to write")
     parser.add_argument("--epoch", type=int, default=None,
                         help="epoch of the per-epoch figures (default: the last analysed)")
@@ -62,5 +62,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--pick", action="append", default=[], metavar="DIM=INDEX",
                         help="the slice shown of fields with 3 or more dims, along DIM "
                         "(default: the first)")
+    parser.add_argument("--storage-options", metavar="JSON", help=STORAGE_OPTIONS_HELP)
     parser.set_defaults(func=_report)
     return parser

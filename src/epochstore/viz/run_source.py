@@ -41,7 +41,7 @@ class RunSource:
     run
         The run directory (or URL).
     loader
-        Its loader (default ``ArtifactLoader(run)``).
+        Its loader (default ``ArtifactLoader(run, storage_options=storage_options)``).
     analyzers, fields, params
         What the caller already knows from metadata (each analyzer's epochs, fields and
         parameters); whatever is not given is read from the manifests once, when first needed.
@@ -50,6 +50,8 @@ class RunSource:
         :meth:`checkpoint_metrics` (new checkpoints are read again).
     blocks, series
         Caches to share between sources (e.g. a dashboard's, bounded); default private ones.
+    storage_options
+        fsspec options for a URL (its loader and checkpoint manifest).
     """
 
     def __init__(
@@ -63,8 +65,10 @@ class RunSource:
         checkpoints: int | None = None,
         blocks: LRUCache[tuple[Any, ...], xr.DataArray] | None = None,
         series: LRUCache[tuple[Any, ...], xr.Dataset] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.run = os.fspath(run)
+        self.storage_options = None if storage_options is None else dict(storage_options)
         self._loader = loader
         self._analyzers = None if analyzers is None else {k: tuple(v) for k, v in
                                                           analyzers.items()}
@@ -84,7 +88,7 @@ class RunSource:
     def loader(self) -> ArtifactLoader:
         """The run's loader (made on first use)."""
         if self._loader is None:
-            self._loader = ArtifactLoader(self.run)
+            self._loader = ArtifactLoader(self.run, storage_options=self.storage_options)
         return self._loader
 
     # --- metadata -------------------------------------------------------------------------------
@@ -114,7 +118,7 @@ class RunSource:
         key = (self.run, "checkpoints", self._checkpoints)
         cached = self.series.get(key)
         if cached is None:
-            cached = checkpoint_metrics(self.run)
+            cached = checkpoint_metrics(self.run, storage_options=self.storage_options)
             if cached is None:
                 return None
             self.series.put(key, cached)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -14,7 +16,9 @@ from epochstore.run import CHECKPOINTS_DIR
 __all__ = ["checkpoint_metrics"]
 
 
-def checkpoint_metrics(run: str | os.PathLike[str]) -> xr.Dataset | None:
+def checkpoint_metrics(
+    run: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+) -> xr.Dataset | None:
     """Return the metrics recorded with each checkpoint, stacked along ``epoch``.
 
     Reads the checkpoint manifest only (one small JSON file): no checkpoint, no artifact.
@@ -24,6 +28,8 @@ def checkpoint_metrics(run: str | os.PathLike[str]) -> xr.Dataset | None:
     ----------
     run
         The run directory (or URL).
+    storage_options
+        fsspec options for a URL.
 
     Returns
     -------
@@ -32,7 +38,8 @@ def checkpoint_metrics(run: str | os.PathLike[str]) -> xr.Dataset | None:
         ``epoch``; ``None`` when the run has no committed checkpoint with metrics.
     """
     try:
-        manager = CheckpointManager(join(run, CHECKPOINTS_DIR), read_only=True)
+        manager = CheckpointManager(join(run, CHECKPOINTS_DIR), read_only=True,
+                                    storage_options=storage_options)
         records = manager.records()
     except FileNotFoundError:
         return None
