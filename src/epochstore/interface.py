@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Analyzer",
+    "AnalyzerBase",
     "DeclaresViews",
     "EpochContext",
     "EventSpec",
@@ -163,6 +164,34 @@ class Analyzer(Protocol):
     ) -> dict[str, np.ndarray]:
         """Return one array per field in ``fields``, shaped as ``fields[...].dims`` says."""
         ...
+
+
+class AnalyzerBase:
+    """A base class for :class:`Analyzer` implementations: no run-level parameters, a plain repr.
+
+    A subclass sets ``name``, ``version`` and ``fields`` and writes ``compute``; it overrides
+    ``prepare`` when it has run-level parameters, and ``__repr__`` when it takes arguments.
+
+    Examples
+    --------
+    >>> class Zero(AnalyzerBase):
+    ...     name, version, fields = "zero", "1", {"value": FieldSpec(())}
+    ...     def compute(self, model, cache, probe, context):
+    ...         return {"value": 0.0}
+    >>> Zero(), Zero().prepare(None), isinstance(Zero(), Analyzer)
+    (Zero(), {}, True)
+    """
+
+    name: str
+    version: str
+    fields: Mapping[str, FieldSpec]
+
+    def prepare(self, run: RunContext) -> Mapping[str, JSONValue]:
+        """Return ``{}``: no run-level parameters."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 
 def check_analyzer(analyzer: Analyzer) -> Analyzer:

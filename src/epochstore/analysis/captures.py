@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from epochstore.errors import EpochstoreError
-from epochstore.interface import FieldSpec
+from epochstore.interface import AnalyzerBase, FieldSpec
 from epochstore.naming import validate_name
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _check_size(module: str, shape: Sequence[int], max_bytes: int) -> None:
         )
 
 
-class CapturedActivations:
+class CapturedActivations(AnalyzerBase):
     """The output of one module on the probe, as float32 with its real shape.
 
     Parameters
