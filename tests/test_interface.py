@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from epochstore.interface import Analyzer, AnalyzerBase, FieldSpec, check_analyz
 class _Zero(AnalyzerBase):
     name = "zero"
     version = "1"
-    fields = {"value": FieldSpec(())}
+    fields = MappingProxyType({"value": FieldSpec(())})
 
     def compute(self, model: Any, cache: Any, probe: Any, context: Any) -> dict[str, Any]:
         return {"value": np.zeros(())}
