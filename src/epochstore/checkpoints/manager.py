@@ -1,18 +1,9 @@
 """``CheckpointManager``: save, retain, load, verify and promote training checkpoints.
 
-The crash-safety protocol of :meth:`CheckpointManager.save`:
-
-1. Write ``checkpoint_epoch_NNNNN.safetensors`` under a temporary name in the same directory,
-   hashing while streaming; flush, ``fsync``, ``os.replace`` onto the final name, ``fsync`` the
-   directory (fsspec URLs: a temporary key moved onto the final one).
-2. Rewrite ``manifest.json`` the same way with the new record: this is the commit. A file the
-   manifest does not list is not a checkpoint, whatever its name.
-3. Only then apply retention: first commit a manifest without the surplus checkpoints (listing
-   their files as *retired*), then delete those files. A crash in between leaves retired files
-   that the next writable manager deletes on open.
-
-Readers verify every byte they use against the sha256 values in the manifest, so a corrupt or
-swapped file is reported and skipped, never loaded silently.
+A save writes the file atomically, then commits it by rewriting ``manifest.json`` atomically,
+then applies retention (retire in the manifest, then delete); readers verify every byte they
+use against the manifest's sha256 values. The steps and what a crash at each leaves are in the
+"Crash-safety protocol" section of ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -96,8 +88,8 @@ class CheckpointManager(Promotions):
 
     Each checkpoint is ``checkpoint_epoch_NNNNN.safetensors`` in ``checkpoint_dir``, holding the
     model, optimizer, optional scheduler and RNG state, metrics, config and provenance metadata;
-    nothing is pickled. ``manifest.json`` is the commit record (see the module docstring for the
-    crash-safety protocol). One writing manager per directory at a time; any number of readers.
+    nothing is pickled. ``manifest.json`` is the commit record. One writing manager per
+    directory at a time; any number of readers.
 
     Parameters
     ----------
@@ -234,7 +226,7 @@ class CheckpointManager(Promotions):
             for name in manifest.retired
             if name not in files and self._fs.exists(self._fs.join(self._dir, name))
         )
-        self._fs.write_bytes(self._manifest_path, manifest.with_retired(retired).to_bytes())
+        self._fs.write_bytes(self._manifest_path, replace(manifest, retired=retired).to_bytes())
 
     def _registry(self, manifest: Manifest) -> Registry:
         return Registry(self._registry_fs, self._registry_root, manifest.store_id)
@@ -362,7 +354,7 @@ class CheckpointManager(Promotions):
             metadata=metadata,
         )
         manifest = manifest.with_record(record)
-        manifest = manifest.with_best(self._best_state(manifest.checkpoints))
+        manifest = replace(manifest, best=self._best_state(manifest.checkpoints))
         self._write_manifest(manifest)
         self._apply_retention(manifest, epoch)
         return record
@@ -389,7 +381,7 @@ class CheckpointManager(Promotions):
         if not doomed:
             return
         manifest = manifest.without({record.epoch for record in doomed})
-        manifest = manifest.with_best(self._best_state(manifest.checkpoints))
+        manifest = replace(manifest, best=self._best_state(manifest.checkpoints))
         self._write_manifest(manifest)
         for record in doomed:
             try:
@@ -426,7 +418,7 @@ class CheckpointManager(Promotions):
                 f"(validated versions keep a record of their source)"
             )
         manifest = manifest.without({epoch})
-        self._write_manifest(manifest.with_best(self._best_state(manifest.checkpoints)))
+        self._write_manifest(replace(manifest, best=self._best_state(manifest.checkpoints)))
         self._fs.remove(self._fs.join(self._dir, record.file))
 
     # --- listing and loading ------------------------------------------------------------------

@@ -1,14 +1,9 @@
 """``manifest.json``: the commit record of a checkpoint directory.
 
-A checkpoint is committed when, and only when, the manifest lists it. The manifest holds, per
-checkpoint, its file's size and sha256 values (:class:`~.fileformat.Digest`), epoch, metrics
-and provenance metadata; the best-by-metric state; and the files retention has *retired*
-(unlisted, to be deleted; a crash between the two steps leaves them for the next writer).
-
-It is rewritten whole and atomically on every change, so readers see one version or the next.
-Each manifest has a random ``store_id``, also written into each checkpoint file it commits;
-a file with another id (or none) was not written by this manager and is never overwritten or
-deleted.
+A checkpoint is committed when, and only when, the manifest lists it (with its
+:class:`~.fileformat.Digest`, metrics and provenance). Its random ``store_id`` is written into
+every file it commits: a file with another id was not written by this manager and is never
+overwritten or deleted. See "The manifest" in ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -163,14 +158,6 @@ class Manifest:
             checkpoints=tuple(r for r in self.checkpoints if r.epoch not in epochs),
             retired=tuple(sorted({*self.retired, *gone})),
         )
-
-    def with_retired(self, names: tuple[str, ...]) -> Manifest:
-        """Return a manifest whose retired list is ``names``."""
-        return replace(self, retired=names)
-
-    def with_best(self, best: BestState | None) -> Manifest:
-        """Return a manifest with the given best-by-metric state."""
-        return replace(self, best=best)
 
     def to_bytes(self) -> bytes:
         """Return the JSON text of ``manifest.json``."""
