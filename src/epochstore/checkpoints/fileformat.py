@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import torch
@@ -118,12 +118,7 @@ class Digest:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object stored in manifests and version records."""
-        return {
-            "size": self.size,
-            "sha256": self.sha256,
-            "header_sha256": self.header_sha256,
-            "sections": dict(self.sections),
-        }
+        return {**asdict(self), "sections": dict(self.sections)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> Digest:
@@ -399,22 +394,10 @@ def read_tensors(
     digest: Digest,
     sections: Collection[str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Read tensors from ``handle``, verifying them against ``digest`` before returning any.
+    """Read tensors from ``handle`` (validated ``header``), verified against ``digest`` first.
 
-    Parameters
-    ----------
-    handle
-        The open file, positioned anywhere.
-    header
-        Its validated header (:func:`read_header`).
-    path
-        The file's path, for messages.
-    digest
-        What the writer recorded. With ``sections=None`` the whole file is read and its
-        sha256 checked; otherwise the header and each requested section are checked, and no
-        other byte is read.
-    sections
-        Names of the sections to read (``{"model"}``), or ``None`` for all.
+    With ``sections=None`` the whole file is read and its sha256 checked; otherwise only the
+    header and the named sections (``{"model"}``) are read, each checked against its sha256.
 
     Raises
     ------

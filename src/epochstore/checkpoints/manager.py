@@ -121,20 +121,7 @@ class CheckpointManager(Promotions):
 
     Examples
     --------
-    >>> import tempfile, torch
-    >>> run_dir = tempfile.mkdtemp()
-    >>> model = torch.nn.Linear(2, 1)
-    >>> optimizer = torch.optim.AdamW(model.parameters())
-    >>> manager = CheckpointManager(checkpoint_dir=f"{run_dir}/checkpoints", max_checkpoints=5,
-    ...                             keep_best=True, metric_for_best="loss", mode="min")
-    >>> record = manager.save(model=model, optimizer=optimizer, epoch=100,
-    ...                       metrics={"loss": 0.5, "accuracy": 0.95}, config={"lr": 1e-3})
-    >>> checkpoint = manager.load_latest()
-    >>> model.load_state_dict(checkpoint["model"])
-    <All keys matched successfully>
-    >>> optimizer.load_state_dict(checkpoint["optimizer"])
-    >>> manager.epochs()
-    [100]
+    The "Quick start" of ``docs/checkpoints.md``.
     """
 
     def __init__(

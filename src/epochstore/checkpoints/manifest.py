@@ -12,7 +12,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
 from epochstore.checkpoints.fileformat import Digest
@@ -161,14 +161,9 @@ class Manifest:
 
     def to_bytes(self) -> bytes:
         """Return the JSON text of ``manifest.json``."""
-        best = None
-        if self.best is not None:
-            best = {
-                "metric": self.best.metric,
-                "mode": self.best.mode,
-                "epoch": self.best.epoch,
-                "value": encode_tree(self.best.value, "best.value", None),
-            }
+        best = self.best and {
+            **asdict(self.best), "value": encode_tree(self.best.value, "best.value", None)
+        }
         document = {
             "format": MANIFEST_FORMAT,
             "kind": _KIND,

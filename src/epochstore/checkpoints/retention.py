@@ -33,11 +33,9 @@ __all__ = [
 
 def check_mode(mode: object) -> Mode:
     """Return ``mode`` if it is ``"min"`` or ``"max"``; raise ``ValueError`` otherwise."""
-    if mode == "min":
-        return "min"
-    if mode == "max":
-        return "max"
-    raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    return mode
 
 
 def check_positive(value: object, what: str) -> int:

@@ -237,8 +237,6 @@ def deduplicate(
     aliases: dict[str, str] = {}
     seen: dict[tuple[Any, ...], str] = {}
     for key, tensor in tensors.items():
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"{key!r}: expected a torch.Tensor, got {type(tensor).__name__}")
         if tensor.layout != torch.strided or tensor.numel() == 0 or tensor.device.type == "meta":
             unique[key] = tensor
             continue
