@@ -6,12 +6,13 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import pytest
 
 from epochstore.analysis.captures import CapturedActivations
 from epochstore.analysis.parameters import ParameterStats
 from epochstore.families.mlp.analyzers import default_analyzers as mlp_analyzers
 from epochstore.families.modadd.analyzers import default_analyzers as modadd_analyzers
-from epochstore.interface import Analyzer, AnalyzerBase, FieldSpec, check_analyzer
+from epochstore.interface import Analyzer, AnalyzerBase, FieldSpec, RunContext, check_analyzer
 
 
 class _Zero(AnalyzerBase):
@@ -35,3 +36,13 @@ def test_every_analyzer_of_the_package_builds_on_the_one_base() -> None:
     analyzers = [*modadd_analyzers(), *mlp_analyzers(), CapturedActivations("h", ("sample",))]
     assert all(isinstance(a, AnalyzerBase) for a in analyzers)
     assert any(isinstance(a, ParameterStats) for a in analyzers)
+
+
+def test_run_context_names_where_the_run_lives_location_and_run_dir_warns() -> None:
+    from epochstore.testing.toy import ToyFamily
+
+    context = RunContext(location="runs/a", family=ToyFamily(), config={}, epochs=(0,),
+                         load_model=None)
+    assert context.location == "runs/a"
+    with pytest.warns(DeprecationWarning, match=r"RunContext\.location"):
+        assert context.run_dir == "runs/a"

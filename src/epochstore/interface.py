@@ -15,6 +15,7 @@ workers need no shared state.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -72,8 +73,8 @@ class RunContext:
 
     Attributes
     ----------
-    run_dir
-        The run directory (local path or fsspec URL).
+    location
+        Where the run lives (local path or fsspec URL); ``run_dir`` is its deprecated name.
     family
         The model family of the run.
     config
@@ -87,12 +88,19 @@ class RunContext:
         The torch device analysis runs on.
     """
 
-    run_dir: str
+    location: str
     family: ModelFamily
     config: Mapping[str, JSONValue]
     epochs: tuple[int, ...]
     load_model: Any  # Callable[[int], torch.nn.Module]
     device: str = "cpu"
+
+    @property
+    def run_dir(self) -> str:
+        """Deprecated name of :attr:`location`."""
+        warnings.warn("RunContext.run_dir is deprecated; use RunContext.location",
+                      DeprecationWarning, stacklevel=2)
+        return self.location
 
 
 @dataclass(frozen=True)
@@ -275,7 +283,7 @@ class ModelFamily(Protocol):
     ``views()`` method returning a sequence of :class:`View`, and the events its runs go
     through with an ``events()`` method returning a sequence of :class:`EventSpec` (shown in
     the variant summary; a family without it declares none). A family may also have a
-    ``for_run(run_dir, storage_options)`` method returning the family bound to one run (for a
+    ``for_run(location, storage_options)`` method returning the family bound to one run (for a
     family that keeps something in the run directory, like the recorded probe of ``"torch"``);
     the pipeline calls it when present.
 
@@ -313,12 +321,12 @@ class ModelFamily(Protocol):
 
     def train(
         self,
-        run_dir: str,
+        location: str,
         config: Mapping[str, Any],
         *,
         progress: Callable[[int, Mapping[str, float]], None] | None = None,
     ) -> None:
-        """Train a run into ``run_dir``, saving checkpoints with ``CheckpointManager``."""
+        """Train a run into ``location``, saving checkpoints with ``CheckpointManager``."""
         ...
 
 

@@ -146,19 +146,19 @@ class ToyFamily:
 
     def train(
         self,
-        run_dir: str,
+        location: str,
         config: Mapping[str, Any],
         *,
         progress: Callable[[int, Mapping[str, float]], None] | None = None,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        """Train into ``run_dir`` (a local directory or an fsspec URL with ``storage_options``)."""
+        """Train into ``location`` (a local directory or an fsspec URL with ``storage_options``)."""
         from epochstore.checkpoints import CheckpointManager
 
         config = {**DEFAULT_CONFIG, **config}
-        write_variant(run_dir, Variant(family=self.name, params=config),
+        write_variant(location, Variant(family=self.name, params=config),
                       storage_options=storage_options)
-        manager = CheckpointManager(checkpoint_dir=join(run_dir, CHECKPOINTS_DIR),
+        manager = CheckpointManager(checkpoint_dir=join(location, CHECKPOINTS_DIR),
                                     storage_options=storage_options)
         model = self.build_model(config)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(config["lr"]))

@@ -597,7 +597,7 @@ class ProgressMeasures(AnalyzerBase):
             }
         if not run.epochs:
             raise CheckpointNotFoundError(
-                f"run {run.run_dir!r} has no checkpoints to choose key frequencies from; "
+                f"run {run.location!r} has no checkpoints to choose key frequencies from; "
                 "train it first or pass ProgressMeasures(key_frequencies=[...])"
             )
         final = run.epochs[-1]
