@@ -176,10 +176,16 @@ def capture_analyzers(
     from epochstore.pipeline.hooks import record_outputs
 
     if len(set(modules)) != len(modules):
-        raise ValueError(f"modules to capture are listed twice: {list(modules)}")
-    names = {capture_name(module): module for module in modules}
-    if len(names) != len(modules):
-        raise ValueError(f"modules {list(modules)} map to the same analyzer names; capture fewer")
+        raise ValueError(
+            f"modules to capture are listed twice: {list(modules)}; list each module once"
+        )
+    names: dict[str, str] = {}
+    for module in modules:
+        if (other := names.setdefault(capture_name(module), module)) != module:
+            raise ValueError(
+                f"modules {other!r} and {module!r} would both be stored as analyzer "
+                f"{capture_name(module)!r}; capture only one of them"
+            )
     model = family.build_model(config).to(device).eval()
     probe = family.make_probe(config, device=device)
     with torch.no_grad(), record_outputs(model, modules) as outputs:

@@ -213,15 +213,12 @@ class Manifest:
             raise _damaged(path, "'checkpoints' must be a list")
         if not isinstance(retired, list) or not all(isinstance(n, str) for n in retired):
             raise _damaged(path, "'retired' must be a list of file names")
-        checkpoints = tuple(
-            sorted(
-                (
-                    CheckpointRecord.from_json(r, f"{path}, checkpoint #{i}")
-                    for i, r in enumerate(records)
-                ),
-                key=lambda r: r.epoch,
-            )
-        )
+        try:
+            parsed = [CheckpointRecord.from_json(r, f"{path}, checkpoint #{i}")
+                      for i, r in enumerate(records)]
+        except CheckpointFormatError as exc:
+            raise CheckpointFormatError(f"{exc}; restore {path} from a backup") from None
+        checkpoints = tuple(sorted(parsed, key=lambda r: r.epoch))
         counts = Counter(r.epoch for r in checkpoints)
         twice = sorted(epoch for epoch, count in counts.items() if count > 1)
         if twice:
