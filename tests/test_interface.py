@@ -13,6 +13,7 @@ from epochstore.analysis.parameters import ParameterStats
 from epochstore.families.mlp.analyzers import default_analyzers as mlp_analyzers
 from epochstore.families.modadd.analyzers import default_analyzers as modadd_analyzers
 from epochstore.interface import Analyzer, AnalyzerBase, FieldSpec, RunContext, check_analyzer
+from epochstore.testing.toy import ToyFamily
 
 
 class _Zero(AnalyzerBase):
@@ -33,13 +34,13 @@ def test_a_subclass_is_an_analyzer_with_no_parameters_and_a_plain_repr() -> None
 
 
 def test_every_analyzer_of_the_package_builds_on_the_one_base() -> None:
-    analyzers = [*modadd_analyzers(), *mlp_analyzers(), CapturedActivations("h", ("sample",))]
+    analyzers = [*modadd_analyzers(), *mlp_analyzers(), *ToyFamily().analyzers(),
+                 CapturedActivations("h", ("sample",))]
     assert all(isinstance(a, AnalyzerBase) for a in analyzers)
     assert any(isinstance(a, ParameterStats) for a in analyzers)
 
 
 def test_run_context_names_where_the_run_lives_location_and_run_dir_warns() -> None:
-    from epochstore.testing.toy import ToyFamily
 
     context = RunContext(location="runs/a", family=ToyFamily(), config={}, epochs=(0,),
                          load_model=None)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from epochstore.interface import Analyzer, EpochContext, FieldSpec, RunContext
+from epochstore.interface import Analyzer, AnalyzerBase, EpochContext, FieldSpec, RunContext
 from epochstore.location import join
 from epochstore.plugins import register_family
 from epochstore.run import CHECKPOINTS_DIR, Variant, write_variant
@@ -55,7 +55,7 @@ def _data(config: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclass
-class HiddenActivations:
+class HiddenActivations(AnalyzerBase):
     """Hidden-layer activations on the probe: ``(unit, sample)``."""
 
     name: str = "hidden_activations"
@@ -63,9 +63,6 @@ class HiddenActivations:
     fields: Mapping[str, FieldSpec] = field(
         default_factory=lambda: {"activations": FieldSpec(("unit", "sample"))}
     )
-
-    def prepare(self, run: RunContext) -> Mapping[str, Any]:
-        return {}
 
     def compute(
         self, model: nn.Module, cache: Mapping[str, torch.Tensor], probe: Any,
@@ -75,7 +72,7 @@ class HiddenActivations:
 
 
 @dataclass
-class OutputNorm:
+class OutputNorm(AnalyzerBase):
     """Norm of the logits and the loss recorded with the checkpoint."""
 
     name: str = "output_norm"
@@ -83,9 +80,6 @@ class OutputNorm:
     fields: Mapping[str, FieldSpec] = field(
         default_factory=lambda: {"norm": FieldSpec(()), "loss": FieldSpec(())}
     )
-
-    def prepare(self, run: RunContext) -> Mapping[str, Any]:
-        return {}
 
     def compute(
         self, model: nn.Module, cache: Mapping[str, torch.Tensor], probe: Any,
@@ -98,7 +92,7 @@ class OutputNorm:
 
 
 @dataclass
-class WeightDrift:
+class WeightDrift(AnalyzerBase):
     """Distance of the hidden weights from the *final* checkpoint's (a run-level param)."""
 
     name: str = "weight_drift"
