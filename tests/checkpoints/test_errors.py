@@ -16,6 +16,7 @@ from epochstore.errors import (
     CorruptCheckpointError,
     EpochExistsError,
     InvalidEpochError,
+    PromotionError,
     ReadOnlyError,
 )
 
@@ -218,3 +219,12 @@ def test_foreign_or_damaged_version_record_names_the_file_and_the_fix(
         manager.version_record("1.0.0")
     assert str(record) in str(info.value)
     assert "restore it from a backup, or remove it" in str(info.value)
+
+
+def test_overwriting_or_deleting_the_wrong_epoch_names_the_fix(ckpt_dir: str) -> None:
+    manager = _saved(ckpt_dir)
+    manager.promote(epoch=0, to="validated", version="1.0.0")
+    with pytest.raises(PromotionError, match="under another epoch"):
+        manager.save(model=_MODEL, epoch=0, overwrite=True)
+    with pytest.raises(CheckpointNotFoundError, match="to delete; committed epochs: 0, 1"):
+        manager.delete(7)

@@ -323,7 +323,8 @@ class CheckpointManager(Promotions):
                 )
             if epoch in self._registry(manifest).promoted_epochs():
                 raise PromotionError(
-                    f"epoch {epoch} was promoted; its checkpoint cannot be overwritten"
+                    f"epoch {epoch} was promoted; its checkpoint cannot be overwritten: save "
+                    f"these weights under another epoch"
                 )
         elif self._fs.exists(path) and not self._owned(path, manifest.store_id):
             raise EpochExistsError(
@@ -397,7 +398,8 @@ class CheckpointManager(Promotions):
         record = manifest.get(epoch)
         if record is None:
             raise CheckpointNotFoundError(
-                f"no committed checkpoint of epoch {epoch} in {self._dir}"
+                f"no committed checkpoint of epoch {epoch} in {self._dir} to delete; committed "
+                f"epochs: {describe_epochs(manifest.epochs())}"
             )
         if epoch in self._registry(manifest).promoted_epochs():
             raise PromotionError(
