@@ -50,7 +50,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving(command: list[str], root: Path, write: Callable[[], object] = list) -> Iterator[str]:
+def _serving(
+    command: list[str], root: Path, write: Callable[[], None] | None = None
+) -> Iterator[str]:
     """Run ``command serve ROOT`` on a free port, calling ``write`` while it starts; yield its
     URL once Dash answers, stop it after."""
     port = _free_port()
@@ -59,7 +61,8 @@ def _serving(command: list[str], root: Path, write: Callable[[], object] = list)
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        write()
+        if write is not None:
+            write()
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in first, first
