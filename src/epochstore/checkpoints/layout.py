@@ -38,9 +38,9 @@ __all__ = [
     "Checkpoint",
     "MapLocation",
     "check_header",
+    "foreign_file",
     "load_verified",
     "pack",
-    "read_store_id",
 ]
 
 FORMAT_VERSION: Final = 1
@@ -152,17 +152,20 @@ def check_header(header: Header, path: str) -> int:
         raise CheckpointFormatError(f"{path}: metadata has no valid {_EPOCH!r}") from None
 
 
-def read_store_id(fs: FileSystem, path: str) -> str | None:
-    """Return the id of the manifest that wrote the checkpoint at ``path``.
+def foreign_file(fs: FileSystem, path: str, store_id: str) -> bool:
+    """Whether a file at ``path`` exists that the manifest ``store_id`` did not write.
 
-    ``None`` if the file is missing, not safetensors (it is refused unread), or has no id.
+    A file that is not safetensors (refused unread), or has no or another id, is foreign: it is
+    never overwritten or deleted.
     """
+    if not fs.exists(path):
+        return False
     try:
         with fs.open_read(path) as handle:
             header = read_header(handle, fs.size(path), path)
     except (CheckpointFormatError, CorruptCheckpointError, FileNotFoundError):
-        return None
-    return header.metadata.get(_STORE_ID)
+        return True
+    return not store_id or header.metadata.get(_STORE_ID) != store_id
 
 
 def _json(meta: Mapping[str, str], key: str, path: str) -> Any:

@@ -20,9 +20,9 @@ from epochstore.checkpoints.fileformat import read_header, write_safetensors
 from epochstore.checkpoints.layout import (
     Checkpoint,
     MapLocation,
+    foreign_file,
     load_verified,
     pack,
-    read_store_id,
 )
 from epochstore.checkpoints.manifest import (
     MANIFEST_NAME,
@@ -225,10 +225,6 @@ class CheckpointManager(Promotions):
                 f"read_only=True"
             )
 
-    def _owned(self, path: str, store_id: str) -> bool:
-        """Whether ``path`` is a checkpoint file written by the manifest ``store_id``."""
-        return bool(store_id) and read_store_id(self._fs, path) == store_id
-
     # --- opening: recovery of interrupted writes ----------------------------------------------
 
     def _recover(self) -> None:
@@ -326,7 +322,7 @@ class CheckpointManager(Promotions):
                     f"epoch {epoch} was promoted; its checkpoint cannot be overwritten: save "
                     f"these weights under another epoch"
                 )
-        elif self._fs.exists(path) and not self._owned(path, manifest.store_id):
+        elif foreign_file(self._fs, path, manifest.store_id):
             raise EpochExistsError(
                 f"{path} exists but was not written by this manager (it is not in "
                 f"{MANIFEST_NAME}); it is never overwritten: move it away"
