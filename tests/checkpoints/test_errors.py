@@ -228,3 +228,16 @@ def test_overwriting_or_deleting_the_wrong_epoch_names_the_fix(ckpt_dir: str) ->
         manager.save(model=_MODEL, epoch=0, overwrite=True)
     with pytest.raises(CheckpointNotFoundError, match="to delete; committed epochs: 0, 1"):
         manager.delete(7)
+
+
+def test_damaged_production_history_names_the_file_and_the_fix(ckpt_dir: str) -> None:
+    manager = _saved(ckpt_dir)
+    manager.promote(epoch=0, to="validated", version="1.0.0")
+    manager.promote(version="1.0.0", to="production")
+    history = Path(ckpt_dir).parent / "production" / "history.json"
+    history.chmod(0o644)
+    history.write_text("{}")
+    with pytest.raises(CheckpointFormatError, match="must hold a JSON list") as info:
+        manager.production_history()
+    assert str(history) in str(info.value)
+    assert "restore it from a backup, or remove it" in str(info.value)
