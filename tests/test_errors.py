@@ -33,3 +33,20 @@ def test_key_errors_print_their_message_unquoted() -> None:
     assert str(exc) == "epoch 3 of analyzer 'x' not found"
     with pytest.raises(KeyError):
         raise exc
+
+
+@pytest.mark.parametrize(
+    ("modules", "match", "fix"),
+    [(["hidden", "hidden"], "listed twice", "list each module once"),
+     (["a.b", "a_b"], "'a.b' and 'a_b' would both be stored as analyzer 'capture_a_b'",
+      "capture only one of them")],
+)
+def test_captures_that_clash_name_the_modules_and_the_fix(
+    modules: list[str], match: str, fix: str
+) -> None:
+    from epochstore.analysis.captures import capture_analyzers
+    from epochstore.testing.toy import ToyFamily
+
+    with pytest.raises(ValueError, match=match) as info:
+        capture_analyzers(ToyFamily(), {}, modules)
+    assert fix in str(info.value)

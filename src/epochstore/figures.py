@@ -27,6 +27,7 @@ __all__ = [
     "field",
     "figure",
     "grid_values",
+    "heatmap_grid",
     "labels",
     "line_figure",
     "message_figure",
@@ -243,6 +244,53 @@ def subplot_grid(
                           "showarrow": False, "font": {"size": 12}})
         refs.append((xa, ya))
     return axes, notes, refs
+
+
+def heatmap_grid(
+    panels: Sequence[tuple[str, npt.NDArray[Any], str]],
+    *,
+    columns: int,
+    coloraxis: dict[str, Any],
+    title: str,
+    row_height: int,
+    height: int | None = None,
+    meta: dict[str, Any] | None = None,
+    hide_ticks: bool = False,
+    hspace: float = 0.03,
+    vspace: float = 0.08,
+) -> go.Figure:
+    """Heatmaps on a grid of subplots, ``(name, z, hovertemplate)`` per panel, one colour axis.
+
+    Rows run down (``autorange="reversed"``, as a matrix is read); the figure is
+    ``row_height`` pixels a row unless ``height`` is given; ``hspace`` and ``vspace`` are
+    :func:`subplot_grid`'s.
+    """
+    columns = max(1, min(columns, len(panels)))
+    rows = -(-len(panels) // columns)
+    axes, notes, refs = subplot_grid(
+        rows, columns, [name for name, _, _ in panels], hspace=hspace, vspace=vspace
+    )
+    for key, axis in axes.items():
+        if hide_ticks:
+            axis["showticklabels"] = False
+        if key.startswith("yaxis"):
+            axis["autorange"] = "reversed"
+    traces = [
+        {"type": "heatmap", "z": z, "coloraxis": "coloraxis", "xaxis": xa, "yaxis": ya,
+         "name": name, "hovertemplate": hover}
+        for (name, z, hover), (xa, ya) in zip(panels, refs, strict=False)
+    ]
+    return figure(
+        traces,
+        {
+            **axes,
+            "title": {"text": title},
+            "annotations": notes,
+            "coloraxis": coloraxis,
+            "height": height or row_height * rows + 90,
+            "meta": meta or {},
+        },
+    )
 
 
 def message_figure(text: str, *, title: str | None = None, height: int | None = None) -> go.Figure:

@@ -15,6 +15,7 @@ workers need no shared state.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Analyzer",
+    "AnalyzerBase",
     "DeclaresViews",
     "EpochContext",
     "EventSpec",
@@ -71,8 +73,8 @@ class RunContext:
 
     Attributes
     ----------
-    run_dir
-        The run directory (local path or fsspec URL).
+    location
+        Where the run lives (local path or fsspec URL); ``run_dir`` is its deprecated name.
     family
         The model family of the run.
     config
@@ -86,12 +88,19 @@ class RunContext:
         The torch device analysis runs on.
     """
 
-    run_dir: str
+    location: str
     family: ModelFamily
     config: Mapping[str, JSONValue]
     epochs: tuple[int, ...]
     load_model: Any  # Callable[[int], torch.nn.Module]
     device: str = "cpu"
+
+    @property
+    def run_dir(self) -> str:
+        """Deprecated name of :attr:`location`."""
+        warnings.warn("RunContext.run_dir is deprecated; use RunContext.location",
+                      DeprecationWarning, stacklevel=2)
+        return self.location
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,34 @@ class Analyzer(Protocol):
     ) -> dict[str, np.ndarray]:
         """Return one array per field in ``fields``, shaped as ``fields[...].dims`` says."""
         ...
+
+
+class AnalyzerBase:
+    """A base class for :class:`Analyzer` implementations: no run-level parameters, a plain repr.
+
+    A subclass sets ``name``, ``version`` and ``fields`` and writes ``compute``; it overrides
+    ``prepare`` when it has run-level parameters, and ``__repr__`` when it takes arguments.
+
+    Examples
+    --------
+    >>> class Zero(AnalyzerBase):
+    ...     name, version, fields = "zero", "1", {"value": FieldSpec(())}
+    ...     def compute(self, model, cache, probe, context):
+    ...         return {"value": 0.0}
+    >>> Zero(), Zero().prepare(None), isinstance(Zero(), Analyzer)
+    (Zero(), {}, True)
+    """
+
+    name: str
+    version: str
+    fields: Mapping[str, FieldSpec]
+
+    def prepare(self, run: RunContext) -> Mapping[str, JSONValue]:
+        """Return ``{}``: no run-level parameters."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 
 def check_analyzer(analyzer: Analyzer) -> Analyzer:
@@ -246,7 +283,7 @@ class ModelFamily(Protocol):
     ``views()`` method returning a sequence of :class:`View`, and the events its runs go
     through with an ``events()`` method returning a sequence of :class:`EventSpec` (shown in
     the variant summary; a family without it declares none). A family may also have a
-    ``for_run(run_dir, storage_options)`` method returning the family bound to one run (for a
+    ``for_run(location, storage_options)`` method returning the family bound to one run (for a
     family that keeps something in the run directory, like the recorded probe of ``"torch"``);
     the pipeline calls it when present.
 
@@ -284,12 +321,12 @@ class ModelFamily(Protocol):
 
     def train(
         self,
-        run_dir: str,
+        location: str,
         config: Mapping[str, Any],
         *,
         progress: Callable[[int, Mapping[str, float]], None] | None = None,
     ) -> None:
-        """Train a run into ``run_dir``, saving checkpoints with ``CheckpointManager``."""
+        """Train a run into ``location``, saving checkpoints with ``CheckpointManager``."""
         ...
 
 

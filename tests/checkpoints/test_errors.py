@@ -16,6 +16,7 @@ from epochstore.errors import (
     CorruptCheckpointError,
     EpochExistsError,
     InvalidEpochError,
+    PromotionError,
     ReadOnlyError,
 )
 
@@ -188,3 +189,55 @@ def test_checks_on_production_name_the_fix(ckpt_dir: str) -> None:
         manager.promote(version="1.0.0", to="production", checks={"smoke": True})
     assert "drop checks=" in str(info.value)
     assert manager.production_record() is None
+
+
+def test_damaged_checkpoint_record_names_the_manifest_and_the_fix(ckpt_dir: str) -> None:
+    _saved(ckpt_dir, range(1))
+    manifest = Path(ckpt_dir, "manifest.json")
+    document = json.loads(manifest.read_text())
+    document["checkpoints"][0]["metrics"] = "low"
+    manifest.write_text(json.dumps(document))
+    with pytest.raises(CheckpointFormatError, match="checkpoint #0: metrics") as info:
+        CheckpointManager(ckpt_dir, read_only=True).epochs()
+    assert f"restore {manifest} from a backup" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [({"kind": "something else"}, "is not an epochstore version record"),
+     ({"source_epoch": "first"}, "is an invalid version record")],
+)
+def test_foreign_or_damaged_version_record_names_the_file_and_the_fix(
+    ckpt_dir: str, change: dict[str, str], match: str
+) -> None:
+    manager = _saved(ckpt_dir)
+    manager.promote(epoch=0, to="validated", version="1.0.0")
+    record = Path(ckpt_dir).parent / "validated" / "v1.0.0.json"
+    record.chmod(0o644)
+    record.write_text(json.dumps({**json.loads(record.read_text()), **change}))
+    with pytest.raises(CheckpointFormatError, match=match) as info:
+        manager.version_record("1.0.0")
+    assert str(record) in str(info.value)
+    assert "restore it from a backup, or remove it" in str(info.value)
+
+
+def test_overwriting_or_deleting_the_wrong_epoch_names_the_fix(ckpt_dir: str) -> None:
+    manager = _saved(ckpt_dir)
+    manager.promote(epoch=0, to="validated", version="1.0.0")
+    with pytest.raises(PromotionError, match="under another epoch"):
+        manager.save(model=_MODEL, epoch=0, overwrite=True)
+    with pytest.raises(CheckpointNotFoundError, match="to delete; committed epochs: 0, 1"):
+        manager.delete(7)
+
+
+def test_damaged_production_history_names_the_file_and_the_fix(ckpt_dir: str) -> None:
+    manager = _saved(ckpt_dir)
+    manager.promote(epoch=0, to="validated", version="1.0.0")
+    manager.promote(version="1.0.0", to="production")
+    history = Path(ckpt_dir).parent / "production" / "history.json"
+    history.chmod(0o644)
+    history.write_text("{}")
+    with pytest.raises(CheckpointFormatError, match="must hold a JSON list") as info:
+        manager.production_history()
+    assert str(history) in str(info.value)
+    assert "restore it from a backup, or remove it" in str(info.value)

@@ -331,3 +331,12 @@ def test_analyzers_refuse_a_foreign_probe(setup: Any) -> None:
         DominantFrequencies().compute(model, cache, object(), ctx())
     with pytest.raises(KeyError, match="mlp_post"):
         NeuronActivations().compute(model, {}, make_data(CONFIG), ctx())
+
+
+def test_the_old_fourier_names_of_the_family_warn_and_still_work() -> None:
+    from epochstore.families import modadd
+
+    with pytest.warns(DeprecationWarning, match="epochstore.analysis.fourier.fourier_basis"):
+        assert modadd.fourier_basis is fourier_basis
+    with pytest.warns(DeprecationWarning, match="epochstore.analysis.fourier.fourier_labels"):
+        assert modadd.fourier_labels is fourier_labels

@@ -34,7 +34,7 @@ def _first(run: TrainedRun, metric: str, above: float) -> int:
 def key_frequencies(grokked_run: TrainedRun) -> list[int]:
     run = grokked_run
     context = RunContext(
-        run_dir=str(run.run_dir),
+        location=str(run.run_dir),
         family=run.family,
         config=run.config.to_dict(),
         epochs=tuple(run.manager.epochs()),

@@ -29,7 +29,7 @@ def main() -> None:
     class Killing(base):  # type: ignore[misc, valid-type]
         def train(
             self,
-            run_dir: str,
+            location: str,
             config: Mapping[str, Any],
             *,
             progress: Callable[[int, Mapping[str, float]], None] | None = None,
@@ -37,11 +37,11 @@ def main() -> None:
             def hook(at: int, metrics: Mapping[str, float]) -> None:
                 # modadd reports every epoch; its checkpoint epochs report all four metrics.
                 saved = family_name == "toy" or "test_loss" in metrics
-                if run_dir.endswith(variant) and at == epoch and saved:
-                    print(f"killing at {run_dir} epoch {at}", flush=True)
+                if location.endswith(variant) and at == epoch and saved:
+                    print(f"killing at {location} epoch {at}", flush=True)
                     os.kill(os.getpid(), signal.SIGKILL)
 
-            super().train(run_dir, config, progress=hook)
+            super().train(location, config, progress=hook)
 
     sweep(root, Killing(), swept, overrides=overrides, threads=int(sys.argv[7]), progress=False)
     print("sweep finished without the kill", flush=True)

@@ -23,13 +23,13 @@ def main() -> None:
     class Slow(ToyFamily):
         def train(
             self,
-            run_dir: str,
+            location: str,
             config: Mapping[str, Any],
             *,
             progress: Callable[[int, Mapping[str, float]], None] | None = None,
             storage_options: Mapping[str, Any] | None = None,
         ) -> None:
-            super().train(run_dir, config, progress=lambda epoch, metrics: time.sleep(pause),
+            super().train(location, config, progress=lambda epoch, metrics: time.sleep(pause),
                           storage_options=storage_options)
 
     print("training", flush=True)

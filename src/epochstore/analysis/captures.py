@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from epochstore.errors import EpochstoreError
-from epochstore.interface import FieldSpec
+from epochstore.interface import AnalyzerBase, FieldSpec
 from epochstore.naming import validate_name
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _check_size(module: str, shape: Sequence[int], max_bytes: int) -> None:
         )
 
 
-class CapturedActivations:
+class CapturedActivations(AnalyzerBase):
     """The output of one module on the probe, as float32 with its real shape.
 
     Parameters
@@ -176,10 +176,16 @@ def capture_analyzers(
     from epochstore.pipeline.hooks import record_outputs
 
     if len(set(modules)) != len(modules):
-        raise ValueError(f"modules to capture are listed twice: {list(modules)}")
-    names = {capture_name(module): module for module in modules}
-    if len(names) != len(modules):
-        raise ValueError(f"modules {list(modules)} map to the same analyzer names; capture fewer")
+        raise ValueError(
+            f"modules to capture are listed twice: {list(modules)}; list each module once"
+        )
+    names: dict[str, str] = {}
+    for module in modules:
+        if (other := names.setdefault(capture_name(module), module)) != module:
+            raise ValueError(
+                f"modules {other!r} and {module!r} would both be stored as analyzer "
+                f"{capture_name(module)!r}; capture only one of them"
+            )
     model = family.build_model(config).to(device).eval()
     probe = family.make_probe(config, device=device)
     with torch.no_grad(), record_outputs(model, modules) as outputs:

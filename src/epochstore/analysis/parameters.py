@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from epochstore.interface import FieldSpec
+from epochstore.interface import AnalyzerBase, FieldSpec
 
 if TYPE_CHECKING:
     import torch
@@ -63,7 +63,7 @@ def effective_rank(singular_values: Array) -> float:
     return float(round(math.exp(-(p * np.log(p)).sum()), 12))
 
 
-class ParameterStats:
+class ParameterStats(AnalyzerBase):
     """Norm, RMS, distance from the first checkpoint and spectrum of every parameter tensor.
 
     Parameters

@@ -1,29 +1,21 @@
 """The safetensors file format: strict header validation, a streaming writer, a verified reader.
 
-A safetensors file is an 8-byte little-endian header length ``N``, ``N`` bytes of JSON (tensor
-name -> dtype, shape, data offsets; optional ``__metadata__`` of string -> string), then the
-tensor bytes. Nothing here ever unpickles: a file that is not safetensors (e.g. a ``torch.save``
-pickle or zip renamed to ``.safetensors``) fails :func:`read_header` before any tensor is read.
-
-The writer is epochstore's own, because it hashes the bytes as it streams them (no second pass,
-no whole-file copy in memory, the same code for local files and fsspec URLs). A whole-file load
-reads the bytes once, checks their sha256 and hands exactly those bytes to
-``safetensors.torch.load``, so a file cannot change between its check and its load. The files
-stay plain safetensors (tensors sorted by alignment then name, header padded to 8 bytes, like
-the reference writer): ``safetensors.safe_open`` reads them.
-
-Besides the whole-file sha256, the writer records a :class:`Digest` with the sha256 of the
-header and of each *section* (tensors grouped by the first component of their name: ``model``,
-``optimizer`` ...). That lets a reader load the model part alone, reading no optimizer bytes,
-and still verify every byte it uses.
+The writer hashes while it streams and records a :class:`Digest`: the sha256 of the file, of
+the header and of each *section* (tensors grouped by the first component of their name,
+``model``, ``optimizer`` ...), so the model alone can be read and verified. A whole-file load
+hashes the bytes once and decodes exactly those with ``safetensors.torch.load``. Nothing here
+unpickles: a non-safetensors file fails :func:`read_header` first. See the "File format"
+section of ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import torch
@@ -126,12 +118,7 @@ class Digest:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object stored in manifests and version records."""
-        return {
-            "size": self.size,
-            "sha256": self.sha256,
-            "header_sha256": self.header_sha256,
-            "sections": dict(self.sections),
-        }
+        return {**asdict(self), "sections": dict(self.sections)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> Digest:
@@ -181,9 +168,7 @@ def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
 
 
 def _is_hex_digest(value: object) -> bool:
-    return (
-        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-    )
+    return isinstance(value, str) and re.fullmatch("[0-9a-f]{64}", value) is not None
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -313,10 +298,7 @@ def _parse_entry(path: str, name: str, value: object) -> TensorEntry:
         or not 0 <= offsets[0] <= offsets[1]
     ):
         raise _not_safetensors(path, f"tensor {name!r} has invalid data_offsets {offsets!r}")
-    numel = 1
-    for dim in shape:
-        numel *= dim
-    if numel * _DTYPES[dtype].itemsize != offsets[1] - offsets[0]:
+    if math.prod(shape) * _DTYPES[dtype].itemsize != offsets[1] - offsets[0]:
         raise _not_safetensors(path, f"tensor {name!r}: byte size does not match its shape")
     return TensorEntry(dtype=dtype, shape=tuple(shape), begin=offsets[0], end=offsets[1])
 
@@ -388,7 +370,7 @@ def _check(path: str, what: str, actual: str, expected: str) -> None:
 
 
 def _read_whole(
-    handle: BinaryIO, header: Header, path: str, digest: Digest | None
+    handle: BinaryIO, header: Header, path: str, digest: Digest
 ) -> dict[str, torch.Tensor]:
     """Read the whole file once, check its sha256, and let safetensors decode those bytes."""
     from safetensors.torch import load
@@ -401,8 +383,7 @@ def _read_whole(
             f"{path}: file ended after {len(data)} of {size} expected bytes (truncated while "
             f"being read?); load it again, or restore it from a backup"
         )
-    if digest is not None:
-        _check(path, "file", hashlib.sha256(data).hexdigest(), digest.sha256)
+    _check(path, "file", hashlib.sha256(data).hexdigest(), digest.sha256)
     return load(data)
 
 
@@ -410,43 +391,28 @@ def read_tensors(
     handle: BinaryIO,
     header: Header,
     path: str,
-    digest: Digest | None,
+    digest: Digest,
     sections: Collection[str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Read tensors from ``handle``, verifying them against ``digest`` before returning any.
+    """Read tensors from ``handle`` (validated ``header``), verified against ``digest`` first.
 
-    Parameters
-    ----------
-    handle
-        The open file, positioned anywhere.
-    header
-        Its validated header (:func:`read_header`).
-    path
-        The file's path, for messages.
-    digest
-        What the writer recorded. With ``sections=None`` the whole file is read and its
-        sha256 checked; otherwise the header and each requested section are checked, and no
-        other byte is read. ``None`` skips verification (the caller's explicit choice).
-    sections
-        Names of the sections to read (``{"model"}``), or ``None`` for all.
+    With ``sections=None`` the whole file is read and its sha256 checked; otherwise only the
+    header and the named sections (``{"model"}``) are read, each checked against its sha256.
 
     Raises
     ------
     CorruptCheckpointError
         If a checksum or the size does not match ``digest``.
     """
-    if digest is not None:
-        _check(path, "header", hashlib.sha256(header.raw).hexdigest(), digest.header_sha256)
-        if sections is not None:
-            missing = set(sections) - set(digest.sections)
-            present = {section_of(name) for name in header.tensors}
-            if missing & present:
-                raise CorruptCheckpointError(
-                    f"{path}: sections {sorted(missing & present)} have no recorded checksum; "
-                    "load the whole checkpoint instead (include_optimizer=True)"
-                )
+    _check(path, "header", hashlib.sha256(header.raw).hexdigest(), digest.header_sha256)
     if sections is None:
         return _read_whole(handle, header, path, digest)
+    unrecorded = (set(sections) - set(digest.sections)) & {section_of(n) for n in header.tensors}
+    if unrecorded:
+        raise CorruptCheckpointError(
+            f"{path}: sections {sorted(unrecorded)} have no recorded checksum; "
+            "load the whole checkpoint instead (include_optimizer=True)"
+        )
     buffers: dict[str, bytearray] = {}
     hashes: dict[str, Any] = {section: hashlib.sha256() for section in sections}
     for name, entry in header.tensors.items():
@@ -456,10 +422,7 @@ def read_tensors(
         handle.seek(header.data_start + entry.begin)
         buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
         hashes[section].update(buffer)
-    if digest is not None:
-        for section, section_hash in hashes.items():
-            if section in digest.sections:
-                _check(
-                    path, f"section {section!r}", section_hash.hexdigest(), digest.sections[section]
-                )
+    for section, section_hash in hashes.items():
+        if section in digest.sections:
+            _check(path, f"section {section!r}", section_hash.hexdigest(), digest.sections[section])
     return {name: _tensor(buffer, header.tensors[name]) for name, buffer in buffers.items()}

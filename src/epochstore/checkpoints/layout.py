@@ -1,22 +1,10 @@
 """The layout of a checkpoint file: which tensor keys and header metadata hold what.
 
-Tensor keys (each section is verified on its own, see :mod:`.fileformat`)::
-
-    model.<state-dict key>              the model's state dict, tied weights stored once
-    optimizer.state.<i>.<name>          optimizer state tensors (exp_avg, step, ...)
-    optimizer.<path>                    any other tensor in the optimizer state dict
-    scheduler.<path>, rng.<path>        tensors of the LR scheduler and RNG states
-
-Header ``__metadata__`` (all values are strings; JSON is canonical, see :mod:`.state`)::
-
-    epochstore.format     "1"                 epochstore.kind   "checkpoint"
-    epochstore.store_id   id of the manifest that owns the file
-    epochstore.epoch      "100"
-    epochstore.model      {"keys": [state-dict keys in order]}
-    epochstore.aliases    {"model.b": "model.a", ...}  tied tensors
-    epochstore.optimizer  param_groups, scalars and tensor references, or absent
-    epochstore.scheduler, epochstore.rng   likewise, or absent
-    epochstore.metrics, epochstore.config, epochstore.metadata
+Tensors are ``model.<state-dict key>`` (tied weights once), ``optimizer.<path>``,
+``scheduler.<path>`` and ``rng.<path>``; the header's ``epochstore.*`` metadata holds the
+format, owning manifest's id, epoch, model keys, aliases, the optimizer/scheduler/RNG trees as
+canonical JSON (:mod:`.state`), metrics, config and provenance. The tables are in the "File
+format" section of ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -50,10 +38,9 @@ __all__ = [
     "Checkpoint",
     "MapLocation",
     "check_header",
+    "foreign_file",
     "load_verified",
     "pack",
-    "read_checkpoint",
-    "read_store_id",
 ]
 
 FORMAT_VERSION: Final = 1
@@ -165,17 +152,20 @@ def check_header(header: Header, path: str) -> int:
         raise CheckpointFormatError(f"{path}: metadata has no valid {_EPOCH!r}") from None
 
 
-def read_store_id(fs: FileSystem, path: str) -> str | None:
-    """Return the id of the manifest that wrote the checkpoint at ``path``.
+def foreign_file(fs: FileSystem, path: str, store_id: str) -> bool:
+    """Whether a file at ``path`` exists that the manifest ``store_id`` did not write.
 
-    ``None`` if the file is missing, not safetensors (it is refused unread), or has no id.
+    A file that is not safetensors (refused unread), or has no or another id, is foreign: it is
+    never overwritten or deleted.
     """
+    if not fs.exists(path):
+        return False
     try:
         with fs.open_read(path) as handle:
             header = read_header(handle, fs.size(path), path)
     except (CheckpointFormatError, CorruptCheckpointError, FileNotFoundError):
-        return None
-    return header.metadata.get(_STORE_ID)
+        return True
+    return not store_id or header.metadata.get(_STORE_ID) != store_id
 
 
 def _json(meta: Mapping[str, str], key: str, path: str) -> Any:
@@ -187,26 +177,16 @@ def _json(meta: Mapping[str, str], key: str, path: str) -> Any:
         ) from None
 
 
-def read_checkpoint(
+def _read(
     handle: BinaryIO,
     size: int,
     path: str,
-    digest: Digest | None,
-    *,
-    include_optimizer: bool = True,
-    map_location: MapLocation = None,
+    digest: Digest,
+    include_optimizer: bool,
+    map_location: MapLocation,
 ) -> Checkpoint:
-    """Read a checkpoint file, verified against ``digest`` (see :func:`.fileformat.read_tensors`).
-
-    With ``include_optimizer=False`` only the header and the model's tensors are read.
-
-    Raises
-    ------
-    CheckpointFormatError
-        If the file is not an epochstore safetensors checkpoint (it is never unpickled).
-    CorruptCheckpointError
-        If its bytes do not match ``digest``.
-    """
+    """Read a checkpoint file verified against ``digest``; without the optimizer, only the
+    header and the model's tensors are read."""
     device = torch.device(map_location) if map_location is not None else None
     header = read_header(handle, size, path)
     epoch = check_header(header, path)
@@ -275,17 +255,11 @@ def load_verified(
         )
     try:
         with fs.open_read(path) as handle:
-            checkpoint = read_checkpoint(
-                handle,
-                size,
-                path,
-                digest,
-                include_optimizer=include_optimizer,
-                map_location=map_location,
-            )
+            checkpoint = _read(handle, size, path, digest, include_optimizer, map_location)
     except CheckpointFormatError as exc:
         raise CorruptCheckpointError(
-            f"{path} is recorded but is no longer a valid checkpoint: {exc}"
+            f"{path} is recorded but is no longer a valid checkpoint (restore it from a backup "
+            f"or load another epoch): {exc}"
         ) from exc
     if checkpoint["epoch"] != epoch:
         raise CorruptCheckpointError(

@@ -1,18 +1,9 @@
 """``CheckpointManager``: save, retain, load, verify and promote training checkpoints.
 
-The crash-safety protocol of :meth:`CheckpointManager.save`:
-
-1. Write ``checkpoint_epoch_NNNNN.safetensors`` under a temporary name in the same directory,
-   hashing while streaming; flush, ``fsync``, ``os.replace`` onto the final name, ``fsync`` the
-   directory (fsspec URLs: a temporary key moved onto the final one).
-2. Rewrite ``manifest.json`` the same way with the new record: this is the commit. A file the
-   manifest does not list is not a checkpoint, whatever its name.
-3. Only then apply retention: first commit a manifest without the surplus checkpoints (listing
-   their files as *retired*), then delete those files. A crash in between leaves retired files
-   that the next writable manager deletes on open.
-
-Readers verify every byte they use against the sha256 values in the manifest, so a corrupt or
-swapped file is reported and skipped, never loaded silently.
+A save writes the file atomically, then commits it by rewriting ``manifest.json`` atomically,
+then applies retention (retire in the manifest, then delete); readers verify every byte they
+use against the manifest's sha256 values. The steps and what a crash at each leaves are in the
+"Crash-safety protocol" section of ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,9 +20,9 @@ from epochstore.checkpoints.fileformat import read_header, write_safetensors
 from epochstore.checkpoints.layout import (
     Checkpoint,
     MapLocation,
+    foreign_file,
     load_verified,
     pack,
-    read_store_id,
 )
 from epochstore.checkpoints.manifest import (
     MANIFEST_NAME,
@@ -96,8 +88,8 @@ class CheckpointManager(Promotions):
 
     Each checkpoint is ``checkpoint_epoch_NNNNN.safetensors`` in ``checkpoint_dir``, holding the
     model, optimizer, optional scheduler and RNG state, metrics, config and provenance metadata;
-    nothing is pickled. ``manifest.json`` is the commit record (see the module docstring for the
-    crash-safety protocol). One writing manager per directory at a time; any number of readers.
+    nothing is pickled. ``manifest.json`` is the commit record. One writing manager per
+    directory at a time; any number of readers.
 
     Parameters
     ----------
@@ -129,20 +121,7 @@ class CheckpointManager(Promotions):
 
     Examples
     --------
-    >>> import tempfile, torch
-    >>> run_dir = tempfile.mkdtemp()
-    >>> model = torch.nn.Linear(2, 1)
-    >>> optimizer = torch.optim.AdamW(model.parameters())
-    >>> manager = CheckpointManager(checkpoint_dir=f"{run_dir}/checkpoints", max_checkpoints=5,
-    ...                             keep_best=True, metric_for_best="loss", mode="min")
-    >>> record = manager.save(model=model, optimizer=optimizer, epoch=100,
-    ...                       metrics={"loss": 0.5, "accuracy": 0.95}, config={"lr": 1e-3})
-    >>> checkpoint = manager.load_latest()
-    >>> model.load_state_dict(checkpoint["model"])
-    <All keys matched successfully>
-    >>> optimizer.load_state_dict(checkpoint["optimizer"])
-    >>> manager.epochs()
-    [100]
+    The "Quick start" of ``docs/checkpoints.md``.
     """
 
     def __init__(
@@ -234,7 +213,7 @@ class CheckpointManager(Promotions):
             for name in manifest.retired
             if name not in files and self._fs.exists(self._fs.join(self._dir, name))
         )
-        self._fs.write_bytes(self._manifest_path, manifest.with_retired(retired).to_bytes())
+        self._fs.write_bytes(self._manifest_path, replace(manifest, retired=retired).to_bytes())
 
     def _registry(self, manifest: Manifest) -> Registry:
         return Registry(self._registry_fs, self._registry_root, manifest.store_id)
@@ -245,10 +224,6 @@ class CheckpointManager(Promotions):
                 f"cannot {action}: this CheckpointManager of {self._dir} was opened with "
                 f"read_only=True"
             )
-
-    def _owned(self, path: str, store_id: str) -> bool:
-        """Whether ``path`` is a checkpoint file written by the manifest ``store_id``."""
-        return bool(store_id) and read_store_id(self._fs, path) == store_id
 
     # --- opening: recovery of interrupted writes ----------------------------------------------
 
@@ -344,9 +319,10 @@ class CheckpointManager(Promotions):
                 )
             if epoch in self._registry(manifest).promoted_epochs():
                 raise PromotionError(
-                    f"epoch {epoch} was promoted; its checkpoint cannot be overwritten"
+                    f"epoch {epoch} was promoted; its checkpoint cannot be overwritten: save "
+                    f"these weights under another epoch"
                 )
-        elif self._fs.exists(path) and not self._owned(path, manifest.store_id):
+        elif foreign_file(self._fs, path, manifest.store_id):
             raise EpochExistsError(
                 f"{path} exists but was not written by this manager (it is not in "
                 f"{MANIFEST_NAME}); it is never overwritten: move it away"
@@ -362,7 +338,7 @@ class CheckpointManager(Promotions):
             metadata=metadata,
         )
         manifest = manifest.with_record(record)
-        manifest = manifest.with_best(self._best_state(manifest.checkpoints))
+        manifest = replace(manifest, best=self._best_state(manifest.checkpoints))
         self._write_manifest(manifest)
         self._apply_retention(manifest, epoch)
         return record
@@ -389,7 +365,7 @@ class CheckpointManager(Promotions):
         if not doomed:
             return
         manifest = manifest.without({record.epoch for record in doomed})
-        manifest = manifest.with_best(self._best_state(manifest.checkpoints))
+        manifest = replace(manifest, best=self._best_state(manifest.checkpoints))
         self._write_manifest(manifest)
         for record in doomed:
             try:
@@ -418,7 +394,8 @@ class CheckpointManager(Promotions):
         record = manifest.get(epoch)
         if record is None:
             raise CheckpointNotFoundError(
-                f"no committed checkpoint of epoch {epoch} in {self._dir}"
+                f"no committed checkpoint of epoch {epoch} in {self._dir} to delete; committed "
+                f"epochs: {describe_epochs(manifest.epochs())}"
             )
         if epoch in self._registry(manifest).promoted_epochs():
             raise PromotionError(
@@ -426,7 +403,7 @@ class CheckpointManager(Promotions):
                 f"(validated versions keep a record of their source)"
             )
         manifest = manifest.without({epoch})
-        self._write_manifest(manifest.with_best(self._best_state(manifest.checkpoints)))
+        self._write_manifest(replace(manifest, best=self._best_state(manifest.checkpoints)))
         self._fs.remove(self._fs.join(self._dir, record.file))
 
     # --- listing and loading ------------------------------------------------------------------

@@ -1,14 +1,9 @@
 """``manifest.json``: the commit record of a checkpoint directory.
 
-A checkpoint is committed when, and only when, the manifest lists it. The manifest holds, per
-checkpoint, its file's size and sha256 values (:class:`~.fileformat.Digest`), epoch, metrics
-and provenance metadata; the best-by-metric state; and the files retention has *retired*
-(unlisted, to be deleted; a crash between the two steps leaves them for the next writer).
-
-It is rewritten whole and atomically on every change, so readers see one version or the next.
-Each manifest has a random ``store_id``, also written into each checkpoint file it commits;
-a file with another id (or none) was not written by this manager and is never overwritten or
-deleted.
+A checkpoint is committed when, and only when, the manifest lists it (with its
+:class:`~.fileformat.Digest`, metrics and provenance). Its random ``store_id`` is written into
+every file it commits: a file with another id was not written by this manager and is never
+overwritten or deleted. See "The manifest" in ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -17,7 +12,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
 from epochstore.checkpoints.fileformat import Digest
@@ -164,24 +159,11 @@ class Manifest:
             retired=tuple(sorted({*self.retired, *gone})),
         )
 
-    def with_retired(self, names: tuple[str, ...]) -> Manifest:
-        """Return a manifest whose retired list is ``names``."""
-        return replace(self, retired=names)
-
-    def with_best(self, best: BestState | None) -> Manifest:
-        """Return a manifest with the given best-by-metric state."""
-        return replace(self, best=best)
-
     def to_bytes(self) -> bytes:
         """Return the JSON text of ``manifest.json``."""
-        best = None
-        if self.best is not None:
-            best = {
-                "metric": self.best.metric,
-                "mode": self.best.mode,
-                "epoch": self.best.epoch,
-                "value": encode_tree(self.best.value, "best.value", None),
-            }
+        best = self.best and {
+            **asdict(self.best), "value": encode_tree(self.best.value, "best.value", None)
+        }
         document = {
             "format": MANIFEST_FORMAT,
             "kind": _KIND,
@@ -231,15 +213,12 @@ class Manifest:
             raise _damaged(path, "'checkpoints' must be a list")
         if not isinstance(retired, list) or not all(isinstance(n, str) for n in retired):
             raise _damaged(path, "'retired' must be a list of file names")
-        checkpoints = tuple(
-            sorted(
-                (
-                    CheckpointRecord.from_json(r, f"{path}, checkpoint #{i}")
-                    for i, r in enumerate(records)
-                ),
-                key=lambda r: r.epoch,
-            )
-        )
+        try:
+            parsed = [CheckpointRecord.from_json(r, f"{path}, checkpoint #{i}")
+                      for i, r in enumerate(records)]
+        except CheckpointFormatError as exc:
+            raise CheckpointFormatError(f"{exc}; restore {path} from a backup") from None
+        checkpoints = tuple(sorted(parsed, key=lambda r: r.epoch))
         counts = Counter(r.epoch for r in checkpoints)
         twice = sorted(epoch for epoch, count in counts.items() if count > 1)
         if twice:

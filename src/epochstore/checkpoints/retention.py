@@ -1,13 +1,8 @@
 """Retention as small policy objects: each says which committed checkpoints it preserves.
 
-A checkpoint is deleted only when *no* policy preserves it, only after the save that made
-it surplus has committed, and only if the manifest lists it (the manager never deletes files it
-did not create). The manager combines ``KeepLast(max_checkpoints)``, ``KeepBest(metric, mode)``,
-``KeepEvery(keep_every)`` and ``KeepEpochs(<promoted epochs>)`` with :class:`AnyOf`;
-``max_checkpoints=None`` is :class:`KeepAll`.
-
-Metric values that are NaN or infinite (in either direction, whatever the mode) rank worst:
-they are never the best. Among equal best values the earliest epoch wins.
+A checkpoint is deleted only when no policy preserves it (the manager combines them with
+:class:`AnyOf`). NaN and infinite metric values rank worst; among equal best values the
+earliest epoch wins. See "Retention" in ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -38,11 +33,9 @@ __all__ = [
 
 def check_mode(mode: object) -> Mode:
     """Return ``mode`` if it is ``"min"`` or ``"max"``; raise ``ValueError`` otherwise."""
-    if mode == "min":
-        return "min"
-    if mode == "max":
-        return "max"
-    raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    return mode
 
 
 def check_positive(value: object, what: str) -> int:
@@ -55,20 +48,7 @@ def check_positive(value: object, what: str) -> int:
 def best_record(
     records: Iterable[CheckpointRecord], metric: str, mode: Mode
 ) -> CheckpointRecord | None:
-    """Return the record with the best finite value of ``metric``, or ``None`` if none has one.
-
-    Examples
-    --------
-    >>> from epochstore.checkpoints.fileformat import Digest
-    >>> from epochstore.checkpoints.manifest import CheckpointRecord
-    >>> digest = Digest(size=0, sha256="0" * 64, header_sha256="0" * 64, sections={})
-    >>> records = [
-    ...     CheckpointRecord(epoch=e, file=f"f{e}", digest=digest, metrics={"loss": v})
-    ...     for e, v in [(1, 0.5), (2, float("nan")), (3, 0.2), (4, float("-inf"))]
-    ... ]
-    >>> best_record(records, "loss", "min").epoch
-    3
-    """
+    """Return the record with the best finite value of ``metric``, or ``None`` if none has one."""
     ranked = rank_records(records, metric, mode)
     return ranked[0] if ranked else None
 

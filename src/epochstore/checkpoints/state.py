@@ -1,17 +1,10 @@
 """Flatten state dicts into safetensors tensors + canonical JSON, and back, without pickle.
 
-A state dict (an optimizer's, a scheduler's, the RNG state) is a tree of dicts, lists, tuples,
-numbers, strings and tensors. :func:`encode_tree` replaces each tensor by a reference
-``{"__tensor__": key}`` and collects it under ``key``, a dotted path through the tree, so an
-optimizer's ``state[3]["exp_avg"]`` becomes the tensor ``optimizer.state.3.exp_avg``; what is
-left is JSON. Python types JSON cannot tell apart are tagged so they round-trip exactly:
-tuples (``{"__tuple__": [...]}``), dicts whose keys are not all strings (``{"__dict__":
-[[key, value], ...]}``, e.g. the optimizer's integer parameter ids), non-finite floats
-(``{"__float__": "nan"}``) and numpy arrays (``{"__ndarray__": key}``).
-
-Tied weights (several state-dict keys holding one tensor) are stored once:
-:func:`deduplicate` keeps the first key and records the others as aliases, which
-:func:`resolve_aliases` maps back to the very same tensor object.
+:func:`encode_tree` moves each tensor of a state dict to a dotted key
+(``optimizer.state.3.exp_avg``) and leaves a reference ``{"__tensor__": key}``; tuples,
+non-string-keyed dicts, non-finite floats and numpy arrays are tagged so they round-trip
+exactly. :func:`deduplicate` stores tied weights once, :func:`resolve_aliases` restores them as
+one object. The tags are listed under "File format" in ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -244,8 +237,6 @@ def deduplicate(
     aliases: dict[str, str] = {}
     seen: dict[tuple[Any, ...], str] = {}
     for key, tensor in tensors.items():
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"{key!r}: expected a torch.Tensor, got {type(tensor).__name__}")
         if tensor.layout != torch.strided or tensor.numel() == 0 or tensor.device.type == "meta":
             unique[key] = tensor
             continue

@@ -1,6 +1,6 @@
 """The analysis pipeline: analyzers, plans, executors and :class:`AnalysisPipeline`."""
 
-from epochstore.interface import Analyzer, EpochContext, FieldSpec, RunContext
+from epochstore.interface import Analyzer, AnalyzerBase, EpochContext, FieldSpec, RunContext
 from epochstore.pipeline.executors import (
     DaskExecutor,
     Executor,
@@ -13,6 +13,7 @@ from epochstore.pipeline.plan import EpochResult, EpochTask, Plan, RunReport
 __all__ = [
     "AnalysisPipeline",
     "Analyzer",
+    "AnalyzerBase",
     "DaskExecutor",
     "EpochContext",
     "EpochResult",

@@ -305,7 +305,7 @@ class AnalysisPipeline:
         # Run-level params (e.g. from the final checkpoint) come from the whole run, never
         # from the subset of epochs this call was asked to analyze.
         return RunContext(
-            run_dir=self.location,
+            location=self.location,
             family=self.family,
             config=self.config,
             epochs=tuple(self.checkpoints.epochs()),

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from epochstore.checkpoints.fileformat import CHUNK_SIZE, check_file
-from epochstore.checkpoints.layout import MapLocation, load_verified, read_store_id
+from epochstore.checkpoints.layout import MapLocation, foreign_file, load_verified
 from epochstore.checkpoints.state import encode_tree
 from epochstore.checkpoints.verification import VerificationProblem, check
 from epochstore.errors import (
@@ -188,11 +188,11 @@ class Registry:
             return []
         entries = _read_json(self.fs, path)
         if not isinstance(entries, list):
-            raise CheckpointFormatError(f"{path} must hold a JSON list")
+            raise CheckpointFormatError(
+                f"{path} must hold a JSON list; restore it from a backup, or remove it to "
+                "forget the production history"
+            )
         return [ProductionRecord.from_json(e, f"{path}, entry #{i}") for i, e in enumerate(entries)]
-
-    def _owned(self, path: str) -> bool:
-        return bool(self.store_id) and read_store_id(self.fs, path) == self.store_id
 
     def remove_stale(self, stale_after: float) -> None:
         """Remove temporary files of promotions that died more than ``stale_after`` s ago."""
@@ -358,7 +358,7 @@ class Registry:
                 f"versions are immutable: choose a new version"
             )
         target = self.file_path(version)
-        if self.fs.exists(target) and not self._owned(target):
+        if foreign_file(self.fs, target, self.store_id):
             raise PromotionError(
                 f"{target} exists but was not written by this manager; move it away first"
             )
@@ -405,7 +405,7 @@ class Registry:
         ):
             return current
         target = self.production_file
-        if current is None and self.fs.exists(target) and not self._owned(target):
+        if current is None and foreign_file(self.fs, target, self.store_id):
             raise PromotionError(
                 f"{target} exists but was not written by this manager; move it away first"
             )

@@ -57,6 +57,12 @@ def parse_version(text: object) -> Version:
         ) from None
 
 
+def _damaged(where: str, problem: str) -> CheckpointFormatError:
+    return CheckpointFormatError(
+        f"{where} {problem}; restore it from a backup, or remove it to forget that record"
+    )
+
+
 @dataclass(frozen=True)
 class VersionRecord:
     """The immutable record of a validated version.
@@ -115,7 +121,7 @@ class VersionRecord:
     def from_json(cls, data: Any, where: str) -> VersionRecord:
         """Parse and validate a record."""
         if not isinstance(data, dict) or data.get("kind") != "epochstore.validated":
-            raise CheckpointFormatError(f"{where} is not an epochstore version record")
+            raise _damaged(where, "is not an epochstore version record")
         try:
             return cls(
                 version=str(parse_version(data["version"])),
@@ -131,7 +137,7 @@ class VersionRecord:
                 store_id=str(data.get("store_id", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointFormatError(f"{where}: invalid version record ({exc})") from None
+            raise _damaged(where, f"is an invalid version record ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -164,7 +170,7 @@ class ProductionRecord:
     def from_json(cls, data: Any, where: str) -> ProductionRecord:
         """Parse and validate a record."""
         if not isinstance(data, dict) or data.get("kind") != "epochstore.production":
-            raise CheckpointFormatError(f"{where} is not an epochstore production record")
+            raise _damaged(where, "is not an epochstore production record")
         try:
             return cls(
                 version=str(parse_version(data["version"])),
@@ -176,6 +182,6 @@ class ProductionRecord:
                 git_dirty=data.get("git_dirty"),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointFormatError(f"{where}: invalid production record ({exc})") from None
+            raise _damaged(where, f"is an invalid production record ({exc})") from None
 
 

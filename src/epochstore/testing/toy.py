@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from epochstore.interface import Analyzer, EpochContext, FieldSpec, RunContext
+from epochstore.interface import Analyzer, AnalyzerBase, EpochContext, FieldSpec, RunContext
 from epochstore.location import join
 from epochstore.plugins import register_family
 from epochstore.run import CHECKPOINTS_DIR, Variant, write_variant
@@ -55,7 +55,7 @@ def _data(config: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclass
-class HiddenActivations:
+class HiddenActivations(AnalyzerBase):
     """Hidden-layer activations on the probe: ``(unit, sample)``."""
 
     name: str = "hidden_activations"
@@ -63,9 +63,6 @@ class HiddenActivations:
     fields: Mapping[str, FieldSpec] = field(
         default_factory=lambda: {"activations": FieldSpec(("unit", "sample"))}
     )
-
-    def prepare(self, run: RunContext) -> Mapping[str, Any]:
-        return {}
 
     def compute(
         self, model: nn.Module, cache: Mapping[str, torch.Tensor], probe: Any,
@@ -75,7 +72,7 @@ class HiddenActivations:
 
 
 @dataclass
-class OutputNorm:
+class OutputNorm(AnalyzerBase):
     """Norm of the logits and the loss recorded with the checkpoint."""
 
     name: str = "output_norm"
@@ -83,9 +80,6 @@ class OutputNorm:
     fields: Mapping[str, FieldSpec] = field(
         default_factory=lambda: {"norm": FieldSpec(()), "loss": FieldSpec(())}
     )
-
-    def prepare(self, run: RunContext) -> Mapping[str, Any]:
-        return {}
 
     def compute(
         self, model: nn.Module, cache: Mapping[str, torch.Tensor], probe: Any,
@@ -98,7 +92,7 @@ class OutputNorm:
 
 
 @dataclass
-class WeightDrift:
+class WeightDrift(AnalyzerBase):
     """Distance of the hidden weights from the *final* checkpoint's (a run-level param)."""
 
     name: str = "weight_drift"
@@ -146,19 +140,19 @@ class ToyFamily:
 
     def train(
         self,
-        run_dir: str,
+        location: str,
         config: Mapping[str, Any],
         *,
         progress: Callable[[int, Mapping[str, float]], None] | None = None,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        """Train into ``run_dir`` (a local directory or an fsspec URL with ``storage_options``)."""
+        """Train into ``location`` (a local directory or an fsspec URL with ``storage_options``)."""
         from epochstore.checkpoints import CheckpointManager
 
         config = {**DEFAULT_CONFIG, **config}
-        write_variant(run_dir, Variant(family=self.name, params=config),
+        write_variant(location, Variant(family=self.name, params=config),
                       storage_options=storage_options)
-        manager = CheckpointManager(checkpoint_dir=join(run_dir, CHECKPOINTS_DIR),
+        manager = CheckpointManager(checkpoint_dir=join(location, CHECKPOINTS_DIR),
                                     storage_options=storage_options)
         model = self.build_model(config)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(config["lr"]))

@@ -23,10 +23,10 @@ from torch import nn
 
 from epochstore.analysis.fourier import fourier_basis, frequency_norms, neuron_frequency_fractions
 from epochstore.families.mlp.data import GridData
-from epochstore.interface import FieldSpec
+from epochstore.interface import AnalyzerBase, FieldSpec
 
 if TYPE_CHECKING:
-    from epochstore.interface import Analyzer, EpochContext, JSONValue, RunContext
+    from epochstore.interface import Analyzer, EpochContext
 
 __all__ = [
     "EmbeddingFourier",
@@ -64,20 +64,7 @@ def hidden_grid(cache: Mapping[str, torch.Tensor], p: int) -> Array:
     return result
 
 
-class _Base:
-    name: str
-    version: str
-    fields: Mapping[str, FieldSpec]
-
-    def prepare(self, run: RunContext) -> Mapping[str, JSONValue]:
-        """Return ``{}``: no run-level parameters."""
-        return {}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-class EmbeddingFourier(_Base):
+class EmbeddingFourier(AnalyzerBase):
     """The shared embedding of ``a`` and ``b`` in the Fourier basis of Z_p.
 
     ``coefficients[i] = || F[i] @ E ||_2`` and ``frequency_norms[k - 1] =
@@ -109,7 +96,7 @@ class EmbeddingFourier(_Base):
         }
 
 
-class NeuronFrequencies(_Base):
+class NeuronFrequencies(AnalyzerBase):
     """How much of each hidden neuron's variation over the grid lies in each frequency.
 
     ``norm_matrix[k - 1, n]`` is the fraction of neuron ``n``'s DC-removed 2-D Fourier energy
@@ -150,7 +137,7 @@ class NeuronFrequencies(_Base):
         }
 
 
-class TrainingMetrics(_Base):
+class TrainingMetrics(AnalyzerBase):
     """Train/test loss and accuracy, recomputed from the logits on the grid."""
 
     name = "training_metrics"

@@ -65,13 +65,13 @@ class ModAddMLPFamily:
 
     def train(
         self,
-        run_dir: str,
+        location: str,
         config: Mapping[str, Any],
         *,
         progress: Callable[[int, Mapping[str, float]], None] | None = None,
     ) -> None:
-        """Train a run into ``run_dir`` (resumable).
+        """Train a run into ``location``, a local directory (resumable).
 
         See :func:`~epochstore.families.mlp.train.train_run`.
         """
-        train_run(run_dir, config, progress=progress)
+        train_run(location, config, progress=progress)

@@ -11,7 +11,6 @@ from .analyzers import (
 from .config import PRESETS, ModAddConfig, get_preset
 from .data import ModAddData, make_data
 from .family import ModAddFamily
-from .fourier import fourier_basis, fourier_labels
 from .model import ModAddTransformer, build_model
 from .train import train_run
 
@@ -28,8 +27,6 @@ __all__ = [
     "TrainingMetrics",
     "build_model",
     "default_analyzers",
-    "fourier_basis",
-    "fourier_labels",
     "get_preset",
     "make_data",
     "train_run",

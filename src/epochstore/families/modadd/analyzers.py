@@ -40,7 +40,7 @@ from epochstore.analysis.fourier import (
 from epochstore.errors import CheckpointNotFoundError
 from epochstore.families.modadd.data import ModAddData
 from epochstore.families.modadd.train import loss_fn
-from epochstore.interface import FieldSpec
+from epochstore.interface import AnalyzerBase, FieldSpec
 
 if TYPE_CHECKING:
     from epochstore.interface import Analyzer, EpochContext, JSONValue, RunContext
@@ -345,22 +345,7 @@ def excluded_loss(
     return _excluded(logits, key_logits, probe)
 
 
-class _Base:
-    """Shared defaults: no run-level parameters."""
-
-    name: str
-    version: str
-    fields: Mapping[str, FieldSpec]
-
-    def prepare(self, run: RunContext) -> Mapping[str, JSONValue]:
-        """Return ``{}``: this analyzer has no run-level parameters."""
-        return {}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-class DominantFrequencies(_Base):
+class DominantFrequencies(AnalyzerBase):
     """Token embedding in the Fourier basis of Z_p.
 
     ``coefficients[i] = || F[i] @ W_E[:p] ||_2`` for the ``p`` basis rows ``F[i]`` (const,
@@ -402,7 +387,7 @@ class DominantFrequencies(_Base):
         }
 
 
-class NeuronActivations(_Base):
+class NeuronActivations(AnalyzerBase):
     """MLP post-activations (after ReLU) at the ``=`` position over the full grid.
 
     ``activations[n, a, b]`` is neuron ``n``'s activation on input ``a b =``.
@@ -430,7 +415,7 @@ class NeuronActivations(_Base):
         return {"activations": _grid(cache, _probe(probe).p).astype(np.float32, order="C")}
 
 
-class NeuronFreqNorm(_Base):
+class NeuronFreqNorm(AnalyzerBase):
     """How much of each neuron's variation over the grid lies in each frequency.
 
     For neuron ``n`` with activations ``A_n[a, b]``: centre it (``C_n = A_n - mean A_n``), take
@@ -480,7 +465,7 @@ class NeuronFreqNorm(_Base):
         }
 
 
-class TrainingMetrics(_Base):
+class TrainingMetrics(AnalyzerBase):
     """Train and test loss and accuracy of the checkpoint, recomputed on the probe.
 
     The probe covers the whole grid, so one forward pass gives both sets. Losses are the
@@ -519,7 +504,7 @@ class TrainingMetrics(_Base):
         return out
 
 
-class ProgressMeasures:
+class ProgressMeasures(AnalyzerBase):
     """The progress measures of Nanda et al. (2023), with key frequencies from the final epoch.
 
     ``prepare`` loads the run's final checkpoint and picks its *key frequencies*: those that
@@ -612,7 +597,7 @@ class ProgressMeasures:
             }
         if not run.epochs:
             raise CheckpointNotFoundError(
-                f"run {run.run_dir!r} has no checkpoints to choose key frequencies from; "
+                f"run {run.location!r} has no checkpoints to choose key frequencies from; "
                 "train it first or pass ProgressMeasures(key_frequencies=[...])"
             )
         final = run.epochs[-1]

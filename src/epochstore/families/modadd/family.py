@@ -128,14 +128,15 @@ class ModAddFamily:
 
     def train(
         self,
-        run_dir: str,
+        location: str,
         config: Mapping[str, Any],
         *,
         progress: Callable[[int, Mapping[str, float]], None] | None = None,
         device: str = "cpu",
         resume: bool = True,
     ) -> None:
-        """Train a run into ``run_dir``; see :func:`~epochstore.families.modadd.train.train_run`."""
+        """Train a run into ``location``, a local directory; see
+        :func:`~epochstore.families.modadd.train.train_run`."""
         from epochstore.families.modadd.train import train_run
 
-        train_run(run_dir, self.config(config), device=device, progress=progress, resume=resume)
+        train_run(location, self.config(config), device=device, progress=progress, resume=resume)

@@ -33,29 +33,29 @@ class TorchModelFamily:
 
     Parameters
     ----------
-    run_dir
+    location
         The run whose saved probe :meth:`make_probe` reads (the pipeline binds it with
         :meth:`for_run`).
     storage_options
-        fsspec options when ``run_dir`` is a URL.
+        fsspec options when ``location`` is a URL.
     """
 
     name = FAMILY_NAME
 
     def __init__(
-        self, run_dir: str | None = None, storage_options: Mapping[str, Any] | None = None
+        self, location: str | None = None, storage_options: Mapping[str, Any] | None = None
     ) -> None:
-        self.run_dir = run_dir
+        self.location = location
         self.storage_options = dict(storage_options) if storage_options else None
 
     def __repr__(self) -> str:
-        return f"TorchModelFamily(run_dir={self.run_dir!r})"
+        return f"TorchModelFamily(location={self.location!r})"
 
     def for_run(
-        self, run_dir: str, storage_options: Mapping[str, Any] | None = None
+        self, location: str, storage_options: Mapping[str, Any] | None = None
     ) -> TorchModelFamily:
-        """Return this family bound to ``run_dir`` (where the probe was saved)."""
-        return TorchModelFamily(run_dir, storage_options)
+        """Return this family bound to ``location`` (where the probe was saved)."""
+        return TorchModelFamily(location, storage_options)
 
     def presets(self) -> Mapping[str, Mapping[str, Any]]:
         """None: a ``"torch"`` run is trained by your own loop, not by epochstore."""
@@ -108,12 +108,12 @@ class TorchModelFamily:
 
         from epochstore.location import open_filesystem
 
-        if self.run_dir is None:
+        if self.location is None:
             raise EpochstoreError(
                 "the saved probe is in the run directory: use TorchModelFamily().for_run(run) "
                 "(AnalysisPipeline does)"
             )
-        fs, root = open_filesystem(self.run_dir, self.storage_options)
+        fs, root = open_filesystem(self.location, self.storage_options)
         path = fs.join(root, str(spec.get("file", PROBE_FILE)))
         data = fs.read_bytes(path)
         expected = spec.get("sha256")
@@ -144,7 +144,7 @@ class TorchModelFamily:
 
     def train(
         self,
-        run_dir: str,
+        location: str,
         config: Mapping[str, Any],
         *,
         progress: Callable[[int, Mapping[str, float]], None] | None = None,

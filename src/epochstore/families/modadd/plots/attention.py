@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import plotly.graph_objects as go
 import xarray as xr
 
-from epochstore.figures import epoch_of, field, figure, grid_values, subplot_grid
+from epochstore.figures import epoch_of, field, grid_values, heatmap_grid
 
 __all__ = ["render_attention_pattern"]
 
@@ -59,33 +57,13 @@ def render_attention_pattern(
             raise IndexError(f"head {h} is out of range: this run has heads 0..{n_heads - 1}")
     block = grid_values(array.isel({array.dims[0]: heads}))
     row_dim, col_dim = (str(d) for d in array.dims[1:])
-    columns = max(1, min(columns, len(heads)))
-    rows = math.ceil(len(heads) / columns)
-    axes, notes, refs = subplot_grid(rows, columns, [f"head {h}" for h in heads])
-    for key, axis in axes.items():
-        if key.startswith("yaxis"):
-            axis["autorange"] = "reversed"
-    traces = [
-        {
-            "type": "heatmap",
-            "z": block[i],
-            "coloraxis": "coloraxis",
-            "xaxis": xa,
-            "yaxis": ya,
-            "name": f"head {h}",
-            "hovertemplate": f"head {h}<br>{row_dim}=%{{y}}, {col_dim}=%{{x}}<br>"
-            "%{z:.3f}<extra></extra>",
-        }
-        for i, (h, (xa, ya)) in enumerate(zip(heads, refs, strict=False))
-    ]
-    return figure(
-        traces,
-        {
-            **axes,
-            "title": {"text": title or f"Attention patterns, epoch {epoch}"},
-            "annotations": notes,
-            "coloraxis": {"colorscale": "Blues", "cmin": 0.0, "cmax": 1.0},
-            "height": height or 250 * rows + 90,
-            "meta": {"epoch": epoch},
-        },
+    hover = f"<br>{row_dim}=%{{y}}, {col_dim}=%{{x}}<br>%{{z:.3f}}<extra></extra>"
+    return heatmap_grid(
+        [(f"head {h}", block[i], f"head {h}{hover}") for i, h in enumerate(heads)],
+        columns=columns,
+        coloraxis={"colorscale": "Blues", "cmin": 0.0, "cmax": 1.0},
+        title=title or f"Attention patterns, epoch {epoch}",
+        row_height=250,
+        height=height,
+        meta={"epoch": epoch},
     )

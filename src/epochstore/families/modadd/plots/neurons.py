@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,9 +15,9 @@ from epochstore.figures import (
     field,
     figure,
     grid_values,
+    heatmap_grid,
     labels,
     position,
-    subplot_grid,
 )
 
 __all__ = ["render_neuron_grid", "render_neuron_heatmap"]
@@ -135,38 +134,22 @@ def render_neuron_grid(
     if not chosen:
         raise ValueError("neuron grid: give at least one neuron")
     where = {n: position(array, "neuron", n, "neuron") for n in chosen}
-    columns = max(1, min(columns, len(chosen)))
-    rows = math.ceil(len(chosen) / columns)
     unique = sorted(set(where.values()))
     block = grid_values(array.isel(neuron=unique))
-    by_neuron = {n: block[unique.index(where[n])] for n in chosen}
     top = _symmetric_range(block)
-    axes, notes, refs = subplot_grid(rows, columns, [f"neuron {n}" for n in chosen],
-                                     hspace=0.02, vspace=0.09)
-    traces = [
-        {
-            "type": "heatmap",
-            "z": by_neuron[n],
-            "coloraxis": "coloraxis",
-            "xaxis": xa,
-            "yaxis": ya,
-            "name": f"neuron {n}",
-            "hovertemplate": f"neuron {n}<br>a=%{{y}}, b=%{{x}}<br>%{{z:.4f}}<extra></extra>",
-        }
-        for n, (xa, ya) in zip(chosen, refs, strict=False)
-    ]
-    for key, axis in axes.items():
-        axis["showticklabels"] = False
-        if key.startswith("yaxis"):
-            axis["autorange"] = "reversed"
-    return figure(
-        traces,
-        {
-            **axes,
-            "title": {"text": title or f"Neuron activations over (a, b), epoch {epoch}"},
-            "annotations": notes,
-            "coloraxis": {"colorscale": "RdBu", "cmid": 0.0, "cmin": -top, "cmax": top},
-            "height": height or 170 * rows + 90,
-            "meta": {"epoch": epoch, "neurons": chosen},
-        },
+    return heatmap_grid(
+        [
+            (f"neuron {n}", block[unique.index(where[n])],
+             f"neuron {n}<br>a=%{{y}}, b=%{{x}}<br>%{{z:.4f}}<extra></extra>")
+            for n in chosen
+        ],
+        columns=columns,
+        coloraxis={"colorscale": "RdBu", "cmid": 0.0, "cmin": -top, "cmax": top},
+        title=title or f"Neuron activations over (a, b), epoch {epoch}",
+        row_height=170,
+        height=height,
+        meta={"epoch": epoch, "neurons": chosen},
+        hide_ticks=True,
+        hspace=0.02,
+        vspace=0.09,
     )
