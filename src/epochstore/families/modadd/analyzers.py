@@ -119,23 +119,17 @@ def _shared(cache: Mapping[str, torch.Tensor], key: str, make: Any) -> Any:
     return entry[key]
 
 
-def _grid(cache: Mapping[str, torch.Tensor], p: int) -> Array:
-    """:func:`neuron_grid` as a C-ordered array (the cache's dtype), shared within the epoch."""
-
-    def make() -> Array:
-        grid = neuron_grid(cache, p).to("cpu").contiguous().numpy()
-        grid.flags.writeable = False
-        return grid
-
-    result: Array = _shared(cache, f"grid/{p}", make)
-    return result
-
-
 def _coefficients(cache: Mapping[str, torch.Tensor], p: int) -> FrequencyCoefficients:
-    """:func:`frequency_coefficients` of the epoch's grid, computed once per epoch."""
-    result: FrequencyCoefficients = _shared(
-        cache, f"coefficients/{p}", lambda: frequency_coefficients(_grid(cache, p))
-    )
+    """:func:`frequency_coefficients` of the epoch's grid, computed once per epoch.
+
+    Read straight from the cache's rows ``a * p + b`` as ``(a, b, neuron)``: no copy.
+    """
+
+    def make() -> FrequencyCoefficients:
+        rows = neuron_grid(cache, p).permute(1, 2, 0).detach().to("cpu").numpy()
+        return frequency_coefficients(rows, neuron_axis=-1)
+
+    result: FrequencyCoefficients = _shared(cache, f"coefficients/{p}", make)
     return result
 
 
@@ -426,8 +420,9 @@ class NeuronActivations(_Base):
         context: EpochContext,
     ) -> dict[str, Array]:
         """Return ``activations`` ``(d_mlp, p, p)`` float32."""
-        # A copy: the shared grid is read-only and the cache may be freed once the epoch is done.
-        return {"activations": _grid(cache, _probe(probe).p).astype(np.float32, order="C")}
+        # One C-ordered float32 copy (the cache may be freed once the epoch is done).
+        grid = neuron_grid(cache, _probe(probe).p).detach().to("cpu").numpy()
+        return {"activations": np.array(grid, dtype=np.float32, order="C")}
 
 
 class NeuronFreqNorm(_Base):
