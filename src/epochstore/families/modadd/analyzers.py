@@ -238,30 +238,35 @@ def _check_frequencies(p: int, key_frequencies: Sequence[int]) -> list[int]:
     return freqs
 
 
-def _key_logits(
+def _key_table(
     model: torch.nn.Module,
     cache: Mapping[str, torch.Tensor],
     probe: ModAddData,
     key_frequencies: Sequence[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The float64 logits and ``(sum_k (u_k u_k^T + v_k v_k^T) N) W_out W_U``.
+    """The float64 logits and the key part of the logits by residue ``(a + b) mod p``.
 
-    The key part of the logits is ``D ((D^T N) W_L)`` with ``D`` the ``(p^2, 2K)`` key
-    directions, computed per residue ``(a + b) mod p`` (:func:`_key_directions`) and
-    gathered over the grid, and ``D^T N`` read off the neurons' 2-D Fourier coefficients
-    (:func:`_key_projections`, shared with the frequency analyses): no product with the
-    ``(p^2, d_mlp)`` activations at all.
+    The key part ``(sum_k (u_k u_k^T + v_k v_k^T) N) W_out W_U`` of row ``(a, b)`` is
+    ``D ((D^T N) W_L)`` with ``D`` the ``(p^2, 2K)`` key directions, which depend on the row
+    only through ``r = (a + b) mod p`` (:func:`_key_directions`): returned as the ``(p, p)``
+    table ``residue x logit``, never gathered over the grid. ``D^T N`` is read off the
+    neurons' 2-D Fourier coefficients (:func:`_key_projections`, shared with the frequency
+    analyses): no product with the ``(p^2, d_mlp)`` activations at all.
     """
     p = probe.p
     freqs = _check_frequencies(p, key_frequencies)
     logits = _cached(cache, "logits")[:, -1, :].to("cpu", torch.float64)
     if not freqs:
-        return logits, torch.zeros_like(logits)
+        return logits, torch.zeros(p, logits.shape[1], dtype=torch.float64)
     w_l = _param(model, "W_out") @ _param(model, "W_U")
     projections = _key_projections(_coefficients(cache, p), freqs)
-    table = _key_directions(p, freqs) @ (projections @ w_l)  # (p, p): residue x logit
-    grid = torch.arange(p)
-    return logits, table[(grid[:, None] + grid[None, :]).remainder(p).reshape(-1)]
+    return logits, _key_directions(p, freqs) @ (projections @ w_l)
+
+
+def _residues(probe: ModAddData) -> torch.Tensor:
+    """``(a + b) mod p`` of every probe row."""
+    inputs = probe.inputs.cpu()
+    return (inputs[:, 0] + inputs[:, 1]).remainder(probe.p)
 
 
 def _key_projections(coef: FrequencyCoefficients, freqs: Sequence[int]) -> torch.Tensor:
@@ -280,18 +285,23 @@ def _key_projections(coef: FrequencyCoefficients, freqs: Sequence[int]) -> torch
     return torch.from_numpy(np.stack([cos, sin], axis=2).reshape(cos.shape[0], -1).T.copy())
 
 
-def _restricted(logits: torch.Tensor, key_logits: torch.Tensor, probe: ModAddData) -> float:
+def _restricted(logits: torch.Tensor, key_table: torch.Tensor, probe: ModAddData) -> float:
     # (mean_rows(N) + key part) W_L, re-centred on mean_rows(L): the constant mean_rows(N) W_L
-    # cancels, leaving the key part's logits centred plus the mean logits.
-    restricted = key_logits - key_logits.mean(dim=0, keepdim=True)
+    # cancels, leaving the key part's logits centred plus the mean logits. The key part depends
+    # on the row only through its residue, and each residue is p rows of the grid, so the
+    # restricted logits are a (p, p) table by residue and its mean over the grid is the mean
+    # over residues.
+    restricted = key_table - key_table.mean(dim=0, keepdim=True)
     restricted = restricted + logits.mean(dim=0, keepdim=True)
+    log_probs = torch.log_softmax(restricted, dim=-1)
     test = probe.test_indices.cpu()
-    return float(loss_fn(restricted[test], probe.labels.cpu()[test]))
+    return float(-log_probs[_residues(probe)[test], probe.labels.cpu()[test]].mean())
 
 
-def _excluded(logits: torch.Tensor, key_logits: torch.Tensor, probe: ModAddData) -> float:
+def _excluded(logits: torch.Tensor, key_table: torch.Tensor, probe: ModAddData) -> float:
     train = probe.train_indices.cpu()
-    return float(loss_fn((logits - key_logits)[train], probe.labels.cpu()[train]))
+    excluded = logits[train] - key_table[_residues(probe)[train]]
+    return float(loss_fn(excluded, probe.labels.cpu()[train]))
 
 
 def restricted_loss(
@@ -315,8 +325,8 @@ def restricted_loss(
     the test set. It falls well before the test loss does: the generalising circuit forms
     before the memorising one is cleaned up.
     """
-    logits, key_logits = _key_logits(model, cache, probe, key_frequencies)
-    return _restricted(logits, key_logits, probe)
+    logits, key_table = _key_table(model, cache, probe, key_frequencies)
+    return _restricted(logits, key_table, probe)
 
 
 def excluded_loss(
@@ -335,8 +345,8 @@ def excluded_loss(
     and return the float64 cross-entropy of ``L_E`` on the training set. It rises while the
     model comes to rely on the Fourier circuit instead of memorisation.
     """
-    logits, key_logits = _key_logits(model, cache, probe, key_frequencies)
-    return _excluded(logits, key_logits, probe)
+    logits, key_table = _key_table(model, cache, probe, key_frequencies)
+    return _excluded(logits, key_table, probe)
 
 
 class _Base:
@@ -505,12 +515,14 @@ class TrainingMetrics(_Base):
         data = _probe(probe)
         logits = _cached(cache, "logits")[:, -1, :].to("cpu", torch.float64)
         labels = data.labels.cpu()
+        # Per row once (the cross-entropy of loss_fn, row by row), then averaged per split.
+        nll = -torch.log_softmax(logits, dim=-1).gather(-1, labels[:, None])[:, 0]
+        correct = (logits.argmax(dim=-1) == labels).to(torch.float64)
         out: dict[str, Array] = {}
         for split, idx in (("train", data.train_indices), ("test", data.test_indices)):
             rows = idx.cpu()
-            out[f"{split}_loss"] = np.asarray(float(loss_fn(logits[rows], labels[rows])))
-            correct = logits[rows].argmax(dim=-1) == labels[rows]
-            out[f"{split}_accuracy"] = np.asarray(float(correct.to(torch.float64).mean()))
+            out[f"{split}_loss"] = np.asarray(float(nll[rows].mean()))
+            out[f"{split}_accuracy"] = np.asarray(float(correct[rows].mean()))
         return out
 
 
@@ -659,14 +671,14 @@ class ProgressMeasures:
             )
         p = data.p
         fractions = _fractions(cache, p)
-        logits, key_logits = _key_logits(model, cache, data, keys)
+        logits, key_table = _key_table(model, cache, data, keys)
         embed = frequency_norms(embedding_fourier_norms(model, p))
         logit = frequency_norms(_neuron_logit_fourier_norms(model, p))
         with torch.no_grad():
             weights = sum(float((w.detach().double() ** 2).sum()) for w in model.parameters())
         return {
-            "restricted_loss": np.asarray(_restricted(logits, key_logits, data)),
-            "excluded_loss": np.asarray(_excluded(logits, key_logits, data)),
+            "restricted_loss": np.asarray(_restricted(logits, key_table, data)),
+            "excluded_loss": np.asarray(_excluded(logits, key_table, data)),
             "gini_embedding": np.asarray(gini(embed)),
             "gini_neuron_logit": np.asarray(gini(logit)),
             "specialised_neurons": np.asarray(
