@@ -139,9 +139,26 @@ class ModAddTransformer(nn.Module):
         With one layer, the last position's output depends on the attention of that query
         alone and on the MLP at that position alone, so the MLP and unembedding of the other
         positions (two thirds of the work) are skipped. Equal to ``forward(x)[:, -1]`` up to
-        floating-point rounding; used for training and evaluation.
+        floating-point rounding; used for training and evaluation (the analyzers' cached
+        forward is ``forward(x, cache, positions="last")``).
         """
-        return self._forward_last(x)[:, 0]
+        # Queries, keys and values are linear in the embeddings, so they are looked up in
+        # per-token and per-position tables (vocabulary x heads), not projected per example;
+        # batched 1x32-by-32x3 matmuls are slow on CPU, so scores use broadcast products.
+        batch, h, e, d = x.shape[0], self.n_heads, self.d_head, self.d_model
+        w_qkv = torch.cat([self.W_Q, self.W_K, self.W_V], dim=0).permute(1, 0, 2).reshape(d, -1)
+        token_qkv = (self.W_E @ w_qkv).view(-1, 3, h, e)
+        pos_qkv = (self.W_pos @ w_qkv).view(-1, 3, h, e)
+        qkv = token_qkv[x] + pos_qkv
+        q = qkv[:, -1:, 0]
+        k, v = qkv[:, :, 1], qkv[:, :, 2]
+        pattern = torch.softmax((q * k).sum(-1) / math.sqrt(e), dim=1)
+        z = (pattern[..., None] * v).sum(1)
+        resid_pre_last = self.W_E[x[:, -1]] + self.W_pos[-1]
+        resid_mid = resid_pre_last + z.reshape(batch, h * e) @ self.W_O.reshape(h * e, d)
+        mlp_post = torch.relu(resid_mid @ self.W_in + self.b_in)
+        resid_post = resid_mid + mlp_post @ self.W_out + self.b_out
+        return resid_post @ self.W_U
 
     def _forward_last(
         self,
@@ -153,29 +170,33 @@ class ModAddTransformer(nn.Module):
 
         The cache holds the :data:`CACHE_KEYS` of that position (a position axis of length 1),
         except ``k`` and ``v``, which the last query reads at every position, and the scores
-        and pattern, ``(B, H, 1, P_key)``.
+        and pattern, ``(B, H, 1, P_key)``. Activations that are not kept are not computed.
         """
-        # Queries, keys and values are linear in the embeddings, so they are looked up in
-        # per-token and per-position tables (vocabulary x heads), not projected per example;
-        # batched 1x32-by-32x3 matmuls are slow on CPU, so scores use broadcast products.
-        # The last position attends to every position: no causal mask is needed.
-        batch, h, e, d = x.shape[0], self.n_heads, self.d_head, self.d_model
+        # Everything before the MLP depends on the example only through its tokens, so it is
+        # computed once per (token, position) in tables the size of the vocabulary and looked
+        # up: the residual stream (W_E + W_pos), its queries, keys and values, and the scores
+        # of the last position's query against every key. Per example only the lookups, the
+        # softmax over 3 keys, the pattern-weighted values and the matmuls of one position are
+        # left. The last position attends to every position: no causal mask is needed.
+        keep = CACHE_KEYS.keys() if cache_keys is None else cache_keys
+        batch, n_ctx = x.shape
+        h, e, d = self.n_heads, self.d_head, self.d_model
+        positions = torch.arange(n_ctx, device=x.device)
         w_qkv = torch.cat([self.W_Q, self.W_K, self.W_V], dim=0).permute(1, 0, 2).reshape(d, -1)
-        token_qkv = (self.W_E @ w_qkv).view(-1, 3, h, e)
-        pos_qkv = (self.W_pos @ w_qkv).view(-1, 3, h, e)
-        q = token_qkv[x[:, -1], 0] + pos_qkv[-1, 0]  # (B, H, e)
-        kv = token_qkv[x, 1:] + pos_qkv[:, 1:]  # (B, P, 2, H, e)
-        k, v = kv[:, :, 0], kv[:, :, 1]  # (B, P, H, e)
-        scores = (q[:, None] * k).sum(-1) / math.sqrt(e)  # (B, P, H)
+        resid_table = self.W_E[:, None] + self.W_pos  # (vocab, P, d)
+        qkv_table = (resid_table @ w_qkv).view(-1, n_ctx, 3, h, e)  # (vocab, P, qkv, H, e)
+        q_table, k_table, v_table = qkv_table[:, -1, 0], qkv_table[:, :, 1], qkv_table[:, :, 2]
+        score_table = torch.einsum("mhe,tphe->mtph", q_table, k_table) / math.sqrt(e)
+        scores = score_table[x[:, -1:], x, positions]  # (B, P, H)
         pattern = torch.softmax(scores, dim=1)
-        z = (pattern[..., None] * v).sum(1)  # (B, H, e)
-        embed = self.W_E[x[:, -1]]
-        resid_pre = embed + self.W_pos[-1]
-        attn_out = z.reshape(batch, h * e) @ self.W_O.reshape(h * e, d)
-        resid_mid = resid_pre + attn_out
-        mlp_pre = resid_mid @ self.W_in + self.b_in
-        mlp_post = torch.relu(mlp_pre)
-        mlp_out = mlp_post @ self.W_out + self.b_out
+        z = (pattern[..., None] * v_table[x, positions]).sum(1)  # (B, H, e)
+        resid_pre = resid_table[x[:, -1], -1]
+        z_flat, w_o = z.reshape(batch, h * e), self.W_O.reshape(h * e, d)
+        resid_mid = torch.addmm(resid_pre, z_flat, w_o)
+        mlp_pre = torch.addmm(self.b_in, resid_mid, self.W_in)
+        keep_pre = cache is not None and "mlp_pre" in keep
+        mlp_post = torch.relu(mlp_pre) if keep_pre else torch.relu_(mlp_pre)
+        mlp_out = torch.addmm(self.b_out, mlp_post, self.W_out)
         resid_post = resid_mid + mlp_out
         logits = (resid_post @ self.W_U)[:, None]
         if cache is not None:
@@ -183,16 +204,16 @@ class ModAddTransformer(nn.Module):
                 cache,
                 cache_keys,
                 {
-                    "embed": lambda: embed[:, None],
+                    "embed": lambda: self.W_E[x[:, -1:]],
                     "pos_embed": lambda: self.W_pos[-1:],
                     "resid_pre": lambda: resid_pre[:, None],
-                    "q": lambda: q[:, :, None],
-                    "k": lambda: k.transpose(1, 2),
-                    "v": lambda: v.transpose(1, 2),
+                    "q": lambda: q_table[x[:, -1]][:, :, None],
+                    "k": lambda: k_table[x, positions].transpose(1, 2),
+                    "v": lambda: v_table[x, positions].transpose(1, 2),
                     "attn_scores": lambda: scores.transpose(1, 2)[:, :, None],
                     "attn_pattern": lambda: pattern.transpose(1, 2)[:, :, None],
                     "attn_z": lambda: z[:, :, None],
-                    "attn_out": lambda: attn_out[:, None],
+                    "attn_out": lambda: (z_flat @ w_o)[:, None],
                     "resid_mid": lambda: resid_mid[:, None],
                     "mlp_pre": lambda: mlp_pre[:, None],
                     "mlp_post": lambda: mlp_post[:, None],
