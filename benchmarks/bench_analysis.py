@@ -184,8 +184,7 @@ def main() -> None:
             ),
             **{
                 key: {
-                    stage: statistics.median(r[key][stage] for r in runs)
-                    for stage in runs[0][key]
+                    stage: statistics.median(r[key][stage] for r in runs) for stage in runs[0][key]
                 }
                 for key in ("stages_median_s", "stages_cpu_median_s")
             },
