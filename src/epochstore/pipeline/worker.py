@@ -219,10 +219,35 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
                 missing.append(name)
         # Each result is written by one background thread while the next analyzer computes: a
         # write mostly waits on fsync, which releases the GIL. Only that thread uses the store
-        # from here on, and it writes in order; leaving the block waits for every write.
+        # from here on and it writes in order; after a failed write it writes nothing more (as
+        # sequential writes would) and the task raises that error once every write has ended.
+        failed: list[BaseException] = []
+
+        def write(analyzer: Analyzer, outputs: dict[str, np.ndarray]) -> bool | None:
+            """Write one result: True if written, False if already there, None if skipped."""
+            if failed:
+                return None
+            try:
+                store.write_epoch(
+                    analyzer.name,
+                    task.epoch,
+                    outputs,
+                    dims={field: spec.dims for field, spec in analyzer.fields.items()},
+                    overwrite=analyzer.name in task.overwrite,  # a stale epoch, replaced atomically
+                    attrs={EPOCH_VERSION_KEY: analyzer.version},
+                )
+            except EpochExistsError:
+                return False
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+            return True
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="epochstore-write") as writer:
             writes = []
             for name in missing:
+                if failed:
+                    break  # raised below
                 analyzer = ctx.analyzers[name]
                 context = EpochContext(
                     epoch=task.epoch,
@@ -233,24 +258,13 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
                     load_state_dict=functools.partial(_state_dict, ctx),
                 )
                 outputs = conform_outputs(analyzer, analyzer.compute(model, cache, probe, context))
-                write = writer.submit(
-                    store.write_epoch,
-                    name,
-                    task.epoch,
-                    outputs,
-                    dims={field: spec.dims for field, spec in analyzer.fields.items()},
-                    overwrite=name in task.overwrite,  # a stale epoch, replaced atomically
-                    attrs={EPOCH_VERSION_KEY: analyzer.version},
-                )
-                writes.append((name, write))
+                writes.append((name, writer.submit(write, analyzer, outputs)))
                 del outputs
-            for name, write in writes:
-                try:
-                    write.result()
-                except EpochExistsError:
-                    already.append(name)
-                else:
-                    written.append(name)
+        for name, result in writes:
+            if result.result():  # the failed write's error, if any
+                written.append(name)
+            else:
+                already.append(name)
     del model, cache, checkpoint
     gc.collect()
     _freeze_long_lived_objects()  # after the first collect: only long-lived objects remain
