@@ -330,3 +330,19 @@ def test_family_positions_choose_the_forward_and_refuse_anything_else() -> None:
         ModAddFamily(positions="first")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="positions"):
         model(probe.inputs, positions="first")  # type: ignore[arg-type]
+
+
+def test_last_position_forward_gives_the_same_gradients_as_forward() -> None:
+    # Its MLP activation is applied in place when mlp_pre is not kept: autograd must agree.
+    from epochstore.families.modadd.train import loss_fn
+
+    cfg = ModAddConfig(**SMALL)
+    data = make_data(cfg)
+    grads = []
+    for positions in ("all", "last"):
+        model = build_model(cfg)
+        logits = model(data.inputs, positions=positions)[:, -1]  # type: ignore[arg-type]
+        torch.autograd.backward(loss_fn(logits, data.labels))
+        grads.append({name: p.grad for name, p in model.named_parameters()})
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-6, msg=name)
