@@ -244,8 +244,8 @@ class ModAddTransformer(nn.Module):
             Store only these keys (default: all of them), to save memory.
         positions
             ``"all"``: every position. ``"last"``: only what the last position (``=``, where
-            the prediction is read) needs, about a tenth of the work: the query, MLP and
-            logits of that position alone, keys and values of every position. Each cached
+            the prediction is read) needs, 4x less CPU at p = 113: the query, MLP and logits
+            of that position alone, keys and values of every position. Each cached
             activation then has a position axis of length 1 (the last position), except
             ``k`` and ``v`` (every position), ``pos_embed`` is ``(1, d_model)`` and the
             scores and pattern are ``(B, H, 1, P_key)``. Equal to the last position of
