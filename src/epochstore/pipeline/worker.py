@@ -223,17 +223,17 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
         # sequential writes would) and the task raises that error once every write has ended.
         failed: list[BaseException] = []
 
-        def write(analyzer: Analyzer, outputs: dict[str, np.ndarray]) -> bool | None:
+        def write(name: str, analyzer: Analyzer, outputs: dict[str, np.ndarray]) -> bool | None:
             """Write one result: True if written, False if already there, None if skipped."""
             if failed:
                 return None
             try:
                 store.write_epoch(
-                    analyzer.name,
+                    name,
                     task.epoch,
                     outputs,
                     dims={field: spec.dims for field, spec in analyzer.fields.items()},
-                    overwrite=analyzer.name in task.overwrite,  # a stale epoch, replaced atomically
+                    overwrite=name in task.overwrite,  # a stale epoch, replaced atomically
                     attrs={EPOCH_VERSION_KEY: analyzer.version},
                 )
             except EpochExistsError:
@@ -258,7 +258,7 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
                     load_state_dict=functools.partial(_state_dict, ctx),
                 )
                 outputs = conform_outputs(analyzer, analyzer.compute(model, cache, probe, context))
-                writes.append((name, writer.submit(write, analyzer, outputs)))
+                writes.append((name, writer.submit(write, name, analyzer, outputs)))
                 del outputs
         for name, result in writes:
             if result.result():  # the failed write's error, if any
