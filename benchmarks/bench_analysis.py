@@ -4,21 +4,28 @@ For each source tree given (``--src``, e.g. this worktree's ``src`` and a ``git 
 older commit), a fresh subprocess with that tree first on ``PYTHONPATH``:
 
 1. runs ``AnalysisPipeline(copy).run(workers=1)`` on a fresh copy of the run (checkpoints
-   hard-linked, empty artifact store): the per-checkpoint task seconds (median) and the
-   child's peak RSS (``VmHWM``); ``prepare`` (the key frequencies, one forward pass of the
-   final checkpoint) is outside the per-checkpoint figure;
+   hard-linked, empty artifact store): the per-checkpoint task seconds (median), the
+   child's peak RSS (``VmHWM``) and the process CPU seconds of the whole run per checkpoint
+   (``run_cpu_per_checkpoint_s``: includes ``prepare`` and the summary, all threads);
+   ``prepare`` (the key frequencies, one forward pass of the final checkpoint) is outside the
+   per-checkpoint task figure;
 2. times each stage on every checkpoint: load, the cached forward pass, each analyzer's
-   ``compute`` in the pipeline's order (shared work is counted where it is first done).
+   ``compute`` in the pipeline's order (shared work is counted where it is first done), in
+   wall seconds (``stages_median_s``) and process CPU seconds (``stages_cpu_median_s``: less
+   sensitive to a loaded machine, where waiting threads inflate wall time).
 
-Sources alternate within each repeat (the machine is noisy); the JSON keeps every repeat.
+Sources alternate within each repeat (the machine is noisy); the JSON keeps every repeat and
+the load average when each child started.
 
 Usage::
 
     epochstore train /tmp/tp/run --family modadd --preset paper \\
         --set num_epochs=40 --set checkpoint_every=10
-    git archive 930a37c src | tar -x -C /tmp/before
+    mkdir -p /tmp/before && git archive 930a37c src | tar -x -C /tmp/before
     python benchmarks/bench_analysis.py /tmp/tp/run --src before=/tmp/before/src \\
         --src after=src --repeats 3 --out benchmarks/results/analysis.json
+
+Pass ``--threads N`` to run every child with ``torch.set_num_threads(N)``.
 """
 
 from __future__ import annotations
@@ -70,6 +77,8 @@ def child(run: str) -> Json:
         _copy_run(Path(run), copy)
         pipeline = AnalysisPipeline(str(copy))
         task_seconds: list[float] = []
+        loadavg = os.getloadavg()[0]
+        cpu_started = time.process_time()
         started = time.perf_counter()
         pipeline.run(
             workers=1,
@@ -77,6 +86,7 @@ def child(run: str) -> Json:
             callback=lambda result, done, total: task_seconds.append(result.seconds),
         )
         wall = time.perf_counter() - started
+        run_cpu = time.process_time() - cpu_started
         peak = _vmhwm_mb()
 
         # Stage timings, on the same checkpoints, with the params the pipeline prepared.
@@ -85,11 +95,13 @@ def child(run: str) -> Json:
         params = {a.name: a.prepare(pipeline._run_context()) for a in analyzers}
         probe = family.make_probe(pipeline.config)
         stages: dict[str, list[float]] = {}
+        stages_cpu: dict[str, list[float]] = {}
 
         def timed(name: str, fn: Any) -> Any:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = fn()
             stages.setdefault(name, []).append(time.perf_counter() - t0)
+            stages_cpu.setdefault(name, []).append(time.process_time() - c0)
             return out
 
         for epoch in pipeline.checkpoints.epochs():
@@ -105,11 +117,14 @@ def child(run: str) -> Json:
     return {
         "checkpoints": len(task_seconds),
         "torch_threads": torch.get_num_threads(),
+        "loadavg_1min": loadavg,
         "wall_s": wall,
+        "run_cpu_per_checkpoint_s": run_cpu / max(1, len(task_seconds)),
         "task_s": task_seconds,
         "task_median_s": statistics.median(task_seconds),
         "vmhwm_mb": peak,
         "stages_median_s": {k: statistics.median(v) for k, v in stages.items()},
+        "stages_cpu_median_s": {k: statistics.median(v) for k, v in stages_cpu.items()},
     }
 
 
@@ -119,9 +134,16 @@ def main() -> None:
     parser.add_argument("--src", action="append", default=[], help="LABEL=PATH to a src tree")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--threads", type=int, help="torch threads in each child (default: torch's)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         print(json.dumps(child(args.child)))
         return
     if args.run is None:
@@ -132,7 +154,13 @@ def main() -> None:
         for label, src in sources.items():
             env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
             proc = subprocess.run(
-                [sys.executable, __file__, "--child", args.run],
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    args.run,
+                    *(["--threads", str(args.threads)] if args.threads else []),
+                ],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -142,17 +170,23 @@ def main() -> None:
             results[label].append(result)
             stages = ", ".join(f"{k} {v:.3f}" for k, v in result["stages_median_s"].items())
             print(
-                f"[{repeat}] {label}: {result['task_median_s']:.3f} s/checkpoint, "
-                f"VmHWM {result['vmhwm_mb']:.0f} MB; {stages}",
+                f"[{repeat}] {label}: {result['task_median_s']:.3f} s/checkpoint "
+                f"(CPU {result['run_cpu_per_checkpoint_s']:.3f} s), "
+                f"VmHWM {result['vmhwm_mb']:.0f} MB, load {result['loadavg_1min']:.1f}; {stages}",
                 flush=True,
             )
     summary = {
         label: {
             "task_median_s": statistics.median(r["task_median_s"] for r in runs),
             "vmhwm_mb": statistics.median(r["vmhwm_mb"] for r in runs),
-            "stages_median_s": {
-                stage: statistics.median(r["stages_median_s"][stage] for r in runs)
-                for stage in runs[0]["stages_median_s"]
+            "run_cpu_per_checkpoint_s": statistics.median(
+                r["run_cpu_per_checkpoint_s"] for r in runs
+            ),
+            **{
+                key: {
+                    stage: statistics.median(r[key][stage] for r in runs) for stage in runs[0][key]
+                }
+                for key in ("stages_median_s", "stages_cpu_median_s")
             },
         }
         for label, runs in results.items()

@@ -275,3 +275,74 @@ def test_family_keeps_only_what_its_analyzers_read_by_default() -> None:
             continue  # needs key frequencies from a final checkpoint; covered in the pipeline
         context = EpochContext(epoch=0, metrics={}, config=config, params={}, device="cpu")
         assert analyzer.compute(model, cache, probe, context)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_last_position_forward_equals_the_full_forwards_last_position(dtype: torch.dtype) -> None:
+    # The paper's sizes at p = 23 (every token, every pair), with non-zero biases.
+    cfg = ModAddConfig(p=23)
+    model = build_model(cfg).to(dtype)
+    with torch.no_grad():
+        model.b_in.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))
+        model.b_out.normal_(0, 0.3, generator=torch.Generator().manual_seed(2))
+    x = make_data(cfg).inputs
+    full: dict[str, torch.Tensor] = {}
+    last: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        full_logits = model(x, cache=full)
+        last_logits = model(x, cache=last, positions="last")
+    assert set(last) == set(CACHE_KEYS)
+    # What the last query reads: keys and values at every position; everything else at the
+    # last position (the scores and pattern of the last query over every key).
+    expected = {
+        key: value if key in ("k", "v") else value[..., -1:, :] for key, value in full.items()
+    }
+    assert {k: v.shape for k, v in last.items()} == {k: v.shape for k, v in expected.items()}
+    assert torch.equal(last["logits"], last_logits)
+    assert torch.equal(last["embed"], full["embed"][:, -1:])  # a lookup: no rounding at all
+    # The same maths, reassociated (q, k, v come from per-token tables, W_E W_Q + W_pos W_Q,
+    # instead of (W_E + W_pos) W_Q; attention sums broadcast products, not matmuls). In float64
+    # the two differ by <= 2e-15 (measured), so 1e-12 shows the computations are the same. In
+    # float32 (eps 6e-8) they differ by <= 1.1e-6 (measured, the logits, |x| <= 1.8: ~10 ulps,
+    # the rounding of reassociated sums of 32-512 terms); 1e-5 leaves a 10x margin and is the
+    # tolerance of final_logits' existing test.
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for key, value in expected.items():
+        torch.testing.assert_close(last[key], value, rtol=tol, atol=tol, msg=key)
+    torch.testing.assert_close(last_logits, full_logits[:, -1:], rtol=tol, atol=tol)
+    torch.testing.assert_close(model.final_logits(x), full_logits[:, -1], rtol=tol, atol=tol)
+
+
+def test_family_positions_choose_the_forward_and_refuse_anything_else() -> None:
+    from epochstore.families.modadd import ModAddFamily
+
+    config = {"p": 5, "d_model": 8, "n_heads": 2, "d_head": 4, "d_mlp": 8}
+    family = ModAddFamily()
+    model = family.build_model(config)
+    probe = family.make_probe(config)
+    last = family.run_with_cache(model, probe)
+    full = ModAddFamily(positions="all").run_with_cache(model, probe)
+    assert family.positions == "last"
+    assert last["mlp_post"].shape == (25, 1, 8)
+    assert full["mlp_post"].shape == (25, 3, 8)
+    torch.testing.assert_close(last["mlp_post"][:, -1], full["mlp_post"][:, -1])
+    with pytest.raises(ValueError, match="positions"):
+        ModAddFamily(positions="first")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="positions"):
+        model(probe.inputs, positions="first")  # type: ignore[arg-type]
+
+
+def test_last_position_forward_gives_the_same_gradients_as_forward() -> None:
+    # Its MLP activation is applied in place when mlp_pre is not kept: autograd must agree.
+    from epochstore.families.modadd.train import loss_fn
+
+    cfg = ModAddConfig(**SMALL)
+    data = make_data(cfg)
+    grads = []
+    for positions in ("all", "last"):
+        model = build_model(cfg)
+        logits = model(data.inputs, positions=positions)[:, -1]  # type: ignore[arg-type]
+        torch.autograd.backward(loss_fn(logits, data.labels))
+        grads.append({name: p.grad for name, p in model.named_parameters()})
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-6, msg=name)

@@ -7,13 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from epochstore import AnalysisPipeline, ArtifactLoader, ArtifactStore, EpochstoreError
-from epochstore.errors import FamilyNotFoundError
+from epochstore.errors import FamilyNotFoundError, SchemaMismatchError
+from epochstore.interface import FieldSpec
 from epochstore.testing.snapshots import assert_same, snapshot
 from epochstore.testing.toy import ToyFamily
 
@@ -183,3 +187,35 @@ def test_old_attribute_names_warn(run: Path) -> None:
         assert pipeline.store is pipeline.artifacts
     with pytest.warns(DeprecationWarning, match="AnalysisPipeline.location"):
         assert pipeline.run_dir == pipeline.location
+
+
+@dataclass
+class _ShapeShifter:
+    """Writes 2 values at epoch 0 and 3 after: the store refuses its second epoch."""
+
+    name: str = "shape_shifter"
+    version: str = "1"
+    fields: Mapping[str, FieldSpec] = field(
+        default_factory=lambda: {"x": FieldSpec(("i",), "float32")}
+    )
+
+    def prepare(self, run: Any) -> Mapping[str, Any]:
+        return {}
+
+    def compute(self, model: Any, cache: Any, probe: Any, context: Any) -> dict[str, np.ndarray]:
+        return {"x": np.zeros(2 if context.epoch == 0 else 3, dtype=np.float32)}
+
+
+def test_a_failed_write_stops_the_task_and_raises_after_the_writes_before_it(run: Path) -> None:
+    # Results are written on a background thread while the next analyzer computes; a failed
+    # write must still end the task with its error, keep what was written before it in the
+    # analyzer order, and write nothing after it.
+    toy = {a.name: a for a in ToyFamily().analyzers()}
+    analyzers = [toy["output_norm"], _ShapeShifter(), toy["weight_drift"]]
+    pipeline = AnalysisPipeline(run, analyzers=analyzers)
+    with pytest.raises(SchemaMismatchError, match="shape_shifter"):
+        pipeline.run(workers=1, progress=False)
+    loader = ArtifactLoader(run)
+    assert loader.get_epochs("shape_shifter") == [0]
+    assert loader.get_epochs("output_norm") == [0, 1]  # written before the failed write
+    assert loader.get_epochs("weight_drift") == [0]  # after it: not written

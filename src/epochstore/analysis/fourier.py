@@ -14,6 +14,7 @@ for frequencies ``k = 1..p//2``. (The original npz-based tool labelled the sin r
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -117,26 +118,73 @@ class FrequencyCoefficients(NamedTuple):
     total: FloatArray
 
 
-def frequency_coefficients(activations: FloatArray) -> FrequencyCoefficients:
-    """Compute the :class:`FrequencyCoefficients` of ``(n_neurons, p, p)`` activations (float64).
+def frequency_coefficients(
+    activations: FloatArray, *, neuron_axis: int = 0
+) -> FrequencyCoefficients:
+    """Compute the :class:`FrequencyCoefficients` of neuron grids over ``(a, b)`` (float64).
 
-    Only the coefficients at ``(x, y)`` in ``{const, sin k, cos k}^2`` are computed: one
-    matrix product over all neurons along ``a`` (half the work of the full 2-D transform), then
-    the few ``b`` components each frequency uses.
+    Parameters
+    ----------
+    activations
+        ``(n_neurons, p, p)`` activations, dims ``(neuron, a, b)``, any float dtype; or
+        another order of the same axes, with ``neuron_axis`` saying where the neurons are
+        (e.g. ``(a, b, neuron)``, ``neuron_axis=-1``: the rows ``a * p + b`` of a forward
+        pass over the grid, reshaped without a copy).
+    neuron_axis
+        The axis of the neurons; ``a`` and ``b`` are the other two, in that order.
+
+    Notes
+    -----
+    No 2-D transform is computed. With ``w = 2 pi k / p`` the product of two waves of
+    frequency ``k`` is a wave in ``a + b`` plus one in ``a - b``
+    (``2 cos(wa) cos(wb) = cos(w(a + b)) + cos(w(a - b))``, likewise for the other three), so
+    the four coefficients of frequency ``k`` come from the 1-D transforms of the centred grid
+    summed over each residue of ``a + b`` and of ``a - b`` mod ``p``; the coefficients with
+    the constant row come from the row and column sums. One pass over the grid in float64
+    (``O(p^2)`` per neuron instead of the ``O(p^3)`` of a transform), a row of ``a`` at a time,
+    so no float64 copy of the grid is made.
     """
-    acts = np.asarray(activations, dtype=np.float64)
-    n_neurons, p = acts.shape[0], acts.shape[-1]
+    x = np.moveaxis(np.asarray(activations), neuron_axis, -1)  # (a, b, neuron)
+    if x.ndim != 3 or x.shape[0] != x.shape[1]:
+        raise ValueError(
+            f"expected (n_neurons, p, p) activations (neurons on axis {neuron_axis}), "
+            f"got shape {np.shape(activations)}"
+        )
+    p, n_neurons = x.shape[0], x.shape[2]
     n_freq = p // 2
     basis = fourier_basis(p)
-    centred = acts - acts.mean(axis=(1, 2), keepdims=True)
-    half = (centred.transpose(0, 2, 1).reshape(-1, p) @ basis.T).reshape(n_neurons, p, p)
-    half = half.transpose(0, 2, 1)  # half[n, x, b] = sum_a basis[x, a] centred[n, a, b]
-    waves = half[:, 1:, :].reshape(n_neurons, n_freq, 2, p)  # rows sin k, cos k
+    row_sums = x.sum(axis=1, dtype=np.float64)  # (a, neuron)
+    col_sums = x.sum(axis=0, dtype=np.float64)  # (b, neuron)
+    mean = row_sums.sum(axis=0) / (p * p)
+    # by_sum[a + b] and by_diff[a - b + p - 1] accumulate the centred grid; folded mod p below.
+    by_sum = np.zeros((2 * p, n_neurons))
+    by_diff = np.zeros((2 * p, n_neurons))
+    total = np.zeros(n_neurons)
+    for a in range(p):
+        row = x[a] - mean  # (b, neuron), float64
+        by_sum[a : a + p] += row
+        by_diff[a : a + p] += row[::-1]
+        total += np.einsum("bn,bn->n", row, row)  # ||C||^2, the energy of every coefficient
+    by_sum = by_sum[:p] + by_sum[p:]
+    by_diff = np.roll(by_diff[:p] + by_diff[p:], 1, axis=0)  # index a - b + p - 1 = r - 1 mod p
+    # All 1-D transforms in one product (row 2k - 1 of a transform is
+    # sqrt(2 / p) sum_r S[r] sin(w r), row 2k the cos): (sum, diff, rows, columns) x neuron.
+    sums = np.stack([by_sum, by_diff, row_sums - p * mean, col_sums - p * mean], axis=1)
+    transforms = (basis @ sums.reshape(p, -1)).reshape(p, 4, n_neurons)
+    t_sum = transforms[1:, 0].reshape(n_freq, 2, n_neurons)
+    t_diff = transforms[1:, 1].reshape(n_freq, 2, n_neurons)
+    scale = math.sqrt(2 * p)
+    blocks = np.empty((n_neurons, n_freq, 2, 2))
+    blocks[:, :, 0, 0] = ((t_diff[:, 1] - t_sum[:, 1]) / scale).T  # sin a sin b
+    blocks[:, :, 0, 1] = ((t_sum[:, 0] + t_diff[:, 0]) / scale).T  # sin a cos b
+    blocks[:, :, 1, 0] = ((t_sum[:, 0] - t_diff[:, 0]) / scale).T  # cos a sin b
+    blocks[:, :, 1, 1] = ((t_diff[:, 1] + t_sum[:, 1]) / scale).T  # cos a cos b
+    root_p = math.sqrt(p)
     return FrequencyCoefficients(
-        blocks=np.einsum("nkrb,ksb->nkrs", waves, basis[1:].reshape(n_freq, 2, p)),
-        const_b=half @ basis[0],
-        const_a=half[:, 0, :] @ basis.T,
-        total=(centred**2).sum(axis=(1, 2)),  # Parseval: the energy of every coefficient
+        blocks=blocks,
+        const_b=transforms[:, 2].T / root_p,
+        const_a=transforms[:, 3].T / root_p,
+        total=total,
     )
 
 

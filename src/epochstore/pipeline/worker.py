@@ -11,6 +11,7 @@ import gc
 import json
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -210,35 +211,60 @@ def run_epoch_task(job: tuple[TaskContext, EpochTask]) -> EpochResult:
     already: list[str] = []
     with torch.no_grad():
         cache = _run_with_cache(ctx, task, model, probe)
+        missing = []
         for name in task.analyzers:
-            overwrite = name in task.overwrite  # a stale epoch, replaced atomically
-            if not overwrite and store.has_epoch(name, task.epoch):
+            if name not in task.overwrite and store.has_epoch(name, task.epoch):
                 already.append(name)  # another worker or run got there first
-                continue
-            analyzer = ctx.analyzers[name]
-            context = EpochContext(
-                epoch=task.epoch,
-                metrics=dict(checkpoint.get("metrics") or {}),
-                config=ctx.config,
-                params=ctx.params.get(name, {}),
-                device=ctx.device,
-                load_state_dict=functools.partial(_state_dict, ctx),
-            )
-            outputs = conform_outputs(analyzer, analyzer.compute(model, cache, probe, context))
+            else:
+                missing.append(name)
+        # Each result is written by one background thread while the next analyzer computes: a
+        # write mostly waits on fsync, which releases the GIL. Only that thread uses the store
+        # from here on and it writes in order; after a failed write it writes nothing more (as
+        # sequential writes would) and the task raises that error once every write has ended.
+        failed: list[BaseException] = []
+
+        def write(name: str, analyzer: Analyzer, outputs: dict[str, np.ndarray]) -> bool | None:
+            """Write one result: True if written, False if already there, None if skipped."""
+            if failed:
+                return None
             try:
                 store.write_epoch(
                     name,
                     task.epoch,
                     outputs,
                     dims={field: spec.dims for field, spec in analyzer.fields.items()},
-                    overwrite=overwrite,
+                    overwrite=name in task.overwrite,  # a stale epoch, replaced atomically
                     attrs={EPOCH_VERSION_KEY: analyzer.version},
                 )
             except EpochExistsError:
-                already.append(name)
-            else:
+                return False
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+            return True
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="epochstore-write") as writer:
+            writes = []
+            for name in missing:
+                if failed:
+                    break  # raised below
+                analyzer = ctx.analyzers[name]
+                context = EpochContext(
+                    epoch=task.epoch,
+                    metrics=dict(checkpoint.get("metrics") or {}),
+                    config=ctx.config,
+                    params=ctx.params.get(name, {}),
+                    device=ctx.device,
+                    load_state_dict=functools.partial(_state_dict, ctx),
+                )
+                outputs = conform_outputs(analyzer, analyzer.compute(model, cache, probe, context))
+                writes.append((name, writer.submit(write, name, analyzer, outputs)))
+                del outputs
+        for name, result in writes:
+            if result.result():  # the failed write's error, if any
                 written.append(name)
-            del outputs
+            else:
+                already.append(name)
     del model, cache, checkpoint
     gc.collect()
     _freeze_long_lived_objects()  # after the first collect: only long-lived objects remain

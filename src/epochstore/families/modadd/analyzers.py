@@ -119,23 +119,17 @@ def _shared(cache: Mapping[str, torch.Tensor], key: str, make: Any) -> Any:
     return entry[key]
 
 
-def _grid(cache: Mapping[str, torch.Tensor], p: int) -> Array:
-    """:func:`neuron_grid` as a C-ordered array (the cache's dtype), shared within the epoch."""
-
-    def make() -> Array:
-        grid = neuron_grid(cache, p).to("cpu").contiguous().numpy()
-        grid.flags.writeable = False
-        return grid
-
-    result: Array = _shared(cache, f"grid/{p}", make)
-    return result
-
-
 def _coefficients(cache: Mapping[str, torch.Tensor], p: int) -> FrequencyCoefficients:
-    """:func:`frequency_coefficients` of the epoch's grid, computed once per epoch."""
-    result: FrequencyCoefficients = _shared(
-        cache, f"coefficients/{p}", lambda: frequency_coefficients(_grid(cache, p))
-    )
+    """:func:`frequency_coefficients` of the epoch's grid, computed once per epoch.
+
+    Read straight from the cache's rows ``a * p + b`` as ``(a, b, neuron)``: no copy.
+    """
+
+    def make() -> FrequencyCoefficients:
+        rows = neuron_grid(cache, p).permute(1, 2, 0).detach().to("cpu").numpy()
+        return frequency_coefficients(rows, neuron_axis=-1)
+
+    result: FrequencyCoefficients = _shared(cache, f"coefficients/{p}", make)
     return result
 
 
@@ -163,15 +157,17 @@ def embedding_fourier_norms(model: torch.nn.Module, p: int) -> Array:
     numpy.ndarray
         ``(p,)`` float64.
     """
-    w_e = _param(model, "W_E")[:p].numpy()
-    result: Array = np.linalg.norm(fourier_basis(p) @ w_e, axis=1)
+    # In torch, as the other per-epoch work: numpy's BLAS threads, spinning after a product,
+    # would compete with torch's for the cores (measured: 10-30x slower on a loaded machine).
+    basis = torch.from_numpy(fourier_basis(p))
+    result: Array = (basis @ _param(model, "W_E")[:p]).norm(dim=1).numpy()
     return result
 
 
 def _neuron_logit_fourier_norms(model: torch.nn.Module, p: int) -> Array:
     # W_L = W_out @ W_U maps neurons to logits; its Fourier norms along the output class.
-    w_l = (_param(model, "W_out") @ _param(model, "W_U")).numpy()
-    result: Array = np.linalg.norm(w_l @ fourier_basis(p).T, axis=0)
+    w_l = _param(model, "W_out") @ _param(model, "W_U")
+    result: Array = (w_l @ torch.from_numpy(fourier_basis(p)).T).norm(dim=0).numpy()
     return result
 
 
@@ -244,30 +240,35 @@ def _check_frequencies(p: int, key_frequencies: Sequence[int]) -> list[int]:
     return freqs
 
 
-def _key_logits(
+def _key_table(
     model: torch.nn.Module,
     cache: Mapping[str, torch.Tensor],
     probe: ModAddData,
     key_frequencies: Sequence[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The float64 logits and ``(sum_k (u_k u_k^T + v_k v_k^T) N) W_out W_U``.
+    """The float64 logits and the key part of the logits by residue ``(a + b) mod p``.
 
-    The key part of the logits is ``D ((D^T N) W_L)`` with ``D`` the ``(p^2, 2K)`` key
-    directions, computed per residue ``(a + b) mod p`` (:func:`_key_directions`) and
-    gathered over the grid, and ``D^T N`` read off the neurons' 2-D Fourier coefficients
-    (:func:`_key_projections`, shared with the frequency analyses): no product with the
-    ``(p^2, d_mlp)`` activations at all.
+    The key part ``(sum_k (u_k u_k^T + v_k v_k^T) N) W_out W_U`` of row ``(a, b)`` is
+    ``D ((D^T N) W_L)`` with ``D`` the ``(p^2, 2K)`` key directions, which depend on the row
+    only through ``r = (a + b) mod p`` (:func:`_key_directions`): returned as the ``(p, p)``
+    table ``residue x logit``, never gathered over the grid. ``D^T N`` is read off the
+    neurons' 2-D Fourier coefficients (:func:`_key_projections`, shared with the frequency
+    analyses): no product with the ``(p^2, d_mlp)`` activations at all.
     """
     p = probe.p
     freqs = _check_frequencies(p, key_frequencies)
     logits = _cached(cache, "logits")[:, -1, :].to("cpu", torch.float64)
     if not freqs:
-        return logits, torch.zeros_like(logits)
+        return logits, torch.zeros(p, logits.shape[1], dtype=torch.float64)
     w_l = _param(model, "W_out") @ _param(model, "W_U")
     projections = _key_projections(_coefficients(cache, p), freqs)
-    table = _key_directions(p, freqs) @ (projections @ w_l)  # (p, p): residue x logit
-    grid = torch.arange(p)
-    return logits, table[(grid[:, None] + grid[None, :]).remainder(p).reshape(-1)]
+    return logits, _key_directions(p, freqs) @ (projections @ w_l)
+
+
+def _residues(probe: ModAddData) -> torch.Tensor:
+    """``(a + b) mod p`` of every probe row."""
+    inputs = probe.inputs.cpu()
+    return (inputs[:, 0] + inputs[:, 1]).remainder(probe.p)
 
 
 def _key_projections(coef: FrequencyCoefficients, freqs: Sequence[int]) -> torch.Tensor:
@@ -286,18 +287,23 @@ def _key_projections(coef: FrequencyCoefficients, freqs: Sequence[int]) -> torch
     return torch.from_numpy(np.stack([cos, sin], axis=2).reshape(cos.shape[0], -1).T.copy())
 
 
-def _restricted(logits: torch.Tensor, key_logits: torch.Tensor, probe: ModAddData) -> float:
+def _restricted(logits: torch.Tensor, key_table: torch.Tensor, probe: ModAddData) -> float:
     # (mean_rows(N) + key part) W_L, re-centred on mean_rows(L): the constant mean_rows(N) W_L
-    # cancels, leaving the key part's logits centred plus the mean logits.
-    restricted = key_logits - key_logits.mean(dim=0, keepdim=True)
+    # cancels, leaving the key part's logits centred plus the mean logits. The key part depends
+    # on the row only through its residue, and each residue is p rows of the grid, so the
+    # restricted logits are a (p, p) table by residue and its mean over the grid is the mean
+    # over residues.
+    restricted = key_table - key_table.mean(dim=0, keepdim=True)
     restricted = restricted + logits.mean(dim=0, keepdim=True)
+    log_probs = torch.log_softmax(restricted, dim=-1)
     test = probe.test_indices.cpu()
-    return float(loss_fn(restricted[test], probe.labels.cpu()[test]))
+    return float(-log_probs[_residues(probe)[test], probe.labels.cpu()[test]].mean())
 
 
-def _excluded(logits: torch.Tensor, key_logits: torch.Tensor, probe: ModAddData) -> float:
+def _excluded(logits: torch.Tensor, key_table: torch.Tensor, probe: ModAddData) -> float:
     train = probe.train_indices.cpu()
-    return float(loss_fn((logits - key_logits)[train], probe.labels.cpu()[train]))
+    excluded = logits[train] - key_table[_residues(probe)[train]]
+    return float(loss_fn(excluded, probe.labels.cpu()[train]))
 
 
 def restricted_loss(
@@ -321,8 +327,8 @@ def restricted_loss(
     the test set. It falls well before the test loss does: the generalising circuit forms
     before the memorising one is cleaned up.
     """
-    logits, key_logits = _key_logits(model, cache, probe, key_frequencies)
-    return _restricted(logits, key_logits, probe)
+    logits, key_table = _key_table(model, cache, probe, key_frequencies)
+    return _restricted(logits, key_table, probe)
 
 
 def excluded_loss(
@@ -341,8 +347,8 @@ def excluded_loss(
     and return the float64 cross-entropy of ``L_E`` on the training set. It rises while the
     model comes to rely on the Fourier circuit instead of memorisation.
     """
-    logits, key_logits = _key_logits(model, cache, probe, key_frequencies)
-    return _excluded(logits, key_logits, probe)
+    logits, key_table = _key_table(model, cache, probe, key_frequencies)
+    return _excluded(logits, key_table, probe)
 
 
 class DominantFrequencies(AnalyzerBase):
@@ -411,8 +417,9 @@ class NeuronActivations(AnalyzerBase):
         context: EpochContext,
     ) -> dict[str, Array]:
         """Return ``activations`` ``(d_mlp, p, p)`` float32."""
-        # A copy: the shared grid is read-only and the cache may be freed once the epoch is done.
-        return {"activations": _grid(cache, _probe(probe).p).astype(np.float32, order="C")}
+        # One C-ordered float32 copy (the cache may be freed once the epoch is done).
+        grid = neuron_grid(cache, _probe(probe).p).detach().to("cpu").numpy()
+        return {"activations": np.array(grid, dtype=np.float32, order="C")}
 
 
 class NeuronFreqNorm(AnalyzerBase):
@@ -495,12 +502,14 @@ class TrainingMetrics(AnalyzerBase):
         data = _probe(probe)
         logits = _cached(cache, "logits")[:, -1, :].to("cpu", torch.float64)
         labels = data.labels.cpu()
+        # Per row once (the cross-entropy of loss_fn, row by row), then averaged per split.
+        nll = -torch.log_softmax(logits, dim=-1).gather(-1, labels[:, None])[:, 0]
+        correct = (logits.argmax(dim=-1) == labels).to(torch.float64)
         out: dict[str, Array] = {}
         for split, idx in (("train", data.train_indices), ("test", data.test_indices)):
             rows = idx.cpu()
-            out[f"{split}_loss"] = np.asarray(float(loss_fn(logits[rows], labels[rows])))
-            correct = logits[rows].argmax(dim=-1) == labels[rows]
-            out[f"{split}_accuracy"] = np.asarray(float(correct.to(torch.float64).mean()))
+            out[f"{split}_loss"] = np.asarray(float(nll[rows].mean()))
+            out[f"{split}_accuracy"] = np.asarray(float(correct[rows].mean()))
         return out
 
 
@@ -649,14 +658,14 @@ class ProgressMeasures(AnalyzerBase):
             )
         p = data.p
         fractions = _fractions(cache, p)
-        logits, key_logits = _key_logits(model, cache, data, keys)
+        logits, key_table = _key_table(model, cache, data, keys)
         embed = frequency_norms(embedding_fourier_norms(model, p))
         logit = frequency_norms(_neuron_logit_fourier_norms(model, p))
         with torch.no_grad():
             weights = sum(float((w.detach().double() ** 2).sum()) for w in model.parameters())
         return {
-            "restricted_loss": np.asarray(_restricted(logits, key_logits, data)),
-            "excluded_loss": np.asarray(_excluded(logits, key_logits, data)),
+            "restricted_loss": np.asarray(_restricted(logits, key_table, data)),
+            "excluded_loss": np.asarray(_excluded(logits, key_table, data)),
             "gini_embedding": np.asarray(gini(embed)),
             "gini_neuron_logit": np.asarray(gini(logit)),
             "specialised_neurons": np.asarray(
