@@ -326,6 +326,11 @@ def test_family_positions_choose_the_forward_and_refuse_anything_else() -> None:
     assert last["mlp_post"].shape == (25, 1, 8)
     assert full["mlp_post"].shape == (25, 3, 8)
     torch.testing.assert_close(last["mlp_post"][:, -1], full["mlp_post"][:, -1])
+    # Choosing the activations yourself gets every position unless you ask for "last".
+    assert ModAddFamily(cache_keys=None).positions == "all"
+    assert ModAddFamily(cache_keys={"mlp_post", "attn"}).positions == "all"
+    assert ModAddFamily(cache_keys={"logits", "mlp_post"}).positions == "last"
+    assert ModAddFamily(cache_keys=None, positions="last").positions == "last"
     with pytest.raises(ValueError, match="positions"):
         ModAddFamily(positions="first")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="positions"):

@@ -44,13 +44,16 @@ class ModAddFamily:
         all of :data:`~epochstore.families.modadd.model.CACHE_KEYS` (for your own analyzers
         that read attention patterns or the residual stream).
     positions
-        Positions :meth:`run_with_cache` computes. ``"last"`` (the default): only what the
-        ``=`` position needs, where the built-in analyzers read everything (4x less CPU than
-        ``"all"`` at p = 113, equal to its last position up to float rounding); the cached
-        activations then have a position axis of length 1 (``cache["mlp_post"][:, -1]`` reads
-        the same in both), except the keys and values ``k``, ``v``. ``"all"``: every position,
-        for analyzers of your own that read the ``a`` or ``b`` positions (see
-        :meth:`~epochstore.families.modadd.model.ModAddTransformer.forward`).
+        Positions :meth:`run_with_cache` computes. ``"last"``: only what the ``=`` position
+        needs, where the built-in analyzers read everything (4x less CPU than ``"all"`` at
+        p = 113, equal to its last position up to float rounding); the cached activations then
+        have a position axis of length 1 (``cache["mlp_post"][:, -1]`` reads the same in both),
+        except the keys and values ``k``, ``v``. ``"all"``: every position, for analyzers of
+        your own that read the ``a`` or ``b`` positions (see
+        :meth:`~epochstore.families.modadd.model.ModAddTransformer.forward`). The default,
+        ``None``, is ``"last"`` with the default ``cache_keys`` (what the built-in analyzers
+        read) and ``"all"`` whenever you choose ``cache_keys`` yourself, so that asking for
+        more activations never silently gets a shortened position axis.
 
     Examples
     --------
@@ -60,7 +63,7 @@ class ModAddFamily:
     >>> cache = family.run_with_cache(model, family.make_probe(config))
     >>> tuple(cache["mlp_post"].shape)
     (49, 1, 16)
-    >>> every = ModAddFamily(positions="all").run_with_cache(model, family.make_probe(config))
+    >>> every = ModAddFamily(cache_keys=None).run_with_cache(model, family.make_probe(config))
     >>> tuple(every["mlp_post"].shape)
     (49, 3, 16)
     """
@@ -70,8 +73,11 @@ class ModAddFamily:
     def __init__(
         self,
         cache_keys: Collection[str] | None = DEFAULT_CACHE_KEYS,
-        positions: Positions = "last",
+        positions: Positions | None = None,
     ) -> None:
+        if positions is None:
+            default_keys = cache_keys is not None and frozenset(cache_keys) == DEFAULT_CACHE_KEYS
+            positions = "last" if default_keys else "all"
         if positions not in ("all", "last"):
             raise ValueError(
                 f"ModAddFamily(positions=...) must be 'last' (what the analyzers of the '=' "
