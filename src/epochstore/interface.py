@@ -97,7 +97,7 @@ class RunContext:
 
     @property
     def run_dir(self) -> str:
-        """Deprecated name of :attr:`location`."""
+        """Deprecated name of ``location``."""
         warnings.warn("RunContext.run_dir is deprecated; use RunContext.location",
                       DeprecationWarning, stacklevel=2)
         return self.location
