@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+import safetensors.torch
 import torch
 
 from epochstore.errors import CheckpointFormatError, CorruptCheckpointError
@@ -63,6 +64,7 @@ for _name, _attr in (("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64")):
         _DTYPES[_name] = getattr(torch, _attr)
 _DTYPE_NAMES: Final = {dtype: name for name, dtype in _DTYPES.items()}
 _MAX_DIMS: Final = 64
+_DIGEST_FIELDS: Final = ("size", "sha256", "header_sha256", "sections")
 
 
 def section_of(name: str) -> str:
@@ -124,12 +126,7 @@ class Digest:
     def from_json(cls, data: Mapping[str, Any], where: str) -> Digest:
         """Build from :meth:`to_json` output; ``where`` names the record in error messages."""
         try:
-            size, sha, header_sha, sections = (
-                data["size"],
-                data["sha256"],
-                data["header_sha256"],
-                data["sections"],
-            )
+            size, sha, header_sha, sections = (data[k] for k in _DIGEST_FIELDS)
         except KeyError as exc:
             raise CheckpointFormatError(f"{where}: missing field {exc.args[0]!r}") from None
         if (
@@ -158,12 +155,10 @@ def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
     size = fs.size(path)
     if size != digest.size:
         return f"size is {size} bytes, but {digest.size} were recorded (truncated or changed)"
-    file_hash = hashlib.sha256()
     with fs.open_read(path) as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            file_hash.update(chunk)
-    if file_hash.hexdigest() != digest.sha256:
-        return f"sha256 is {file_hash.hexdigest()}, but {digest.sha256} was recorded (corrupt)"
+        sha = hashlib.file_digest(handle, "sha256").hexdigest()  # type: ignore[arg-type]
+    if sha != digest.sha256:
+        return f"sha256 is {sha}, but {digest.sha256} was recorded (corrupt)"
     return None
 
 
@@ -174,9 +169,7 @@ def _is_hex_digest(value: object) -> bool:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _validate(name: str, tensor: object) -> torch.Tensor:
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{name!r}: expected a torch.Tensor, got {type(tensor).__name__}")
+def _validate(name: str, tensor: torch.Tensor) -> torch.Tensor:
     if tensor.layout != torch.strided or tensor.is_quantized:
         raise TypeError(
             f"{name!r}: only dense tensors can be stored in safetensors, got layout "
@@ -198,15 +191,14 @@ def write_safetensors(
     """Stream ``tensors`` and ``metadata`` to ``handle`` as a safetensors file.
 
     Tensors must not share memory with each other (deduplicate first); each is copied to CPU
-    and made contiguous one at a time, so the extra memory is one tensor, not the file.
+    and made contiguous one at a time, so the extra memory is one tensor, not the file. Names
+    and metadata come from :func:`~.layout.pack` (section-prefixed names, string metadata).
 
     Returns
     -------
     Digest
         Size and sha256 values of what was written.
     """
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-        raise TypeError("safetensors metadata must map str to str")
     entries = sorted(
         ((name, _validate(name, tensor)) for name, tensor in tensors.items()),
         key=lambda item: (-item[1].element_size(), item[0]),
@@ -214,8 +206,6 @@ def write_safetensors(
     header: dict[str, Any] = {"__metadata__": dict(metadata)} if metadata else {}
     offset = 0
     for name, tensor in entries:
-        if name == "__metadata__":
-            raise ValueError("'__metadata__' is reserved and cannot name a tensor")
         nbytes = tensor.numel() * tensor.element_size()
         header[name] = {
             "dtype": _DTYPE_NAMES[tensor.dtype],
@@ -369,24 +359,6 @@ def _check(path: str, what: str, actual: str, expected: str) -> None:
         )
 
 
-def _read_whole(
-    handle: BinaryIO, header: Header, path: str, digest: Digest
-) -> dict[str, torch.Tensor]:
-    """Read the whole file once, check its sha256, and let safetensors decode those bytes."""
-    from safetensors.torch import load
-
-    size = header.data_start + sum(entry.end - entry.begin for entry in header.tensors.values())
-    handle.seek(0)
-    data = handle.read(size)
-    if len(data) != size:
-        raise CorruptCheckpointError(
-            f"{path}: file ended after {len(data)} of {size} expected bytes (truncated while "
-            f"being read?); load it again, or restore it from a backup"
-        )
-    _check(path, "file", hashlib.sha256(data).hexdigest(), digest.sha256)
-    return load(data)
-
-
 def read_tensors(
     handle: BinaryIO,
     header: Header,
@@ -405,24 +377,19 @@ def read_tensors(
         If a checksum or the size does not match ``digest``.
     """
     _check(path, "header", hashlib.sha256(header.raw).hexdigest(), digest.header_sha256)
-    if sections is None:
-        return _read_whole(handle, header, path, digest)
-    unrecorded = (set(sections) - set(digest.sections)) & {section_of(n) for n in header.tensors}
-    if unrecorded:
-        raise CorruptCheckpointError(
-            f"{path}: sections {sorted(unrecorded)} have no recorded checksum; "
-            "load the whole checkpoint instead (include_optimizer=True)"
-        )
+    if sections is None:  # hash the bytes once and let safetensors decode exactly those
+        handle.seek(0)
+        data = handle.read()
+        _check(path, "file", hashlib.sha256(data).hexdigest(), digest.sha256)
+        return safetensors.torch.load(data)
     buffers: dict[str, bytearray] = {}
-    hashes: dict[str, Any] = {section: hashlib.sha256() for section in sections}
+    hashes: dict[str, Any] = {}
     for name, entry in header.tensors.items():
-        section = section_of(name)
-        if section not in hashes:
-            continue
-        handle.seek(header.data_start + entry.begin)
-        buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
-        hashes[section].update(buffer)
+        if (section := section_of(name)) in sections:
+            handle.seek(header.data_start + entry.begin)
+            buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
+            hashes.setdefault(section, hashlib.sha256()).update(buffer)
     for section, section_hash in hashes.items():
-        if section in digest.sections:
-            _check(path, f"section {section!r}", section_hash.hexdigest(), digest.sections[section])
+        recorded = digest.sections.get(section, "no checksum")
+        _check(path, f"section {section!r}", section_hash.hexdigest(), recorded)
     return {name: _tensor(buffer, header.tensors[name]) for name, buffer in buffers.items()}
