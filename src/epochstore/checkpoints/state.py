@@ -72,19 +72,6 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def _float(value: float) -> Any:
-    if math.isfinite(value):
-        return value
-    return {_FLOAT: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
-
-
-def _unique_key(path: str, tensors: Mapping[str, Any]) -> str:
-    key, suffix = path, 1
-    while key in tensors:  # two tree paths that print alike ("a.b"+"c" and "a"+"b.c")
-        key, suffix = f"{path}~{suffix}", suffix + 1
-    return key
-
-
 def encode_tree(value: Any, path: str, tensors: MutableMapping[str, Any] | None) -> Any:
     """Return the JSON-ready form of ``value``, moving its tensors into ``tensors``.
 
@@ -110,15 +97,17 @@ def encode_tree(value: Any, path: str, tensors: MutableMapping[str, Any] | None)
         return bool(value)
     if isinstance(value, numbers.Integral):
         return int(value)
-    if isinstance(value, numbers.Real):
-        return _float(float(value))
+    if isinstance(value, numbers.Real):  # non-finite as {"__float__": "nan" | "inf" | "-inf"}
+        return number if math.isfinite(number := float(value)) else {_FLOAT: str(number)}
     if isinstance(value, torch.Tensor | np.ndarray):
         if tensors is None:
             raise TypeError(
                 f"{path}: a {type(value).__name__} cannot be stored here; only JSON-able "
                 f"values (None, bool, numbers, str, lists, tuples, dicts) are allowed"
             )
-        key = _unique_key(path, tensors)
+        key, suffix = path, 1
+        while key in tensors:  # two tree paths that print alike ("a.b"+"c" and "a"+"b.c")
+            key, suffix = f"{path}~{suffix}", suffix + 1
         if isinstance(value, np.ndarray):
             tensors[key] = torch.from_numpy(np.ascontiguousarray(value))
             return {_NDARRAY: key}
@@ -214,17 +203,6 @@ def normalise_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     return result
 
 
-def _storage_key(tensor: torch.Tensor) -> tuple[Any, ...]:
-    return (
-        tensor.device,
-        tensor.untyped_storage().data_ptr(),
-        tensor.storage_offset(),
-        tuple(tensor.shape),
-        tensor.stride(),
-        tensor.dtype,
-    )
-
-
 def deduplicate(
     tensors: Mapping[str, torch.Tensor],
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -240,7 +218,8 @@ def deduplicate(
         if tensor.layout != torch.strided or tensor.numel() == 0 or tensor.device.type == "meta":
             unique[key] = tensor
             continue
-        identity = _storage_key(tensor)
+        identity = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
+                    tuple(tensor.shape), tensor.stride(), tensor.dtype)
         if identity in seen:
             aliases[key] = seen[identity]
         else:
