@@ -26,12 +26,9 @@ from epochstore.errors import CheckpointFormatError, CorruptCheckpointError
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-    from epochstore.location import FileSystem
-
 __all__ = [
     "CHUNK_SIZE",
     "MAX_HEADER_SIZE",
-    "check_file",
     "Digest",
     "Header",
     "TensorEntry",
@@ -142,24 +139,8 @@ class Digest:
         return cls(size=size, sha256=sha, header_sha256=header_sha, sections=dict(sections))
 
 
-# --- whole-file checks and copies ----------------------------------------------------------------
-
-#: Bytes read at a time when a whole file is hashed or copied.
+#: Bytes read at a time when a whole file is copied.
 CHUNK_SIZE: Final = 8 << 20
-
-
-def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
-    """Return ``None`` if the file at ``path`` matches ``digest``, else what is wrong."""
-    if not fs.exists(path):
-        return "file is missing"
-    size = fs.size(path)
-    if size != digest.size:
-        return f"size is {size} bytes, but {digest.size} were recorded (truncated or changed)"
-    with fs.open_read(path) as handle:
-        sha = hashlib.file_digest(handle, "sha256").hexdigest()  # type: ignore[arg-type]
-    if sha != digest.sha256:
-        return f"sha256 is {sha}, but {digest.sha256} was recorded (corrupt)"
-    return None
 
 
 def _is_hex_digest(value: object) -> bool:
@@ -314,15 +295,13 @@ def read_header(handle: BinaryIO, file_size: int, path: str) -> Header:
             path, f"header length {length} does not fit a file of {file_size} bytes", prefix
         )
     first = bytes(_read_exact(handle, 1, path))
-    if first != b"{":  # refuse before reading a large "header" that cannot be one
+    if first != b"{":  # refuse before reading a large "header"; JSON from "{" is an object
         raise _not_safetensors(path, "the header is not a JSON object", prefix)
     raw = first + bytes(_read_exact(handle, length - 1, path))
     try:
         parsed = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _not_safetensors(path, "the header is not valid UTF-8 JSON", prefix) from None
-    if not isinstance(parsed, dict):
-        raise _not_safetensors(path, "the header is not a JSON object", prefix)
     metadata = parsed.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
