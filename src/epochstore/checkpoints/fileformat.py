@@ -1,11 +1,8 @@
-"""The safetensors file format: strict header validation, a streaming writer, a verified reader.
+"""The safetensors file format: a streaming writer that records a :class:`Digest` as it
+hashes, and a header reader that validates before anything is read (and never unpickles).
 
-The writer hashes while it streams and records a :class:`Digest`: the sha256 of the file, of
-the header and of each *section* (tensors grouped by the first component of their name,
-``model``, ``optimizer`` ...), so the model alone can be read and verified. A whole-file load
-hashes the bytes once and decodes exactly those with ``safetensors.torch.load``. Nothing here
-unpickles: a non-safetensors file fails :func:`read_header` first. See the "File format"
-section of ``docs/checkpoints.md``.
+Whole-file loads decode with ``safetensors.torch.load``; see "File format" and "Verification"
+in ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -169,17 +166,8 @@ def _validate(name: str, tensor: torch.Tensor) -> torch.Tensor:
 def write_safetensors(
     handle: BinaryIO, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
 ) -> Digest:
-    """Stream ``tensors`` and ``metadata`` to ``handle`` as a safetensors file.
-
-    Tensors must not share memory with each other (deduplicate first); each is copied to CPU
-    and made contiguous one at a time, so the extra memory is one tensor, not the file. Names
-    and metadata come from :func:`~.layout.pack` (section-prefixed names, string metadata).
-
-    Returns
-    -------
-    Digest
-        Size and sha256 values of what was written.
-    """
+    """Stream ``tensors`` (from :func:`~.layout.pack`, deduplicated) and ``metadata`` to
+    ``handle``, one tensor at a time on the CPU; return the :class:`Digest` of what was written."""
     entries = sorted(
         ((name, _validate(name, tensor)) for name, tensor in tensors.items()),
         key=lambda item: (-item[1].element_size(), item[0]),
@@ -275,17 +263,8 @@ def _parse_entry(path: str, name: str, value: object) -> TensorEntry:
 
 
 def read_header(handle: BinaryIO, file_size: int, path: str) -> Header:
-    """Read and validate the header at the start of ``handle``.
-
-    Checks the 8-byte little-endian length against sane bounds and the file size, that the
-    header is a JSON object of well-formed tensor entries, and that the tensors' byte ranges
-    tile the data exactly (no gaps, overlaps or trailing bytes).
-
-    Raises
-    ------
-    CheckpointFormatError
-        If the file is not a valid safetensors file. Nothing from it is executed.
-    """
+    """Read and validate the header at the start of ``handle`` ("Safety" in
+    ``docs/checkpoints.md``); a file that fails raises :class:`CheckpointFormatError`."""
     if file_size < 8:
         raise _not_safetensors(path, f"{file_size} bytes is shorter than the 8-byte length")
     prefix = bytes(_read_exact(handle, 8, path))
@@ -345,16 +324,8 @@ def read_tensors(
     digest: Digest,
     sections: Collection[str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Read tensors from ``handle`` (validated ``header``), verified against ``digest`` first.
-
-    With ``sections=None`` the whole file is read and its sha256 checked; otherwise only the
-    header and the named sections (``{"model"}``) are read, each checked against its sha256.
-
-    Raises
-    ------
-    CorruptCheckpointError
-        If a checksum or the size does not match ``digest``.
-    """
+    """Read the whole file (``sections=None``) or only the header and the named sections, each
+    verified against ``digest``; a mismatch raises :class:`CorruptCheckpointError`."""
     _check(path, "header", hashlib.sha256(header.raw).hexdigest(), digest.header_sha256)
     if sections is None:  # hash the bytes once and let safetensors decode exactly those
         handle.seek(0)

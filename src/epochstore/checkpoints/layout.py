@@ -1,10 +1,5 @@
-"""The layout of a checkpoint file: which tensor keys and header metadata hold what.
-
-Tensors are ``model.<state-dict key>`` (tied weights once), ``optimizer.<path>``,
-``scheduler.<path>`` and ``rng.<path>``; the header's ``epochstore.*`` metadata holds the
-format, owning manifest's id, epoch, model keys, aliases, the optimizer/scheduler/RNG trees as
-canonical JSON (:mod:`.state`), metrics, config and provenance. The tables are in the "File
-format" section of ``docs/checkpoints.md``.
+"""The layout of a checkpoint file: which tensor keys and ``epochstore.*`` header metadata
+hold what (the tables: "File format" in ``docs/checkpoints.md``).
 """
 
 from __future__ import annotations
@@ -87,14 +82,8 @@ def pack(
     metadata: Mapping[str, Any],
     store_id: str,
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Return the tensors and header metadata of a checkpoint file.
-
-    Raises
-    ------
-    TypeError
-        If a state holds something that cannot be stored without pickle; the message names
-        the key.
-    """
+    """Return the tensors and header metadata of a checkpoint file; a state holding something
+    that cannot be stored without pickle raises ``TypeError`` naming its key."""
     tensors: dict[str, Any] = {}
     keys: list[str] = []
     for key, value in model_state.items():
@@ -126,13 +115,8 @@ def pack(
 
 
 def check_header(header: Header, path: str) -> int:
-    """Check that a valid safetensors header is an epochstore checkpoint; return its epoch.
-
-    Raises
-    ------
-    CheckpointFormatError
-        If the file was not written by epochstore, or by a newer, unknown format version.
-    """
+    """Return the epoch of an epochstore checkpoint's header; another file, or a newer format,
+    raises :class:`CheckpointFormatError`."""
     meta = header.metadata
     if meta.get(_KIND) != "checkpoint" or _FORMAT not in meta:
         raise CheckpointFormatError(
@@ -151,11 +135,8 @@ def check_header(header: Header, path: str) -> int:
 
 
 def foreign_file(fs: FileSystem, path: str, store_id: str) -> bool:
-    """Whether a file at ``path`` exists that the manifest ``store_id`` did not write.
-
-    A file that is not safetensors (refused unread), or has no or another id, is foreign: it is
-    never overwritten or deleted.
-    """
+    """Whether a file at ``path`` exists that the manifest ``store_id`` did not write (not
+    safetensors, or no or another id): such a file is never overwritten or deleted."""
     if not fs.exists(path):
         return False
     try:
@@ -184,14 +165,8 @@ def load_verified(
     include_optimizer: bool,
     map_location: MapLocation,
 ) -> Checkpoint:
-    """Load the recorded checkpoint file at ``path``, verified against ``digest``.
-
-    Raises
-    ------
-    CorruptCheckpointError
-        If the file is missing, has another size, fails a checksum, no longer parses, or
-        holds another epoch than ``epoch``; every message says how to recover.
-    """
+    """Load the recorded checkpoint file at ``path``, verified against ``digest``; a missing,
+    changed or swapped file raises :class:`CorruptCheckpointError` saying how to recover."""
     try:
         size = fs.size(path)
     except FileNotFoundError:
