@@ -313,7 +313,8 @@ def _check(path: str, what: str, actual: str, expected: str) -> None:
     if actual != expected:
         raise CorruptCheckpointError(
             f"{path}: {what} sha256 is {actual}, but {expected} was recorded when it was "
-            f"written; the file is corrupt or was changed, so it is not loaded"
+            f"written; the file or its record was changed, so it is not loaded: restore them "
+            f"from a backup or load another epoch"
         )
 
 
