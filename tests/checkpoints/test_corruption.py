@@ -295,3 +295,14 @@ def test_file_with_a_wrong_epoch_is_refused(ckpt_dir: str) -> None:
     manifest_path.write_text(json.dumps(document))
     with pytest.raises(CorruptCheckpointError, match="holds epoch"):
         manager.load(epoch=0)
+
+
+def test_a_section_without_a_recorded_checksum_is_never_loaded_unverified(ckpt_dir: str) -> None:
+    manager = _manager_with(ckpt_dir, range(1))
+    manifest_path = Path(ckpt_dir) / "manifest.json"
+    document = json.loads(manifest_path.read_text())
+    del document["checkpoints"][0]["sections"]["model"]
+    manifest_path.write_text(json.dumps(document))
+    with pytest.raises(CorruptCheckpointError, match=r"'model' sha256 .* but no checksum was"):
+        manager.load_model_state(0)
+    assert torch.equal(manager.load(0)["model"]["w"], _weights(0)["w"])  # the file sha256 checks it

@@ -1,11 +1,8 @@
-"""The safetensors file format: strict header validation, a streaming writer, a verified reader.
+"""The safetensors file format: a streaming writer that records a :class:`Digest` as it
+hashes, and a header reader that validates before anything is read (and never unpickles).
 
-The writer hashes while it streams and records a :class:`Digest`: the sha256 of the file, of
-the header and of each *section* (tensors grouped by the first component of their name,
-``model``, ``optimizer`` ...), so the model alone can be read and verified. A whole-file load
-hashes the bytes once and decodes exactly those with ``safetensors.torch.load``. Nothing here
-unpickles: a non-safetensors file fails :func:`read_header` first. See the "File format"
-section of ``docs/checkpoints.md``.
+Whole-file loads decode with ``safetensors.torch.load``; see "File format" and "Verification"
+in ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+import safetensors.torch
 import torch
 
 from epochstore.errors import CheckpointFormatError, CorruptCheckpointError
@@ -25,12 +23,9 @@ from epochstore.errors import CheckpointFormatError, CorruptCheckpointError
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-    from epochstore.location import FileSystem
-
 __all__ = [
     "CHUNK_SIZE",
     "MAX_HEADER_SIZE",
-    "check_file",
     "Digest",
     "Header",
     "TensorEntry",
@@ -63,6 +58,7 @@ for _name, _attr in (("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64")):
         _DTYPES[_name] = getattr(torch, _attr)
 _DTYPE_NAMES: Final = {dtype: name for name, dtype in _DTYPES.items()}
 _MAX_DIMS: Final = 64
+_DIGEST_FIELDS: Final = ("size", "sha256", "header_sha256", "sections")
 
 
 def section_of(name: str) -> str:
@@ -124,12 +120,7 @@ class Digest:
     def from_json(cls, data: Mapping[str, Any], where: str) -> Digest:
         """Build from :meth:`to_json` output; ``where`` names the record in error messages."""
         try:
-            size, sha, header_sha, sections = (
-                data["size"],
-                data["sha256"],
-                data["header_sha256"],
-                data["sections"],
-            )
+            size, sha, header_sha, sections = (data[k] for k in _DIGEST_FIELDS)
         except KeyError as exc:
             raise CheckpointFormatError(f"{where}: missing field {exc.args[0]!r}") from None
         if (
@@ -145,26 +136,8 @@ class Digest:
         return cls(size=size, sha256=sha, header_sha256=header_sha, sections=dict(sections))
 
 
-# --- whole-file checks and copies ----------------------------------------------------------------
-
-#: Bytes read at a time when a whole file is hashed or copied.
+#: Bytes read at a time when a whole file is copied.
 CHUNK_SIZE: Final = 8 << 20
-
-
-def check_file(fs: FileSystem, path: str, digest: Digest) -> str | None:
-    """Return ``None`` if the file at ``path`` matches ``digest``, else what is wrong."""
-    if not fs.exists(path):
-        return "file is missing"
-    size = fs.size(path)
-    if size != digest.size:
-        return f"size is {size} bytes, but {digest.size} were recorded (truncated or changed)"
-    file_hash = hashlib.sha256()
-    with fs.open_read(path) as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            file_hash.update(chunk)
-    if file_hash.hexdigest() != digest.sha256:
-        return f"sha256 is {file_hash.hexdigest()}, but {digest.sha256} was recorded (corrupt)"
-    return None
 
 
 def _is_hex_digest(value: object) -> bool:
@@ -174,9 +147,7 @@ def _is_hex_digest(value: object) -> bool:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _validate(name: str, tensor: object) -> torch.Tensor:
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{name!r}: expected a torch.Tensor, got {type(tensor).__name__}")
+def _validate(name: str, tensor: torch.Tensor) -> torch.Tensor:
     if tensor.layout != torch.strided or tensor.is_quantized:
         raise TypeError(
             f"{name!r}: only dense tensors can be stored in safetensors, got layout "
@@ -195,18 +166,8 @@ def _validate(name: str, tensor: object) -> torch.Tensor:
 def write_safetensors(
     handle: BinaryIO, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
 ) -> Digest:
-    """Stream ``tensors`` and ``metadata`` to ``handle`` as a safetensors file.
-
-    Tensors must not share memory with each other (deduplicate first); each is copied to CPU
-    and made contiguous one at a time, so the extra memory is one tensor, not the file.
-
-    Returns
-    -------
-    Digest
-        Size and sha256 values of what was written.
-    """
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-        raise TypeError("safetensors metadata must map str to str")
+    """Stream ``tensors`` (from :func:`~.layout.pack`, deduplicated) and ``metadata`` to
+    ``handle``, one tensor at a time on the CPU; return the :class:`Digest` of what was written."""
     entries = sorted(
         ((name, _validate(name, tensor)) for name, tensor in tensors.items()),
         key=lambda item: (-item[1].element_size(), item[0]),
@@ -214,8 +175,6 @@ def write_safetensors(
     header: dict[str, Any] = {"__metadata__": dict(metadata)} if metadata else {}
     offset = 0
     for name, tensor in entries:
-        if name == "__metadata__":
-            raise ValueError("'__metadata__' is reserved and cannot name a tensor")
         nbytes = tensor.numel() * tensor.element_size()
         header[name] = {
             "dtype": _DTYPE_NAMES[tensor.dtype],
@@ -304,17 +263,8 @@ def _parse_entry(path: str, name: str, value: object) -> TensorEntry:
 
 
 def read_header(handle: BinaryIO, file_size: int, path: str) -> Header:
-    """Read and validate the header at the start of ``handle``.
-
-    Checks the 8-byte little-endian length against sane bounds and the file size, that the
-    header is a JSON object of well-formed tensor entries, and that the tensors' byte ranges
-    tile the data exactly (no gaps, overlaps or trailing bytes).
-
-    Raises
-    ------
-    CheckpointFormatError
-        If the file is not a valid safetensors file. Nothing from it is executed.
-    """
+    """Read and validate the header at the start of ``handle`` ("Safety" in
+    ``docs/checkpoints.md``); a file that fails raises :class:`CheckpointFormatError`."""
     if file_size < 8:
         raise _not_safetensors(path, f"{file_size} bytes is shorter than the 8-byte length")
     prefix = bytes(_read_exact(handle, 8, path))
@@ -324,15 +274,13 @@ def read_header(handle: BinaryIO, file_size: int, path: str) -> Header:
             path, f"header length {length} does not fit a file of {file_size} bytes", prefix
         )
     first = bytes(_read_exact(handle, 1, path))
-    if first != b"{":  # refuse before reading a large "header" that cannot be one
+    if first != b"{":  # refuse before reading a large "header"; JSON from "{" is an object
         raise _not_safetensors(path, "the header is not a JSON object", prefix)
     raw = first + bytes(_read_exact(handle, length - 1, path))
     try:
         parsed = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _not_safetensors(path, "the header is not valid UTF-8 JSON", prefix) from None
-    if not isinstance(parsed, dict):
-        raise _not_safetensors(path, "the header is not a JSON object", prefix)
     metadata = parsed.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
@@ -365,26 +313,9 @@ def _check(path: str, what: str, actual: str, expected: str) -> None:
     if actual != expected:
         raise CorruptCheckpointError(
             f"{path}: {what} sha256 is {actual}, but {expected} was recorded when it was "
-            f"written; the file is corrupt or was changed, so it is not loaded"
+            f"written; the file or its record was changed, so it is not loaded: restore them "
+            f"from a backup or load another epoch"
         )
-
-
-def _read_whole(
-    handle: BinaryIO, header: Header, path: str, digest: Digest
-) -> dict[str, torch.Tensor]:
-    """Read the whole file once, check its sha256, and let safetensors decode those bytes."""
-    from safetensors.torch import load
-
-    size = header.data_start + sum(entry.end - entry.begin for entry in header.tensors.values())
-    handle.seek(0)
-    data = handle.read(size)
-    if len(data) != size:
-        raise CorruptCheckpointError(
-            f"{path}: file ended after {len(data)} of {size} expected bytes (truncated while "
-            f"being read?); load it again, or restore it from a backup"
-        )
-    _check(path, "file", hashlib.sha256(data).hexdigest(), digest.sha256)
-    return load(data)
 
 
 def read_tensors(
@@ -394,35 +325,22 @@ def read_tensors(
     digest: Digest,
     sections: Collection[str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Read tensors from ``handle`` (validated ``header``), verified against ``digest`` first.
-
-    With ``sections=None`` the whole file is read and its sha256 checked; otherwise only the
-    header and the named sections (``{"model"}``) are read, each checked against its sha256.
-
-    Raises
-    ------
-    CorruptCheckpointError
-        If a checksum or the size does not match ``digest``.
-    """
+    """Read the whole file (``sections=None``) or only the header and the named sections, each
+    verified against ``digest``; a mismatch raises :class:`CorruptCheckpointError`."""
     _check(path, "header", hashlib.sha256(header.raw).hexdigest(), digest.header_sha256)
-    if sections is None:
-        return _read_whole(handle, header, path, digest)
-    unrecorded = (set(sections) - set(digest.sections)) & {section_of(n) for n in header.tensors}
-    if unrecorded:
-        raise CorruptCheckpointError(
-            f"{path}: sections {sorted(unrecorded)} have no recorded checksum; "
-            "load the whole checkpoint instead (include_optimizer=True)"
-        )
+    if sections is None:  # hash the bytes once and let safetensors decode exactly those
+        handle.seek(0)
+        data = handle.read()
+        _check(path, "file", hashlib.sha256(data).hexdigest(), digest.sha256)
+        return safetensors.torch.load(data)
     buffers: dict[str, bytearray] = {}
-    hashes: dict[str, Any] = {section: hashlib.sha256() for section in sections}
+    hashes: dict[str, Any] = {}
     for name, entry in header.tensors.items():
-        section = section_of(name)
-        if section not in hashes:
-            continue
-        handle.seek(header.data_start + entry.begin)
-        buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
-        hashes[section].update(buffer)
+        if (section := section_of(name)) in sections:
+            handle.seek(header.data_start + entry.begin)
+            buffers[name] = buffer = _read_exact(handle, entry.end - entry.begin, path)
+            hashes.setdefault(section, hashlib.sha256()).update(buffer)
     for section, section_hash in hashes.items():
-        if section in digest.sections:
-            _check(path, f"section {section!r}", section_hash.hexdigest(), digest.sections[section])
+        recorded = digest.sections.get(section, "no checksum")
+        _check(path, f"section {section!r}", section_hash.hexdigest(), recorded)
     return {name: _tensor(buffer, header.tensors[name]) for name, buffer in buffers.items()}

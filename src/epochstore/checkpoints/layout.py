@@ -1,10 +1,5 @@
-"""The layout of a checkpoint file: which tensor keys and header metadata hold what.
-
-Tensors are ``model.<state-dict key>`` (tied weights once), ``optimizer.<path>``,
-``scheduler.<path>`` and ``rng.<path>``; the header's ``epochstore.*`` metadata holds the
-format, owning manifest's id, epoch, model keys, aliases, the optimizer/scheduler/RNG trees as
-canonical JSON (:mod:`.state`), metrics, config and provenance. The tables are in the "File
-format" section of ``docs/checkpoints.md``.
+"""The layout of a checkpoint file: which tensor keys and ``epochstore.*`` header metadata
+hold what (the tables: "File format" in ``docs/checkpoints.md``).
 """
 
 from __future__ import annotations
@@ -28,8 +23,6 @@ from epochstore.checkpoints.state import (
 from epochstore.errors import CheckpointFormatError, CorruptCheckpointError
 
 if TYPE_CHECKING:
-    from typing import BinaryIO
-
     from epochstore.checkpoints.fileformat import Digest, Header
     from epochstore.location import FileSystem
 
@@ -89,14 +82,8 @@ def pack(
     metadata: Mapping[str, Any],
     store_id: str,
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Return the tensors and header metadata of a checkpoint file.
-
-    Raises
-    ------
-    TypeError
-        If a state holds something that cannot be stored without pickle; the message names
-        the key.
-    """
+    """Return the tensors and header metadata of a checkpoint file; a state holding something
+    that cannot be stored without pickle raises ``TypeError`` naming its key."""
     tensors: dict[str, Any] = {}
     keys: list[str] = []
     for key, value in model_state.items():
@@ -128,13 +115,8 @@ def pack(
 
 
 def check_header(header: Header, path: str) -> int:
-    """Check that a valid safetensors header is an epochstore checkpoint; return its epoch.
-
-    Raises
-    ------
-    CheckpointFormatError
-        If the file was not written by epochstore, or by a newer, unknown format version.
-    """
+    """Return the epoch of an epochstore checkpoint's header; another file, or a newer format,
+    raises :class:`CheckpointFormatError`."""
     meta = header.metadata
     if meta.get(_KIND) != "checkpoint" or _FORMAT not in meta:
         raise CheckpointFormatError(
@@ -153,11 +135,8 @@ def check_header(header: Header, path: str) -> int:
 
 
 def foreign_file(fs: FileSystem, path: str, store_id: str) -> bool:
-    """Whether a file at ``path`` exists that the manifest ``store_id`` did not write.
-
-    A file that is not safetensors (refused unread), or has no or another id, is foreign: it is
-    never overwritten or deleted.
-    """
+    """Whether a file at ``path`` exists that the manifest ``store_id`` did not write (not
+    safetensors, or no or another id): such a file is never overwritten or deleted."""
     if not fs.exists(path):
         return False
     try:
@@ -177,53 +156,6 @@ def _json(meta: Mapping[str, str], key: str, path: str) -> Any:
         ) from None
 
 
-def _read(
-    handle: BinaryIO,
-    size: int,
-    path: str,
-    digest: Digest,
-    include_optimizer: bool,
-    map_location: MapLocation,
-) -> Checkpoint:
-    """Read a checkpoint file verified against ``digest``; without the optimizer, only the
-    header and the model's tensors are read."""
-    device = torch.device(map_location) if map_location is not None else None
-    header = read_header(handle, size, path)
-    epoch = check_header(header, path)
-    meta = header.metadata
-    aliases = _json(meta, _ALIASES, path)
-    sections: set[str] | None = None
-    if not include_optimizer:
-        sections = {"model"}
-        sections |= {section_of(t) for a, t in aliases.items() if section_of(a) == "model"}
-    tensors = read_tensors(handle, header, path, digest, sections)
-    if device is not None and device.type != "cpu":
-        tensors = {k: v if k.startswith("rng.") else v.to(device) for k, v in tensors.items()}
-    resolve_aliases(tensors, aliases)
-    try:
-        model = {key: tensors[f"model.{key}"] for key in _json(meta, _MODEL, path)["keys"]}
-        trees = {
-            name: decode_tree(json.loads(meta[_PREFIX + name]), tensors)
-            if include_optimizer and _PREFIX + name in meta
-            else None
-            for name in _TREES
-        }
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointFormatError(
-            f"{path}: header metadata refers to a tensor the file does not hold ({exc})"
-        ) from None
-    return Checkpoint(
-        model=model,
-        optimizer=trees["optimizer"],
-        scheduler=trees["scheduler"],
-        rng_state=trees["rng"],
-        epoch=epoch,
-        metrics=_json(meta, _METRICS, path),
-        config=_json(meta, _CONFIG, path),
-        metadata=_json(meta, _METADATA, path),
-    )
-
-
 def load_verified(
     fs: FileSystem,
     path: str,
@@ -233,14 +165,8 @@ def load_verified(
     include_optimizer: bool,
     map_location: MapLocation,
 ) -> Checkpoint:
-    """Load the recorded checkpoint file at ``path``, verified against ``digest``.
-
-    Raises
-    ------
-    CorruptCheckpointError
-        If the file is missing, has another size, fails a checksum, no longer parses, or
-        holds another epoch than ``epoch``; every message says how to recover.
-    """
+    """Load the recorded checkpoint file at ``path``, verified against ``digest``; a missing,
+    changed or swapped file raises :class:`CorruptCheckpointError` saying how to recover."""
     try:
         size = fs.size(path)
     except FileNotFoundError:
@@ -249,21 +175,47 @@ def load_verified(
             f"with CheckpointManager.delete({epoch}) (other epochs still load)"
         ) from None
     if size != digest.size:
-        raise CorruptCheckpointError(
-            f"{path} has {size} bytes but {digest.size} were recorded (truncated or "
-            f"changed); it is not loaded: restore it from a backup or load another epoch"
-        )
+        raise _corrupt(path, f"has {size} bytes but {digest.size} were recorded (truncated?)")
+    device = torch.device(map_location) if map_location is not None else None
     try:
         with fs.open_read(path) as handle:
-            checkpoint = _read(handle, size, path, digest, include_optimizer, map_location)
-    except CheckpointFormatError as exc:
-        raise CorruptCheckpointError(
-            f"{path} is recorded but is no longer a valid checkpoint (restore it from a backup "
-            f"or load another epoch): {exc}"
-        ) from exc
-    if checkpoint["epoch"] != epoch:
-        raise CorruptCheckpointError(
-            f"{path} holds epoch {checkpoint['epoch']}, but epoch {epoch} was recorded: the "
-            f"file was swapped; restore the right file or load another epoch"
+            header = read_header(handle, size, path)
+            found, meta = check_header(header, path), header.metadata
+            aliases = _json(meta, _ALIASES, path)
+            sections: set[str] | None = None
+            if not include_optimizer:  # the model's tensors and the tensors they alias
+                sections = {"model"}
+                sections |= {section_of(t) for a, t in aliases.items() if section_of(a) == "model"}
+            tensors = read_tensors(handle, header, path, digest, sections)
+        if found != epoch:
+            raise _corrupt(path, f"holds epoch {found}, but epoch {epoch} was recorded (swapped?)")
+        if device is not None and device.type != "cpu":
+            tensors = {k: v if k.startswith("rng.") else v.to(device) for k, v in tensors.items()}
+        resolve_aliases(tensors, aliases)
+        trees = {
+            name: decode_tree(json.loads(meta[_PREFIX + name]), tensors)
+            if include_optimizer and _PREFIX + name in meta
+            else None
+            for name in _TREES
+        }
+        return Checkpoint(
+            model={key: tensors[f"model.{key}"] for key in _json(meta, _MODEL, path)["keys"]},
+            optimizer=trees["optimizer"],
+            scheduler=trees["scheduler"],
+            rng_state=trees["rng"],
+            epoch=epoch,
+            metrics=_json(meta, _METRICS, path),
+            config=_json(meta, _CONFIG, path),
+            metadata=_json(meta, _METADATA, path),
         )
-    return checkpoint
+    except CheckpointFormatError as exc:
+        raise _corrupt(path, f"is recorded but is no longer a valid checkpoint ({exc})") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _corrupt(
+            path, f"has header metadata that refers to a tensor it does not hold ({exc})"
+        ) from None
+
+
+def _corrupt(path: str, problem: str) -> CorruptCheckpointError:
+    return CorruptCheckpointError(f"{path} {problem}; it is not loaded: restore it from a backup "
+                                  "or load another epoch")

@@ -1,13 +1,12 @@
 """``CheckpointManager``: save, retain, load, verify and promote training checkpoints.
 
-A save writes the file atomically, then commits it by rewriting ``manifest.json`` atomically,
-then applies retention (retire in the manifest, then delete); readers verify every byte they
-use against the manifest's sha256 values. The steps and what a crash at each leaves are in the
-"Crash-safety protocol" section of ``docs/checkpoints.md``.
+Save = atomic file, then atomic ``manifest.json`` (the commit), then retention; see
+"Crash-safety protocol" in ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Mapping
@@ -72,16 +71,10 @@ from epochstore.provenance import collect_metadata
 from epochstore.registry import Promotions, Registry
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
 
 __all__ = ["CheckpointManager"]
-
-def _device_of(module: torch.nn.Module) -> torch.device:
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
 
 class CheckpointManager(Promotions):
     """Save and load training checkpoints as safetensors files, safely.
@@ -207,13 +200,19 @@ class CheckpointManager(Promotions):
         return self._read_manifest() or Manifest(store_id="")
 
     def _write_manifest(self, manifest: Manifest) -> None:
+        """Write ``manifest`` with its best record recomputed and deleted files unretired."""
         files = {record.file for record in manifest.checkpoints}
         retired = tuple(
             name
             for name in manifest.retired
             if name not in files and self._fs.exists(self._fs.join(self._dir, name))
         )
-        self._fs.write_bytes(self._manifest_path, replace(manifest, retired=retired).to_bytes())
+        best = best_record(manifest.checkpoints, self.metric_for_best, self.mode)
+        best_state = None if best is None else BestState(
+            self.metric_for_best, self.mode, best.epoch, best.metrics[self.metric_for_best]
+        )
+        manifest = replace(manifest, retired=retired, best=best_state)
+        self._fs.write_bytes(self._manifest_path, manifest.to_bytes())
 
     def _registry(self, manifest: Manifest) -> Registry:
         return Registry(self._registry_fs, self._registry_root, manifest.store_id)
@@ -338,21 +337,9 @@ class CheckpointManager(Promotions):
             metadata=metadata,
         )
         manifest = manifest.with_record(record)
-        manifest = replace(manifest, best=self._best_state(manifest.checkpoints))
         self._write_manifest(manifest)
         self._apply_retention(manifest, epoch)
         return record
-
-    def _best_state(self, records: Iterable[CheckpointRecord]) -> BestState | None:
-        best = best_record(records, self.metric_for_best, self.mode)
-        if best is None:
-            return None
-        return BestState(
-            metric=self.metric_for_best,
-            mode=self.mode,
-            epoch=best.epoch,
-            value=best.metrics[self.metric_for_best],
-        )
 
     def _apply_retention(self, manifest: Manifest, saved: int) -> None:
         if self.max_checkpoints is None:
@@ -364,9 +351,7 @@ class CheckpointManager(Promotions):
         doomed = select_for_deletion(manifest.checkpoints, policy)
         if not doomed:
             return
-        manifest = manifest.without({record.epoch for record in doomed})
-        manifest = replace(manifest, best=self._best_state(manifest.checkpoints))
-        self._write_manifest(manifest)
+        self._write_manifest(manifest.without({record.epoch for record in doomed}))
         for record in doomed:
             try:
                 self._fs.remove(self._fs.join(self._dir, record.file))
@@ -402,8 +387,7 @@ class CheckpointManager(Promotions):
                 f"refusing to delete the checkpoint of epoch {epoch}: it was promoted "
                 f"(validated versions keep a record of their source)"
             )
-        manifest = manifest.without({epoch})
-        self._write_manifest(replace(manifest, best=self._best_state(manifest.checkpoints)))
+        self._write_manifest(manifest.without({epoch}))
         self._fs.remove(self._fs.join(self._dir, record.file))
 
     # --- listing and loading ------------------------------------------------------------------
@@ -587,12 +571,14 @@ class CheckpointManager(Promotions):
         Checkpoint
             The loaded checkpoint.
         """
-        device = _device_of(model) if map_location is None else map_location
+        if map_location is None:  # the model's device
+            tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+            map_location = "cpu" if tensor is None else tensor.device
         include = optimizer is not None or scheduler is not None
         checkpoint = (
-            self.load_latest(map_location=device, include_optimizer=include)
+            self.load_latest(map_location=map_location, include_optimizer=include)
             if epoch is None
-            else self.load(epoch, map_location=device, include_optimizer=include)
+            else self.load(epoch, map_location=map_location, include_optimizer=include)
         )
         model.load_state_dict(checkpoint["model"], strict=strict)
         for target, state, key in (
@@ -623,6 +609,7 @@ class CheckpointManager(Promotions):
         """
         manifest = self._manifest()
         return verify(self._fs, self._dir, manifest, self._registry(manifest).verify())
+
 
 def _is_checkpoint_target(name: str) -> bool:
     return name == MANIFEST_NAME or parse_checkpoint_name(name) is not None

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
 from epochstore.checkpoints.fileformat import Digest
-from epochstore.checkpoints.state import decode_tree, encode_tree
+from epochstore.checkpoints.state import decode_tree, encode_tree, normalise_metrics
 from epochstore.errors import CheckpointFormatError
 from epochstore.naming import checkpoint_name, validate_epoch
 from epochstore.provenance import utc_now
@@ -81,27 +81,22 @@ class CheckpointRecord:
             raise CheckpointFormatError(f"{where}: a checkpoint record must be a JSON object")
         try:
             epoch = validate_epoch(data.get("epoch"))
-        except ValueError as exc:
+            metrics = normalise_metrics(decode_tree(data.get("metrics", {})))
+        except (TypeError, ValueError) as exc:
             raise CheckpointFormatError(f"{where}: {exc}") from None
         name = checkpoint_name(epoch)
         if data.get("file") != name:
             raise CheckpointFormatError(
                 f"{where}: the file of epoch {epoch} must be {name!r}, got {data.get('file')!r}"
             )
-        metrics = decode_tree(data.get("metrics", {}))
         metadata = decode_tree(data.get("metadata", {}))
-        if not isinstance(metrics, dict) or not all(
-            isinstance(k, str) and isinstance(v, float | int) and not isinstance(v, bool)
-            for k, v in metrics.items()
-        ):
-            raise CheckpointFormatError(f"{where}: metrics must map names to numbers")
         if not isinstance(metadata, dict):
             raise CheckpointFormatError(f"{where}: metadata must be a JSON object")
         return cls(
             epoch=epoch,
             file=name,
             digest=Digest.from_json(data, where),
-            metrics={k: float(v) for k, v in metrics.items()},
+            metrics=metrics,
             metadata=metadata,
         )
 
@@ -132,10 +127,7 @@ class Manifest:
 
     def get(self, epoch: int) -> CheckpointRecord | None:
         """Return the record of ``epoch``, or ``None`` if it is not committed."""
-        for record in self.checkpoints:
-            if record.epoch == epoch:
-                return record
-        return None
+        return next((record for record in self.checkpoints if record.epoch == epoch), None)
 
     def epochs(self) -> list[int]:
         """Return the committed epochs, sorted."""

@@ -57,7 +57,6 @@ def rank_records(
     records: Iterable[CheckpointRecord], metric: str, mode: Mode
 ) -> list[CheckpointRecord]:
     """Return the records with a finite value of ``metric``, best first (ties: earliest)."""
-    check_mode(mode)
     sign = 1.0 if mode == "min" else -1.0
     candidates = [
         (sign * value, record.epoch, record)

@@ -1,10 +1,7 @@
-"""Flatten state dicts into safetensors tensors + canonical JSON, and back, without pickle.
+"""State dicts as safetensors tensors + canonical JSON, and back, without pickle.
 
-:func:`encode_tree` moves each tensor of a state dict to a dotted key
-(``optimizer.state.3.exp_avg``) and leaves a reference ``{"__tensor__": key}``; tuples,
-non-string-keyed dicts, non-finite floats and numpy arrays are tagged so they round-trip
-exactly. :func:`deduplicate` stores tied weights once, :func:`resolve_aliases` restores them as
-one object. The tags are listed under "File format" in ``docs/checkpoints.md``.
+Tensors move to dotted keys and leave ``{"__tensor__": key}``; the other tags and tied weights:
+"File format" in ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
@@ -72,37 +69,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def _float(value: float) -> Any:
-    if math.isfinite(value):
-        return value
-    return {_FLOAT: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
-
-
-def _unique_key(path: str, tensors: Mapping[str, Any]) -> str:
-    key, suffix = path, 1
-    while key in tensors:  # two tree paths that print alike ("a.b"+"c" and "a"+"b.c")
-        key, suffix = f"{path}~{suffix}", suffix + 1
-    return key
-
-
 def encode_tree(value: Any, path: str, tensors: MutableMapping[str, Any] | None) -> Any:
-    """Return the JSON-ready form of ``value``, moving its tensors into ``tensors``.
+    """Return the JSON-ready form of ``value``, moving its tensors to ``path.<key>...`` in
+    ``tensors`` (``None`` refuses them: plain data such as config, metrics, checks).
 
-    Parameters
-    ----------
-    value
-        The tree to encode.
-    path
-        Dotted path of ``value``; its tensors are stored under ``path.<key>...``.
-    tensors
-        Where tensors (and numpy arrays, as tensors) go. ``None`` refuses them: the value
-        must be plain JSON-able data (config, metrics, promotion checks).
-
-    Raises
-    ------
-    TypeError
-        If the tree holds something other than tensors, numpy arrays, ``None``, bools,
-        numbers, strings, lists, tuples and dicts. The message gives its path.
+    Anything but tensors, numpy arrays, ``None``, bools, numbers, strings, lists, tuples and
+    dicts raises ``TypeError`` naming its path.
     """
     if value is None or isinstance(value, bool | str):
         return value
@@ -110,15 +82,17 @@ def encode_tree(value: Any, path: str, tensors: MutableMapping[str, Any] | None)
         return bool(value)
     if isinstance(value, numbers.Integral):
         return int(value)
-    if isinstance(value, numbers.Real):
-        return _float(float(value))
+    if isinstance(value, numbers.Real):  # non-finite as {"__float__": "nan" | "inf" | "-inf"}
+        return number if math.isfinite(number := float(value)) else {_FLOAT: str(number)}
     if isinstance(value, torch.Tensor | np.ndarray):
         if tensors is None:
             raise TypeError(
                 f"{path}: a {type(value).__name__} cannot be stored here; only JSON-able "
                 f"values (None, bool, numbers, str, lists, tuples, dicts) are allowed"
             )
-        key = _unique_key(path, tensors)
+        key, suffix = path, 1
+        while key in tensors:  # two tree paths that print alike ("a.b"+"c" and "a"+"b.c")
+            key, suffix = f"{path}~{suffix}", suffix + 1
         if isinstance(value, np.ndarray):
             tensors[key] = torch.from_numpy(np.ascontiguousarray(value))
             return {_NDARRAY: key}
@@ -151,13 +125,7 @@ def _hashable(value: Any) -> Any:
 
 
 def decode_tree(value: Any, tensors: Mapping[str, torch.Tensor] | None = None) -> Any:
-    """Invert :func:`encode_tree`, taking tensors from ``tensors``.
-
-    Raises
-    ------
-    KeyError
-        If a tensor reference is not in ``tensors``.
-    """
+    """Invert :func:`encode_tree`, taking tensors from ``tensors`` (``KeyError`` if absent)."""
     if isinstance(value, list):
         return [decode_tree(v, tensors) for v in value]
     if not isinstance(value, dict):
@@ -189,14 +157,8 @@ def decode_json(text: str) -> Any:
 
 
 def normalise_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
-    """Return ``metrics`` as ``{name: float}``; NaN and inf are kept (they rank worst).
-
-    Raises
-    ------
-    TypeError
-        If ``metrics`` is not a mapping of strings to real numbers (tensors with one element
-        are accepted and converted).
-    """
+    """Return ``metrics`` as ``{name: float}`` (NaN and inf kept, one-element tensors taken);
+    anything but a mapping of names to real numbers raises ``TypeError``."""
     if metrics is None:
         return {}
     if not isinstance(metrics, Mapping):
@@ -214,25 +176,11 @@ def normalise_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     return result
 
 
-def _storage_key(tensor: torch.Tensor) -> tuple[Any, ...]:
-    return (
-        tensor.device,
-        tensor.untyped_storage().data_ptr(),
-        tensor.storage_offset(),
-        tuple(tensor.shape),
-        tensor.stride(),
-        tensor.dtype,
-    )
-
-
 def deduplicate(
     tensors: Mapping[str, torch.Tensor],
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Split tensors into unique ones and aliases (key -> first key holding the same tensor).
-
-    Tensors are the same when they are the same view of the same memory (tied weights).
-    Tensors that merely overlap in memory are kept apart; each is stored as its own copy.
-    """
+    """Split tensors into unique ones and aliases (key -> first key holding the same view of
+    the same memory: tied weights); tensors that merely overlap are kept apart."""
     unique: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
     seen: dict[tuple[Any, ...], str] = {}
@@ -240,7 +188,8 @@ def deduplicate(
         if tensor.layout != torch.strided or tensor.numel() == 0 or tensor.device.type == "meta":
             unique[key] = tensor
             continue
-        identity = _storage_key(tensor)
+        identity = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
+                    tuple(tensor.shape), tensor.stride(), tensor.dtype)
         if identity in seen:
             aliases[key] = seen[identity]
         else:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from epochstore.checkpoints.fileformat import check_file
 from epochstore.naming import parse_checkpoint_name
 
 if TYPE_CHECKING:
@@ -78,7 +78,16 @@ def check(
     version: str | None = None,
 ) -> VerificationProblem | None:
     """Return what is wrong with the file at ``path`` against ``digest``, or ``None``."""
-    problem = check_file(fs, path, digest)
+    problem = None
+    if not fs.exists(path):
+        problem = "file is missing"
+    elif (size := fs.size(path)) != digest.size:
+        problem = f"size is {size} bytes, but {digest.size} were recorded (truncated or changed)"
+    else:
+        with fs.open_read(path) as handle:
+            sha = hashlib.file_digest(handle, "sha256").hexdigest()  # type: ignore[arg-type]
+        if sha != digest.sha256:
+            problem = f"sha256 is {sha}, but {digest.sha256} was recorded (corrupt)"
     return None if problem is None else VerificationProblem(path, problem, epoch, version)
 
 

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from epochstore.checkpoints.fileformat import CHUNK_SIZE, check_file
+from epochstore.checkpoints.fileformat import CHUNK_SIZE
 from epochstore.checkpoints.layout import MapLocation, foreign_file, load_verified
 from epochstore.checkpoints.state import encode_tree
 from epochstore.checkpoints.verification import VerificationProblem, check
@@ -401,7 +401,7 @@ class Registry:
             current is not None
             and current.version == source.version
             and resuming
-            and check_file(self.fs, self.production_file, current.digest) is None
+            and check(self.fs, self.production_file, current.digest) is None
         ):
             return current
         target = self.production_file
