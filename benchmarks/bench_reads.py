@@ -15,8 +15,9 @@ Rows:
   with ``chunks="zarr"``, a loop of ``load_epoch``, a loop of ``np.load``;
 - **one neuron across epochs**: default dask, ``chunks=None``, a loop over per-epoch ``.npz``
   and over memory-mapped ``.npy``;
-- **small fields across 1,000 epochs**: one scalar (``load_epochs(a)[f].values``, default and
-  ``chunks=None``), ``get_epochs``.
+- **small fields across 1,000 epochs**: one scalar and one 56-vector
+  (``load_epochs(a)[f].values``, default and ``chunks=None``), from the derived series and,
+  side by side, from the nodes as before it ("no series (before)"); ``get_epochs``.
 
 Run from the repository root::
 
@@ -46,7 +47,7 @@ import zarr
 from zarr.core.sync import sync
 
 from epochstore import ArtifactLoader, ArtifactStore
-from epochstore.store import direct, lazy
+from epochstore.store import direct, lazy, series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import Activations
@@ -122,6 +123,20 @@ def engines(workdir: Path) -> dict[str, Callable[[], Any]]:
     return rows
 
 
+def _without_series(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` as it ran before the derived series: every small field read from its nodes."""
+
+    def run() -> Any:
+        kept = series.SERIES_MAX_FIELD_BYTES
+        series.SERIES_MAX_FIELD_BYTES = -1  # no field has a series: the earlier read path
+        try:
+            return fn()
+        finally:
+            series.SERIES_MAX_FIELD_BYTES = kept
+
+    return run
+
+
 def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
     loaders = {c: ArtifactLoader(workdir / c) for c in ("default", "none")}
     small = ArtifactLoader(workdir / "small")
@@ -164,6 +179,18 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
         "scalar across 1000: load_epochs chunks=None": lambda: small.load_epochs(
             "metrics", chunks=None
         )["loss"].values,
+        "scalar across 1000: load_epochs default, no series (before)": _without_series(
+            lambda: small.load_epochs("metrics")["loss"].values
+        ),
+        "scalar across 1000: load_epochs chunks=None, no series (before)": _without_series(
+            lambda: small.load_epochs("metrics", chunks=None)["loss"].values
+        ),
+        "56-vector across 1000: load_epochs default": lambda: small.load_epochs("metrics")[
+            "norms"
+        ].values,
+        "56-vector across 1000: load_epochs default, no series (before)": _without_series(
+            lambda: small.load_epochs("metrics")["norms"].values
+        ),
         "get_epochs 1000": lambda: small.get_epochs("metrics"),
     }
     return rows

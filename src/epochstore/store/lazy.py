@@ -41,6 +41,7 @@ from epochstore.store.direct import (
     read_whole_local,
 )
 from epochstore.store.manifest import WRITE_TOKEN_KEY
+from epochstore.store.series import SeriesCache
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest, Store
@@ -248,7 +249,7 @@ def _normalise_epoch_key(k: Any, n: int) -> tuple[np.ndarray, bool]:
 class StackedFieldArray(_LazyBase):
     """One field over many epochs: shape ``(len(epochs), *field_shape)``."""
 
-    __slots__ = ("epochs", "layout", "node_paths")
+    __slots__ = ("epochs", "layout", "node_paths", "series")
 
     def __init__(
         self,
@@ -262,8 +263,10 @@ class StackedFieldArray(_LazyBase):
         field: str,
         display: str,
         layout: DirectLayout | None = None,
+        series: SeriesCache | None = None,
     ) -> None:
         self.store = store
+        self.series = series
         self.node_paths = tuple(node_paths)
         self.epochs = tuple(epochs)
         self.shape = (len(self.epochs), *shape)
@@ -323,9 +326,32 @@ class StackedFieldArray(_LazyBase):
         sel = normalise_key(inner, layout.shape)
         return outer_index(out, [slice(0, len(indices), 1), *sel])
 
+    def _read_whole(self, indices: np.ndarray) -> np.ndarray:
+        """The whole field of the epochs at ``indices``, stacked, read from their nodes."""
+        stacked = self._read_small_local(indices, ())
+        if stacked is not None:
+            return stacked
+        parts = sync(self._read_many(indices, ()))
+        if parts:
+            return np.stack(parts)
+        return np.empty((0, *self.shape[1:]), dtype=self.dtype)
+
+    def _read_from_series(self, series: SeriesCache, indices: np.ndarray, inner: _Key
+                          ) -> np.ndarray:
+        """Whole small fields from the derived series (epochs it lacks from their nodes)."""
+        epochs = [self.epochs[int(i)] for i in indices]
+        stacked = series.read(epochs, lambda positions: self._read_whole(indices[positions]))
+        if not inner:
+            return stacked
+        sel = normalise_key(inner, self.shape[1:])
+        return outer_index(stacked, [slice(0, len(indices), 1), *sel])
+
     def _getitem(self, key: _Key) -> np.ndarray:
         indices, keep_axis = _normalise_epoch_key(key[0], len(self.epochs))
         inner = tuple(key[1:])
+        if self.series is not None and indices.size:
+            whole = self._read_from_series(self.series, indices, inner)
+            return whole if keep_axis else whole[0]
         stacked = self._read_small_local(indices, inner) if indices.size else None
         if stacked is not None:
             return stacked if keep_axis else stacked[0]

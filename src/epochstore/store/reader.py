@@ -27,7 +27,12 @@ from epochstore.errors import (
 )
 from epochstore.naming import NAME_PATTERN, epoch_name, validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
-from epochstore.store.commit import METADATA_KEY, commit_strategy_for, key_exists
+from epochstore.store.commit import (
+    METADATA_KEY,
+    EpochListing,
+    commit_strategy_for,
+    key_exists,
+)
 from epochstore.store.direct import DirectLayout, get_object
 from epochstore.store.lazy import EpochFieldArray, StackedFieldArray, node_path
 from epochstore.store.location import LocationLike, open_location
@@ -37,6 +42,8 @@ from epochstore.store.manifest import (
     WRITE_TOKEN_KEY,
     AnalyzerManifest,
 )
+from epochstore.store.series import SERIES_DIR, SERIES_SUFFIX, SeriesCache, has_series
+from epochstore.store.versions import FieldVersions, local_directory
 
 if TYPE_CHECKING:
     from zarr.abc.store import Store
@@ -196,16 +203,19 @@ class _ArtifactView:
         AnalyzerNotFoundError
             If the store has no such analyzer.
         """
+        return self._listing(analyzer).epochs
+
+    def _listing(self, analyzer: str, *, versions: bool = False) -> EpochListing:
         validate_name(analyzer, "analyzer name")
         known = self._format_checked and analyzer in self._manifests
         if not known:
             self._manifest(analyzer)  # raises AnalyzerNotFoundError / StoreFormatError
-        listing = self._commit.list_epochs(analyzer)
+        listing = self._commit.list_epochs(analyzer, versions=versions)
         if known and not listing.analyzer_exists:  # deleted since its manifest was cached
             self._manifests.pop(analyzer, None)
             self._manifest(analyzer)
-            listing = self._commit.list_epochs(analyzer)
-        return listing.epochs
+            listing = self._commit.list_epochs(analyzer, versions=versions)
+        return listing
 
     def has_epoch(self, analyzer: str, epoch: int) -> bool:
         """Return whether ``epoch`` of ``analyzer`` is committed (one read of its metadata key)."""
@@ -286,6 +296,22 @@ class _ArtifactView:
         attrs.update(analyzer=analyzer, epoch=epoch)
         return xr.Dataset(variables, coords={"epoch": epoch}, attrs=attrs)
 
+    def _series(
+        self, analyzer: str, field: str, versions: FieldVersions,
+        shape: tuple[int, ...], dtype: str,
+    ) -> SeriesCache:
+        """The derived series of a small field (see :mod:`epochstore.store.series`)."""
+        name = f"{field}{SERIES_SUFFIX}"
+        root = self._location.local_root
+        return SeriesCache(
+            self._location.store,
+            self._location.key(analyzer, SERIES_DIR, name),
+            None if root is None else root / analyzer / SERIES_DIR / name,
+            versions,
+            shape=shape,
+            dtype=np.dtype(dtype),
+        )
+
     def load_epochs(
         self,
         analyzer: str,
@@ -329,7 +355,18 @@ class _ArtifactView:
         ... # doctest: +SKIP
         """
         manifest = self._manifest(analyzer)
-        available = self.get_epochs(analyzer)
+        layouts = {
+            name: DirectLayout.from_field(
+                field.shape, np.dtype(field.dtype), field.layout, manifest.codec
+            )
+            for name, field in manifest.fields.items()
+        }
+        small = {name for name, layout in layouts.items() if has_series(layout)}
+        local_dir = local_directory(self._location.store)
+        if local_dir is not None and self._location.prefix:
+            local_dir = f"{local_dir}/{self._location.prefix}"
+        listing = self._listing(analyzer, versions=bool(small) and local_dir is None)
+        available = listing.epochs
         if epochs is None:
             selected = available
         else:
@@ -341,6 +378,17 @@ class _ArtifactView:
         nodes = [f"{base}/{epoch_name(e)}" for e in selected]
         variables = {}
         for name, field in manifest.fields.items():
+            layout = layouts[name]
+            series = None
+            if name in small and layout is not None:
+                suffix = f"{name}/{layout.key}"
+                versions = None
+                if listing.versions is not None and listing.key_versions is not None:
+                    versions = FieldVersions(suffix, listing.versions, listing.key_versions)
+                elif local_dir is not None:
+                    versions = FieldVersions(suffix, local_dir=f"{local_dir}/{analyzer}")
+                if versions is not None:
+                    series = self._series(analyzer, name, versions, field.shape, field.dtype)
             stacked = StackedFieldArray(
                 self._location.store,
                 nodes,
@@ -350,9 +398,8 @@ class _ArtifactView:
                 analyzer=analyzer,
                 field=name,
                 display=self._location.display,
-                layout=DirectLayout.from_field(
-                    field.shape, np.dtype(field.dtype), field.layout, manifest.codec
-                ),
+                layout=layout,
+                series=series,
             )
             var = xr.Variable(("epoch", *field.dims), indexing.LazilyIndexedArray(stacked))
             if chunks in ("auto", "zarr"):
