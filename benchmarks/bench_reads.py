@@ -11,8 +11,9 @@ Rows:
   ``load_epoch(...)[f].values`` (epochstore's direct path), the same stored array read by zarr
   itself (zarr's default codec pipeline, and the ``zarrs`` Rust pipeline if installed),
   tensorstore (if installed), against ``np.load`` of a raw ``.npy``;
-- **mean over epochs**: ``load_epochs(a)[f].mean("epoch")`` with the default dask blocks and
-  with ``chunks="zarr"``, a loop of ``load_epoch``, a loop of ``np.load``;
+- **mean over epochs**: ``load_epochs(a)[f].mean("epoch")`` with the default dask blocks, with
+  ``chunks="zarr"`` and with whole-epoch blocks (the default before slabs, "(before)"), a loop
+  of ``load_epoch``, a loop of ``np.load``;
 - **one neuron across epochs**: default dask, ``chunks=None``, a loop over per-epoch ``.npz``
   and over memory-mapped ``.npy``;
 - **small fields across 1,000 epochs**: one scalar and one 56-vector
@@ -163,6 +164,9 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
         "mean over epochs: load_epochs chunks=zarr": lambda: loaders["default"].load_epochs(
             A, chunks="zarr"
         )[F].mean("epoch").values,
+        "mean over epochs: load_epochs whole-epoch blocks (before)": lambda: loaders[
+            "default"
+        ].load_epochs(A, chunks={"epoch": 1})[F].mean("epoch").values,
         "one neuron across: .npy mmap": lambda: np.stack(
             [np.load(p, mmap_mode="r")[7] for p in npy]
         ),
@@ -173,6 +177,9 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
         "one neuron across: load_epochs chunks=None": lambda: loaders["default"].load_epochs(
             A, chunks=None
         )[F].isel(neuron=7).values,
+        "one neuron across: load_epochs whole-epoch blocks (before)": lambda: loaders[
+            "default"
+        ].load_epochs(A, chunks={"epoch": 1})[F].isel(neuron=7).values,
         "scalar across 1000: load_epochs default": lambda: small.load_epochs("metrics")[
             "loss"
         ].values,

@@ -447,7 +447,12 @@ async def read_direct(store: Store, path: str, layout: DirectLayout, key: _Key) 
         isinstance(k, slice) and k.step == 1 and k.start == 0 and k.stop == s
         for k, s in zip(sel, shape, strict=True)
     )
-    if full and block_shape == shape:
+    exact = all(  # the selection is the decoded block itself (whole chunks)
+        isinstance(k, slice) and k.step == 1 and k.start == low * size
+        and k.stop == low * size + extent
+        for k, low, size, extent in zip(sel, lo, c, block_shape, strict=True)
+    )
+    if (full and block_shape == shape) or exact:
         result = block
     else:
         # A copy, never a view: a view would keep the whole decoded block alive (one neuron

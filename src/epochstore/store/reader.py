@@ -65,12 +65,26 @@ DASK_BLOCK_BYTES = 32 * 2**20
 
 def _dask_chunks(
     field_shape: tuple[int, ...], dtype: np.dtype[Any], zarr_chunks: tuple[int, ...],
-    n_epochs: int, chunks: Literal["auto", "zarr"],
+    n_epochs: int, chunks: Literal["auto", "zarr"], *, slabs: bool = False,
 ) -> tuple[int, ...]:
-    """Dask chunk sizes of one stacked field, always aligned to whole Zarr chunks."""
+    """Dask chunk sizes of one stacked field, always aligned to whole Zarr chunks.
+
+    ``slabs`` (local stores): when the field has several chunks along its leading axis and
+    its epochs do not all fit in one block, blocks span as many epochs as fit along whole
+    chunks of the leading axis instead of whole epochs (see :data:`DASK_BLOCK_BYTES`).
+    """
     if chunks == "zarr":
         return (1, *zarr_chunks)
     epoch_bytes = max(1, dtype.itemsize * math.prod(field_shape))
+    split = bool(field_shape) and zarr_chunks[0] < field_shape[0]
+    if slabs and split and epoch_bytes * n_epochs > DASK_BLOCK_BYTES:
+        # Slabs: a reduction over epochs is done inside each block (its partial results
+        # are 1/epochs-per-block of the data, not twice an epoch's size in float64).
+        row = max(1, epoch_bytes // field_shape[0] * zarr_chunks[0])  # one chunk row, 1 epoch
+        per_block = max(1, min(n_epochs, DASK_BLOCK_BYTES // row))
+        rows = max(1, DASK_BLOCK_BYTES // (per_block * row))
+        lead = min(field_shape[0], rows * zarr_chunks[0])
+        return (per_block, lead, *(max(1, s) for s in field_shape[1:]))
     per_block = max(1, min(n_epochs, DASK_BLOCK_BYTES // epoch_bytes))
     # Whole epochs: each block is a set of whole fields, i.e. whole shards. A selection
     # inside the field (one neuron) is fused into the block's read by dask, so it still reads
@@ -405,7 +419,7 @@ class _ArtifactView:
             if chunks in ("auto", "zarr"):
                 sizes = _dask_chunks(
                     field.shape, np.dtype(field.dtype), field.layout.chunks, len(selected),
-                    chunks,
+                    chunks, slabs=local_dir is not None,
                 )
                 var = var.chunk(
                     dict(zip(("epoch", *field.dims), sizes, strict=True)),
