@@ -50,10 +50,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DASK_BLOCK_BYTES", "ArtifactLoader", "ChunksOption"]
 
-#: ``"auto"``: dask blocks of whole epochs, as many per block as fit in
-#: :data:`DASK_BLOCK_BYTES`; ``"zarr"``: dask chunks equal to the Zarr chunks (one epoch each);
-#: ``None``: no dask, xarray's own lazy indexing; a mapping of dim name to chunk size: passed to
-#: ``Dataset.chunk``.
+#: ``"auto"``: dask blocks of about :data:`DASK_BLOCK_BYTES` along whole Zarr chunks (slabs
+#: of many epochs on local stores, whole epochs elsewhere); ``"zarr"``: dask chunks equal to
+#: the Zarr chunks (one epoch each); ``None``: no dask, xarray's own lazy indexing; a mapping
+#: of dim name to chunk size: passed to ``Dataset.chunk``.
 ChunksOption = Literal["auto", "zarr"] | Mapping[str, int] | None
 
 #: Target size of one dask block of ``load_epochs(chunks="auto")``. A task costs ~0.1-0.5 ms of
@@ -346,15 +346,20 @@ class _ArtifactView:
         epochs
             The epochs to stack, in the order given; ``None`` stacks every committed epoch.
         chunks
-            ``"auto"`` (default): dask-backed, each dask block whole epochs of a field, as many
-            as fit in :data:`~epochstore.store.reader.DASK_BLOCK_BYTES` (32 MiB): one epoch of a
-            26 MB activation field, every epoch of a scalar. Reductions over ``epoch`` stream
-            block by block, and a
-            selection inside a field (one neuron) is fused into each block's read, so it still
-            reads only the chunks it touches. ``"zarr"``: one dask chunk per Zarr chunk of one
-            epoch (many small tasks: pick it when one epoch of a field is larger than a task
-            should hold, or to spread one epoch over a cluster). ``None``: no dask, xarray's
-            lazy indexing (no graph at all: fastest for one small selection). A mapping:
+            ``"auto"`` (default): dask-backed blocks of about
+            :data:`~epochstore.store.reader.DASK_BLOCK_BYTES` (32 MiB) along whole Zarr chunks:
+            every epoch of a scalar in one block; for a large field on a local store, as many
+            epochs per block as fit along whole chunks of its leading axis (16 epochs x 32
+            neurons of a 26 MB activation field), so a reduction over ``epoch`` is done inside
+            each block; on object stores whole epochs (one request per shard). Reductions
+            stream block by block, and a selection inside a field (one neuron) is fused into
+            each block's read, so it still reads only the chunks it touches. Small fields
+            (scalars, per-epoch vectors) are read from their derived series when it is
+            current (:mod:`epochstore.store.series`): one read for all epochs. ``"zarr"``:
+            one dask chunk per Zarr chunk of one epoch (many small tasks: pick it when one
+            epoch of a field is larger than a task should hold, or to spread one epoch over a
+            cluster). ``None``: no dask, xarray's lazy indexing (no graph at all: fastest for
+            one small selection). A mapping:
             passed to :meth:`xarray.Dataset.chunk`.
 
         Returns
