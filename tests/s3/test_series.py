@@ -21,9 +21,7 @@ def _location(s3: Any, client: str) -> tuple[Any, dict[str, Any] | None]:
     url = s3.url()
     if client == "s3fs":
         return url, s3.storage_options
-    from tests.s3.test_metadata_last import _obstore_location
-
-    return _obstore_location(s3, url.removeprefix(f"s3://{s3.bucket}/")), None
+    return s3.server.obstore_location(s3.bucket, url.removeprefix(f"s3://{s3.bucket}/")), None
 
 
 @pytest.mark.parametrize("client", ["s3fs", "obstore"])
