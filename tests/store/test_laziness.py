@@ -194,3 +194,31 @@ def test_a_mean_over_slabs_reads_each_chunk_once(
     # Each chunk once, plus one shard index per epoch per slab.
     slabs = len(lazy.data.chunks[1])
     assert counting.bytes_read <= shard_bytes + N_EPOCHS * slabs * index_bytes
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "deleted shard"])
+def test_a_damaged_epoch_in_a_slab_is_an_error_naming_it(
+    run: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    from epochstore import EpochstoreError
+    from epochstore.store import reader
+
+    monkeypatch.setattr(reader, "DASK_BLOCK_BYTES", 4 * int(np.prod(SHAPE)))
+    path, data = run
+    shard = path / "artifacts/neuron_activations/epoch_00300/activations/c/0/0/0"
+    assert shard.is_file()
+    intact = ArtifactLoader(path).load_epochs("neuron_activations")["activations"]
+    np.testing.assert_array_equal(intact.isel(neuron=slice(0, 6)).values,
+                                  np.stack([d[:6] for d in data.values()]))
+    np.testing.assert_allclose(intact.mean("epoch").values,  # the slab reader, in this thread
+                               np.mean(list(data.values()), axis=0), atol=1e-6)
+    if damage == "flipped byte":
+        raw = bytearray(shard.read_bytes())
+        raw[40] ^= 0x40
+        shard.write_bytes(bytes(raw))
+    else:
+        shard.unlink()
+    lazy = ArtifactLoader(path).load_epochs("neuron_activations")["activations"]
+    assert len(lazy.data.chunks[1]) > 1  # slabs
+    with pytest.raises(EpochstoreError, match="epoch 300"):
+        lazy.mean("epoch").values  # noqa: B018
