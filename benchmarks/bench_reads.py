@@ -11,12 +11,14 @@ Rows:
   ``load_epoch(...)[f].values`` (epochstore's direct path), the same stored array read by zarr
   itself (zarr's default codec pipeline, and the ``zarrs`` Rust pipeline if installed),
   tensorstore (if installed), against ``np.load`` of a raw ``.npy``;
-- **mean over epochs**: ``load_epochs(a)[f].mean("epoch")`` with the default dask blocks and
-  with ``chunks="zarr"``, a loop of ``load_epoch``, a loop of ``np.load``;
+- **mean over epochs**: ``load_epochs(a)[f].mean("epoch")`` with the default dask blocks, with
+  ``chunks="zarr"`` and with whole-epoch blocks (the default before slabs, "(before)"), a loop
+  of ``load_epoch``, a loop of ``np.load``;
 - **one neuron across epochs**: default dask, ``chunks=None``, a loop over per-epoch ``.npz``
   and over memory-mapped ``.npy``;
-- **small fields across 1,000 epochs**: one scalar (``load_epochs(a)[f].values``, default and
-  ``chunks=None``), ``get_epochs``.
+- **small fields across 1,000 epochs**: one scalar and one 56-vector
+  (``load_epochs(a)[f].values``, default and ``chunks=None``), from the derived series and,
+  side by side, from the nodes as before it ("no series (before)"); ``get_epochs``.
 
 Run from the repository root::
 
@@ -46,7 +48,7 @@ import zarr
 from zarr.core.sync import sync
 
 from epochstore import ArtifactLoader, ArtifactStore
-from epochstore.store import direct, lazy
+from epochstore.store import direct, lazy, series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import Activations
@@ -122,6 +124,36 @@ def engines(workdir: Path) -> dict[str, Callable[[], Any]]:
     return rows
 
 
+def _without_series(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` as it ran before the derived series: every small field read from its nodes."""
+
+    def run() -> Any:
+        kept = series.SERIES_MAX_FIELD_BYTES
+        series.SERIES_MAX_FIELD_BYTES = -1  # no field has a series: the earlier read path
+        try:
+            return fn()
+        finally:
+            series.SERIES_MAX_FIELD_BYTES = kept
+
+    return run
+
+
+def _in_memory_mean(loader: ArtifactLoader) -> Callable[[], Any]:
+    """xarray's ``mean("epoch")`` over the default blocks with the data already in memory.
+
+    The reduction's own cost, without any read: what ``load_epochs(...).mean`` cannot go below.
+    """
+    held: dict[str, Any] = {}
+
+    def run() -> Any:
+        if not held:
+            lazy = loader.load_epochs(A)[F]
+            held["x"] = lazy.copy(data=lazy.data.persist())
+        return held["x"].mean("epoch").values
+
+    return run
+
+
 def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
     loaders = {c: ArtifactLoader(workdir / c) for c in ("default", "none")}
     small = ArtifactLoader(workdir / "small")
@@ -148,6 +180,12 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
         "mean over epochs: load_epochs chunks=zarr": lambda: loaders["default"].load_epochs(
             A, chunks="zarr"
         )[F].mean("epoch").values,
+        "mean over epochs: floor, xarray mean of the same blocks already in memory": (
+            _in_memory_mean(loaders["default"])
+        ),
+        "mean over epochs: load_epochs whole-epoch blocks (before)": lambda: loaders[
+            "default"
+        ].load_epochs(A, chunks={"epoch": 1})[F].mean("epoch").values,
         "one neuron across: .npy mmap": lambda: np.stack(
             [np.load(p, mmap_mode="r")[7] for p in npy]
         ),
@@ -158,12 +196,27 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
         "one neuron across: load_epochs chunks=None": lambda: loaders["default"].load_epochs(
             A, chunks=None
         )[F].isel(neuron=7).values,
+        "one neuron across: load_epochs whole-epoch blocks (before)": lambda: loaders[
+            "default"
+        ].load_epochs(A, chunks={"epoch": 1})[F].isel(neuron=7).values,
         "scalar across 1000: load_epochs default": lambda: small.load_epochs("metrics")[
             "loss"
         ].values,
         "scalar across 1000: load_epochs chunks=None": lambda: small.load_epochs(
             "metrics", chunks=None
         )["loss"].values,
+        "scalar across 1000: load_epochs default, no series (before)": _without_series(
+            lambda: small.load_epochs("metrics")["loss"].values
+        ),
+        "scalar across 1000: load_epochs chunks=None, no series (before)": _without_series(
+            lambda: small.load_epochs("metrics", chunks=None)["loss"].values
+        ),
+        "56-vector across 1000: load_epochs default": lambda: small.load_epochs("metrics")[
+            "norms"
+        ].values,
+        "56-vector across 1000: load_epochs default, no series (before)": _without_series(
+            lambda: small.load_epochs("metrics")["norms"].values
+        ),
         "get_epochs 1000": lambda: small.get_epochs("metrics"),
     }
     return rows

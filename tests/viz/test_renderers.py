@@ -34,8 +34,12 @@ def counting(run: Path) -> tuple[ArtifactLoader, CountingStore]:
 
 
 def fields_read(store: CountingStore) -> set[str]:
-    """The fields whose chunks were read (keys are artifacts/<analyzer>/<epoch>/<field>/c...)."""
-    return {key.split("/")[3] for key in store.chunk_reads}
+    """The fields whose chunks or series were read.
+
+    Keys are ``artifacts/<analyzer>/<epoch>/<field>/c...`` or, for the derived series of a
+    small field, ``artifacts/<analyzer>/.series/<field>.safetensors``.
+    """
+    return {key.split("/")[3].removesuffix(".safetensors") for key in store.chunk_reads}
 
 
 def test_dominant_frequencies_bars_and_threshold(run: Path) -> None:
@@ -162,7 +166,13 @@ def test_loss_curves_mark_the_epoch_and_read_only_the_losses(run: Path) -> None:
     assert fig.layout.shapes[0].x0 == 200
     assert "(epoch 200)" in fig.layout.title.text
     assert fields_read(store) == {"train_loss", "test_loss"}
-    assert len(store.chunk_reads) == 2 * len(EPOCHS)
+    node_reads = [k for k in store.chunk_reads if "/.series/" not in k]
+    assert len(node_reads) == 2 * len(EPOCHS)  # no series yet: each epoch, then written
+    loader, store = counting(run)
+    render_loss_curves(loader.load_epochs("training_metrics"), 200)
+    assert sorted(store.chunk_reads) == [  # then one read per field, whatever the epochs
+        f"artifacts/training_metrics/.series/{f}.safetensors" for f in ("test_loss", "train_loss")
+    ]
     no_marker = render_loss_curves(lazy)
     assert len(no_marker.data) == 2
     assert no_marker.layout.shapes == ()

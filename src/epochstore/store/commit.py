@@ -40,6 +40,7 @@ from zarr.storage import WrapperStore
 from epochstore.errors import EpochExistsError, StoreWriteError
 from epochstore.location import PARTIAL_SUFFIX, fsync_dir, fsync_tree
 from epochstore.naming import TMP_PREFIX, epoch_name, parse_epoch_name, tmp_epoch_name
+from epochstore.store.versions import list_keys_with_versions
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest, Store
@@ -78,11 +79,17 @@ class EpochListing:
         Child names that are not committed epochs but what a writer left (temporary or trash
         nodes locally; epoch prefixes without their group metadata on object stores). Some may
         belong to a writer still running.
+    versions, key_versions
+        When asked for and the listing gives them (object stores): each committed epoch's
+        version (the ETag of its ``zarr.json``), and every key's, relative to the analyzer
+        (:mod:`epochstore.store.versions`).
     """
 
     epochs: list[int]
     analyzer_exists: bool
     leftovers: list[str] = field(default_factory=list)
+    versions: dict[int, str] | None = None
+    key_versions: dict[str, str] | None = None
 
 
 async def _key_exists(store: Store, key: str) -> bool:
@@ -122,8 +129,12 @@ class CommitStrategy(ABC):
         """
 
     @abstractmethod
-    def list_epochs(self, analyzer: str) -> EpochListing:
-        """List the analyzer's committed epochs from one listing; read no epoch's metadata."""
+    def list_epochs(self, analyzer: str, *, versions: bool = False) -> EpochListing:
+        """List the analyzer's committed epochs from one listing; read no epoch's metadata.
+
+        With ``versions``, also each key's version where the listing gives it (ETags on
+        object stores, in the same requests; local listings give none).
+        """
 
     @abstractmethod
     def cleanup(self, analyzer: str, names: Iterable[str], stale_after: float) -> list[str]:
@@ -227,10 +238,11 @@ class RenameCommit(CommitStrategy):
         tmp.rename(final)
         shutil.rmtree(trash)
 
-    def list_epochs(self, analyzer: str) -> EpochListing:
+    def list_epochs(self, analyzer: str, *, versions: bool = False) -> EpochListing:
         # One directory listing: committed epochs are the children named epoch_NNNNN (a node
         # appears by rename, whole); hidden names are writes in progress or leftovers. Listed
         # with os.listdir: zarr's async listing costs ~20 us per entry (20 ms for 1,000 epochs).
+        # (No versions: a local reader stats the files it needs, see store/versions.py.)
         try:
             names = os.listdir(self.location.local_path(analyzer))  # noqa: PTH208
         except (FileNotFoundError, NotADirectoryError):
@@ -279,6 +291,7 @@ class RenameCommit(CommitStrategy):
 
 def _is_metadata(key: str) -> bool:
     return key == METADATA_KEY or key.endswith("/" + METADATA_KEY)
+
 
 
 class MetadataLastStore(WrapperStore[Any]):
@@ -482,11 +495,17 @@ class MetadataLastCommit(CommitStrategy):
                 sync(_delete_prefix(loc.store, node))
             raise
 
-    def list_epochs(self, analyzer: str) -> EpochListing:
+    def list_epochs(self, analyzer: str, *, versions: bool = False) -> EpochListing:
         # One recursive listing of the analyzer (no delimiter; S3 pages 1000 keys per request):
         # an epoch is committed iff the key epoch_NNNNN/zarr.json is among the keys.
         prefix = f"{self.location.key(analyzer)}/"
-        keys = sync(_collect(self.location.store.list_prefix(prefix)))
+        tagged = None
+        if versions:
+            tagged = sync(list_keys_with_versions(self.location.store, prefix))
+        if tagged is None:
+            keys = sync(_collect(self.location.store.list_prefix(prefix)))
+        else:
+            keys = [key for key, _ in tagged]
         committed: set[int] = set()
         seen: set[str] = set()
         analyzer_exists = False
@@ -502,7 +521,19 @@ class MetadataLastCommit(CommitStrategy):
             if rest == METADATA_KEY:
                 committed.add(epoch)
         leftovers = sorted(n for n in seen if parse_epoch_name(n) not in committed)
-        return EpochListing(sorted(committed), analyzer_exists, leftovers)
+        found, by_key = None, None
+        if tagged is not None:
+            found, by_key = {}, {}
+            for key, version in tagged:
+                if version is None:
+                    continue
+                relative = key.removeprefix(prefix)
+                by_key[relative] = version
+                name, _, rest = relative.partition("/")
+                epoch = parse_epoch_name(name)
+                if rest == METADATA_KEY and epoch is not None:
+                    found[epoch] = version
+        return EpochListing(sorted(committed), analyzer_exists, leftovers, found, by_key)
 
     def cleanup(self, analyzer: str, names: Iterable[str], stale_after: float) -> list[str]:
         # Object stores give no cheap age: every uncommitted epoch prefix is removed, so call

@@ -49,6 +49,7 @@ __all__ = [
     "normalise_key",
     "outer_index",
     "read_direct",
+    "read_slab_local",
     "read_whole_local",
 ]
 
@@ -447,7 +448,12 @@ async def read_direct(store: Store, path: str, layout: DirectLayout, key: _Key) 
         isinstance(k, slice) and k.step == 1 and k.start == 0 and k.stop == s
         for k, s in zip(sel, shape, strict=True)
     )
-    if full and block_shape == shape:
+    exact = all(  # the selection is the decoded block itself (whole chunks)
+        isinstance(k, slice) and k.step == 1 and k.start == low * size
+        and k.stop == low * size + extent
+        for k, low, size, extent in zip(sel, lo, c, block_shape, strict=True)
+    )
+    if (full and block_shape == shape) or exact:
         result = block
     else:
         # A copy, never a view: a view would keep the whole decoded block alive (one neuron
@@ -492,6 +498,55 @@ def read_whole_local(
             if len(raw) > limit:
                 raise ValueError("larger than its field")
             _decode_into(layout, np.frombuffer(raw, dtype=np.uint8), flat[i], path)
+        except (OSError, ValueError, RuntimeError, TypeError):
+            failed.append(i)
+    return failed
+
+
+def read_slab_local(
+    root: Path, paths: Sequence[str], layout: DirectLayout, lead: slice, out: np.ndarray
+) -> list[int]:
+    """Read whole chunks ``lead`` of the leading axis of the shard at each of ``paths``.
+
+    The block reader of a local store's dask slabs (see ``load_epochs``): per epoch one
+    ``open``, one read of the shard index and one read of the contiguous bytes of the chunks
+    ``lead`` covers, each chunk checked and decoded straight into ``out[i]``, all in the
+    calling thread (a dask worker's), so the workers' blocks proceed in parallel. ``lead`` is
+    aligned to whole chunks, and the chunks span every other axis (the writer's layout).
+
+    Returns the positions that could not be read (missing, damaged, laid out otherwise); the
+    caller reads those the careful way, which names the damage.
+    """
+    c0 = layout.chunks[0]
+    first, last = lead.start // c0, -(-lead.stop // c0)
+    failed = []
+    for i, path in enumerate(paths):
+        try:
+            fd = os.open(f"{root}/{path}/{layout.key}", os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                if size < layout.index_nbytes:
+                    raise ValueError("truncated")
+                raw_index = np.frombuffer(
+                    os.pread(fd, layout.index_nbytes, size - layout.index_nbytes), np.uint8
+                )
+                if layout.index_crc32c:
+                    raw_index = _checked(raw_index, "shard index")
+                index = raw_index.view("<u8").reshape(layout.n_chunks, 2)[first:last]
+                if (index == _U64_MAX).any():
+                    raise ValueError("a chunk is missing")
+                start, stop = int(index[:, 0].min()), int((index[:, 0] + index[:, 1]).max())
+                if stop > size - layout.index_nbytes:
+                    raise ValueError("a chunk lies outside the shard")
+                data = np.frombuffer(os.pread(fd, stop - start, start), np.uint8)
+            finally:
+                os.close(fd)
+            if data.size != stop - start:
+                raise ValueError("short read")
+            for k, (offset, nbytes) in enumerate(index.tolist()):
+                target = out[i, k * c0 : (k + 1) * c0]
+                piece = data[offset - start : offset - start + nbytes]
+                _decode_into(layout, piece, target, f"chunk {first + k} of {path}")
         except (OSError, ValueError, RuntimeError, TypeError):
             failed.append(i)
     return failed

@@ -38,9 +38,11 @@ from epochstore.store.direct import (
     normalise_key,
     outer_index,
     read_direct,
+    read_slab_local,
     read_whole_local,
 )
 from epochstore.store.manifest import WRITE_TOKEN_KEY
+from epochstore.store.series import SeriesCache
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest, Store
@@ -248,7 +250,7 @@ def _normalise_epoch_key(k: Any, n: int) -> tuple[np.ndarray, bool]:
 class StackedFieldArray(_LazyBase):
     """One field over many epochs: shape ``(len(epochs), *field_shape)``."""
 
-    __slots__ = ("epochs", "layout", "node_paths")
+    __slots__ = ("epochs", "layout", "node_paths", "series")
 
     def __init__(
         self,
@@ -262,8 +264,10 @@ class StackedFieldArray(_LazyBase):
         field: str,
         display: str,
         layout: DirectLayout | None = None,
+        series: SeriesCache | None = None,
     ) -> None:
         self.store = store
+        self.series = series
         self.node_paths = tuple(node_paths)
         self.epochs = tuple(epochs)
         self.shape = (len(self.epochs), *shape)
@@ -323,9 +327,76 @@ class StackedFieldArray(_LazyBase):
         sel = normalise_key(inner, layout.shape)
         return outer_index(out, [slice(0, len(indices), 1), *sel])
 
+    def _read_whole(self, indices: np.ndarray) -> np.ndarray:
+        """The whole field of the epochs at ``indices``, stacked, read from their nodes."""
+        stacked = self._read_small_local(indices, ())
+        if stacked is not None:
+            return stacked
+        parts = sync(self._read_many(indices, ()))
+        if parts:
+            return np.stack(parts)
+        return np.empty((0, *self.shape[1:]), dtype=self.dtype)
+
+    def _read_from_series(self, series: SeriesCache, indices: np.ndarray, inner: _Key
+                          ) -> np.ndarray:
+        """Whole small fields from the derived series (epochs it lacks from their nodes)."""
+        epochs = [self.epochs[int(i)] for i in indices]
+        stacked = series.read(epochs, lambda positions: self._read_whole(indices[positions]))
+        if not inner:
+            return stacked
+        sel = normalise_key(inner, self.shape[1:])
+        return outer_index(stacked, [slice(0, len(indices), 1), *sel])
+
+    def _slab(self, inner: _Key) -> slice | None:
+        """The leading-axis slice of a whole-chunk slab that ``inner`` selects, else None."""
+        layout = self.layout
+        if layout is None or not layout.sharded or local_root(self.store) is None:
+            return None
+        shape = layout.shape
+        if layout.grid[1:] != (1,) * (len(shape) - 1) or layout.chunks[0] * layout.grid[0] != (
+            shape[0]
+        ):
+            return None  # chunks split another axis, or an edge chunk: the general path
+        try:
+            sel = normalise_key(inner, shape)
+        except IndexError:
+            return None
+        lead, rest = sel[0], sel[1:]
+        full = all(
+            isinstance(k, slice) and (k.start, k.stop, k.step) == (0, n, 1)
+            for k, n in zip(rest, shape[1:], strict=True)
+        )
+        if not (full and isinstance(lead, slice) and lead.step == 1):
+            return None
+        c0 = layout.chunks[0]
+        if lead.start % c0 or lead.stop % c0 or lead.stop <= lead.start:
+            return None
+        return lead if lead.stop - lead.start < shape[0] else None  # whole fields: 2 threads
+
+    def _read_slab(self, indices: np.ndarray, lead: slice) -> np.ndarray:
+        """A slab of whole chunks of each epoch, read in this thread (local stores)."""
+        layout, root = self.layout, local_root(self.store)
+        assert layout is not None
+        assert root is not None
+        out = np.empty((len(indices), lead.stop - lead.start, *layout.shape[1:]),
+                       dtype=layout.dtype)
+        paths = [f"{self.node_paths[int(i)]}/{self.field}" for i in indices]
+        failed = read_slab_local(root, paths, layout, lead, out)
+        if failed:  # the careful path names what is wrong (or reads another layout)
+            redo = sync(self._read_many(indices[failed], (lead,)))
+            for position, values in zip(failed, redo, strict=True):
+                out[position] = values
+        return out.astype(layout.dtype.newbyteorder("="), copy=False)
+
     def _getitem(self, key: _Key) -> np.ndarray:
         indices, keep_axis = _normalise_epoch_key(key[0], len(self.epochs))
         inner = tuple(key[1:])
+        lead = self._slab(inner) if indices.size and keep_axis else None
+        if lead is not None:
+            return self._read_slab(indices, lead)
+        if self.series is not None and indices.size:
+            whole = self._read_from_series(self.series, indices, inner)
+            return whole if keep_axis else whole[0]
         stacked = self._read_small_local(indices, inner) if indices.size else None
         if stacked is not None:
             return stacked if keep_axis else stacked[0]

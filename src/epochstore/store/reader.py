@@ -27,7 +27,12 @@ from epochstore.errors import (
 )
 from epochstore.naming import NAME_PATTERN, epoch_name, validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
-from epochstore.store.commit import METADATA_KEY, commit_strategy_for, key_exists
+from epochstore.store.commit import (
+    METADATA_KEY,
+    EpochListing,
+    commit_strategy_for,
+    key_exists,
+)
 from epochstore.store.direct import DirectLayout, get_object
 from epochstore.store.lazy import EpochFieldArray, StackedFieldArray, node_path
 from epochstore.store.location import LocationLike, open_location
@@ -37,16 +42,18 @@ from epochstore.store.manifest import (
     WRITE_TOKEN_KEY,
     AnalyzerManifest,
 )
+from epochstore.store.series import SERIES_DIR, SERIES_SUFFIX, SeriesCache, has_series
+from epochstore.store.versions import FieldVersions, local_directory
 
 if TYPE_CHECKING:
     from zarr.abc.store import Store
 
 __all__ = ["DASK_BLOCK_BYTES", "ArtifactLoader", "ChunksOption"]
 
-#: ``"auto"``: dask blocks of whole epochs, as many per block as fit in
-#: :data:`DASK_BLOCK_BYTES`; ``"zarr"``: dask chunks equal to the Zarr chunks (one epoch each);
-#: ``None``: no dask, xarray's own lazy indexing; a mapping of dim name to chunk size: passed to
-#: ``Dataset.chunk``.
+#: ``"auto"``: dask blocks of about :data:`DASK_BLOCK_BYTES` along whole Zarr chunks (slabs
+#: of many epochs on local stores, whole epochs elsewhere); ``"zarr"``: dask chunks equal to
+#: the Zarr chunks (one epoch each); ``None``: no dask, xarray's own lazy indexing; a mapping
+#: of dim name to chunk size: passed to ``Dataset.chunk``.
 ChunksOption = Literal["auto", "zarr"] | Mapping[str, int] | None
 
 #: Target size of one dask block of ``load_epochs(chunks="auto")``. A task costs ~0.1-0.5 ms of
@@ -58,12 +65,26 @@ DASK_BLOCK_BYTES = 32 * 2**20
 
 def _dask_chunks(
     field_shape: tuple[int, ...], dtype: np.dtype[Any], zarr_chunks: tuple[int, ...],
-    n_epochs: int, chunks: Literal["auto", "zarr"],
+    n_epochs: int, chunks: Literal["auto", "zarr"], *, slabs: bool = False,
 ) -> tuple[int, ...]:
-    """Dask chunk sizes of one stacked field, always aligned to whole Zarr chunks."""
+    """Dask chunk sizes of one stacked field, always aligned to whole Zarr chunks.
+
+    ``slabs`` (local stores): when the field has several chunks along its leading axis and
+    its epochs do not all fit in one block, blocks span as many epochs as fit along whole
+    chunks of the leading axis instead of whole epochs (see :data:`DASK_BLOCK_BYTES`).
+    """
     if chunks == "zarr":
         return (1, *zarr_chunks)
     epoch_bytes = max(1, dtype.itemsize * math.prod(field_shape))
+    split = bool(field_shape) and zarr_chunks[0] < field_shape[0]
+    if slabs and split and epoch_bytes * n_epochs > DASK_BLOCK_BYTES:
+        # Slabs: a reduction over epochs is done inside each block (its partial results
+        # are 1/epochs-per-block of the data, not twice an epoch's size in float64).
+        row = max(1, epoch_bytes // field_shape[0] * zarr_chunks[0])  # one chunk row, 1 epoch
+        per_block = max(1, min(n_epochs, DASK_BLOCK_BYTES // row))
+        rows = max(1, DASK_BLOCK_BYTES // (per_block * row))
+        lead = min(field_shape[0], rows * zarr_chunks[0])
+        return (per_block, lead, *(max(1, s) for s in field_shape[1:]))
     per_block = max(1, min(n_epochs, DASK_BLOCK_BYTES // epoch_bytes))
     # Whole epochs: each block is a set of whole fields, i.e. whole shards. A selection
     # inside the field (one neuron) is fused into the block's read by dask, so it still reads
@@ -196,16 +217,19 @@ class _ArtifactView:
         AnalyzerNotFoundError
             If the store has no such analyzer.
         """
+        return self._listing(analyzer).epochs
+
+    def _listing(self, analyzer: str, *, versions: bool = False) -> EpochListing:
         validate_name(analyzer, "analyzer name")
         known = self._format_checked and analyzer in self._manifests
         if not known:
             self._manifest(analyzer)  # raises AnalyzerNotFoundError / StoreFormatError
-        listing = self._commit.list_epochs(analyzer)
+        listing = self._commit.list_epochs(analyzer, versions=versions)
         if known and not listing.analyzer_exists:  # deleted since its manifest was cached
             self._manifests.pop(analyzer, None)
             self._manifest(analyzer)
-            listing = self._commit.list_epochs(analyzer)
-        return listing.epochs
+            listing = self._commit.list_epochs(analyzer, versions=versions)
+        return listing
 
     def has_epoch(self, analyzer: str, epoch: int) -> bool:
         """Return whether ``epoch`` of ``analyzer`` is committed (one read of its metadata key)."""
@@ -286,6 +310,22 @@ class _ArtifactView:
         attrs.update(analyzer=analyzer, epoch=epoch)
         return xr.Dataset(variables, coords={"epoch": epoch}, attrs=attrs)
 
+    def _series(
+        self, analyzer: str, field: str, versions: FieldVersions,
+        shape: tuple[int, ...], dtype: str,
+    ) -> SeriesCache:
+        """The derived series of a small field (see :mod:`epochstore.store.series`)."""
+        name = f"{field}{SERIES_SUFFIX}"
+        root = self._location.local_root
+        return SeriesCache(
+            self._location.store,
+            self._location.key(analyzer, SERIES_DIR, name),
+            None if root is None else root / analyzer / SERIES_DIR / name,
+            versions,
+            shape=shape,
+            dtype=np.dtype(dtype),
+        )
+
     def load_epochs(
         self,
         analyzer: str,
@@ -306,15 +346,20 @@ class _ArtifactView:
         epochs
             The epochs to stack, in the order given; ``None`` stacks every committed epoch.
         chunks
-            ``"auto"`` (default): dask-backed, each dask block whole epochs of a field, as many
-            as fit in :data:`~epochstore.store.reader.DASK_BLOCK_BYTES` (32 MiB): one epoch of a
-            26 MB activation field, every epoch of a scalar. Reductions over ``epoch`` stream
-            block by block, and a
-            selection inside a field (one neuron) is fused into each block's read, so it still
-            reads only the chunks it touches. ``"zarr"``: one dask chunk per Zarr chunk of one
-            epoch (many small tasks: pick it when one epoch of a field is larger than a task
-            should hold, or to spread one epoch over a cluster). ``None``: no dask, xarray's
-            lazy indexing (no graph at all: fastest for one small selection). A mapping:
+            ``"auto"`` (default): dask-backed blocks of about
+            :data:`~epochstore.store.reader.DASK_BLOCK_BYTES` (32 MiB) along whole Zarr chunks:
+            every epoch of a scalar in one block; for a large field on a local store, as many
+            epochs per block as fit along whole chunks of its leading axis (16 epochs x 32
+            neurons of a 26 MB activation field), so a reduction over ``epoch`` is done inside
+            each block; on object stores whole epochs (one request per shard). Reductions
+            stream block by block, and a selection inside a field (one neuron) is fused into
+            each block's read, so it still reads only the chunks it touches. Small fields
+            (scalars, per-epoch vectors) are read from their derived series when it is
+            current (:mod:`epochstore.store.series`): one read for all epochs. ``"zarr"``:
+            one dask chunk per Zarr chunk of one epoch (many small tasks: pick it when one
+            epoch of a field is larger than a task should hold, or to spread one epoch over a
+            cluster). ``None``: no dask, xarray's lazy indexing (no graph at all: fastest for
+            one small selection). A mapping:
             passed to :meth:`xarray.Dataset.chunk`.
 
         Returns
@@ -329,7 +374,18 @@ class _ArtifactView:
         ... # doctest: +SKIP
         """
         manifest = self._manifest(analyzer)
-        available = self.get_epochs(analyzer)
+        layouts = {
+            name: DirectLayout.from_field(
+                field.shape, np.dtype(field.dtype), field.layout, manifest.codec
+            )
+            for name, field in manifest.fields.items()
+        }
+        small = {name for name, layout in layouts.items() if has_series(layout)}
+        local_dir = local_directory(self._location.store)
+        if local_dir is not None and self._location.prefix:
+            local_dir = f"{local_dir}/{self._location.prefix}"
+        listing = self._listing(analyzer, versions=bool(small) and local_dir is None)
+        available = listing.epochs
         if epochs is None:
             selected = available
         else:
@@ -341,6 +397,17 @@ class _ArtifactView:
         nodes = [f"{base}/{epoch_name(e)}" for e in selected]
         variables = {}
         for name, field in manifest.fields.items():
+            layout = layouts[name]
+            series = None
+            if name in small and layout is not None:
+                suffix = f"{name}/{layout.key}"
+                versions = None
+                if listing.versions is not None and listing.key_versions is not None:
+                    versions = FieldVersions(suffix, listing.versions, listing.key_versions)
+                elif local_dir is not None:
+                    versions = FieldVersions(suffix, local_dir=f"{local_dir}/{analyzer}")
+                if versions is not None:
+                    series = self._series(analyzer, name, versions, field.shape, field.dtype)
             stacked = StackedFieldArray(
                 self._location.store,
                 nodes,
@@ -350,15 +417,14 @@ class _ArtifactView:
                 analyzer=analyzer,
                 field=name,
                 display=self._location.display,
-                layout=DirectLayout.from_field(
-                    field.shape, np.dtype(field.dtype), field.layout, manifest.codec
-                ),
+                layout=layout,
+                series=series,
             )
             var = xr.Variable(("epoch", *field.dims), indexing.LazilyIndexedArray(stacked))
             if chunks in ("auto", "zarr"):
                 sizes = _dask_chunks(
                     field.shape, np.dtype(field.dtype), field.layout.chunks, len(selected),
-                    chunks,
+                    chunks, slabs=local_dir is not None,
                 )
                 var = var.chunk(
                     dict(zip(("epoch", *field.dims), sizes, strict=True)),

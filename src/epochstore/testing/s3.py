@@ -251,6 +251,24 @@ class MotoS3Server:
                 raise
         return f"s3://{name}"
 
+    def obstore_location(self, bucket: str, prefix: str) -> Any:
+        """A zarr ``ObjectStore`` (obstore) on ``bucket`` of this server, rooted at ``prefix``."""
+        from obstore.store import S3Store
+        from zarr.storage import ObjectStore
+
+        return ObjectStore(
+            S3Store(
+                bucket,
+                prefix=prefix,
+                endpoint=self.endpoint_url,
+                access_key_id=TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                secret_access_key=TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region="us-east-1",
+                client_options={"allow_http": True},
+                virtual_hosted_style_request=False,
+            )
+        )
+
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - child process
     """Serve moto's S3 with request counting: ``python -m epochstore.testing.s3 --port 0``."""
