@@ -90,6 +90,17 @@ def test_a_scalar_across_epochs_costs_one_read_once_the_series_exists(
     assert all("epoch_" not in key for key in counting.metadata_reads)
 
 
+def test_a_loader_without_series_reads_every_node_and_writes_nothing(run: Path) -> None:
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    for _ in range(2):
+        counting = CountingStore(LocalStore(run, read_only=True))
+        values = ArtifactLoader(counting, series=False).load_epochs(A)["loss"].values
+        np.testing.assert_array_equal(values, _expected("loss", list(range(N_EPOCHS))))
+        assert _node_reads(counting, "loss") == N_EPOCHS
+        assert _series_reads(counting) == 0
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # not one file written
+
+
 def test_a_large_field_and_a_sharded_field_have_no_series(run: Path) -> None:
     assert SERIES_MAX_FIELD_BYTES < 8 * 200 * 4
     loader, counting = _counting(run)

@@ -115,7 +115,9 @@ class _ArtifactView:
         *,
         storage_options: Mapping[str, Any] | None = None,
         path: str = ARTIFACTS_DIR,
+        series: bool = True,
     ) -> None:
+        self._series_enabled = series
         self._location = open_location(
             location, path=path, storage_options=storage_options, read_only=self._read_only
         )
@@ -380,7 +382,9 @@ class _ArtifactView:
             )
             for name, field in manifest.fields.items()
         }
-        small = {name for name, layout in layouts.items() if has_series(layout)}
+        small = {
+            name for name, layout in layouts.items() if self._series_enabled and has_series(layout)
+        }
         local_dir = local_directory(self._location.store)
         if local_dir is not None and self._location.prefix:
             local_dir = f"{local_dir}/{self._location.prefix}"
@@ -454,6 +458,12 @@ class ArtifactLoader(_ArtifactView):
         fsspec options for URLs.
     path
         The artifact root below the run (``"artifacts"``; ``""`` for the location itself).
+    series
+        Read small fields (scalars, small per-epoch vectors) across epochs from their derived
+        series and keep it current (the default): one read for all epochs, and the loader's
+        one kind of write, ``<analyzer>/.series/<field>.safetensors``, derived and never the
+        source of truth (:mod:`epochstore.store.series`). ``False``: read every epoch from
+        its node and write nothing at all (read-only media, audits).
 
     Examples
     --------
