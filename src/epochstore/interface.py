@@ -364,8 +364,8 @@ class ViewSource(Protocol):
     """
 
     @property
-    def run(self) -> str:
-        """The run directory (or URL)."""
+    def location(self) -> str:
+        """Where the run lives: its directory or URL."""
         ...
 
     def analyzers(self) -> Mapping[str, Sequence[int]]:

@@ -10,6 +10,7 @@ from zarr.storage import LocalStore
 
 from epochstore import ArtifactLoader, ArtifactStore
 from epochstore.errors import EpochstoreWarning
+from epochstore.interface import ViewSource
 from epochstore.run import Variant, write_variant
 from epochstore.store.instrumented import CountingStore
 from epochstore.testing.unknown_run import write_unknown_run
@@ -180,3 +181,11 @@ def test_a_family_whose_views_fail_is_drawn_from_its_manifests(
         views, note = run_views(RunSource(unknown), "viewsbroken", checkpoints=False)
     assert len(views) == 10
     assert "not available here" in note
+
+
+def test_run_source_location_and_its_deprecated_name(tmp_path: Path) -> None:
+    source = RunSource(tmp_path / "run")
+    assert source.location == str(tmp_path / "run")
+    assert isinstance(source, ViewSource)
+    with pytest.warns(DeprecationWarning, match="RunSource.location"):
+        assert source.run == source.location

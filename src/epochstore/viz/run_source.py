@@ -8,6 +8,7 @@ per-epoch series of a cross-epoch view are read once and then extended by new ep
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,10 +39,11 @@ class RunSource:
 
     Parameters
     ----------
-    run
-        The run directory (or URL).
+    location
+        Where the run lives: its directory or URL (``run``, its former name, still reads it
+        with a ``DeprecationWarning``).
     loader
-        Its loader (default ``ArtifactLoader(run, storage_options=storage_options)``).
+        Its loader (default ``ArtifactLoader(location, storage_options=storage_options)``).
     analyzers, fields, params
         What the caller already knows from metadata (each analyzer's epochs, fields and
         parameters); whatever is not given is read from the manifests once, when first needed.
@@ -56,7 +58,7 @@ class RunSource:
 
     def __init__(
         self,
-        run: str | os.PathLike[str],
+        location: str | os.PathLike[str],
         *,
         loader: ArtifactLoader | None = None,
         analyzers: Mapping[str, Sequence[int]] | None = None,
@@ -67,7 +69,7 @@ class RunSource:
         series: LRUCache[tuple[Any, ...], xr.Dataset] | None = None,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.run = os.fspath(run)
+        self.location = os.fspath(location)
         self.storage_options = None if storage_options is None else dict(storage_options)
         self._loader = loader
         self._analyzers = None if analyzers is None else {k: tuple(v) for k, v in
@@ -82,13 +84,20 @@ class RunSource:
             LRUCache(32) if series is None else series)
 
     def __repr__(self) -> str:
-        return f"RunSource({self.run!r})"
+        return f"RunSource({self.location!r})"
+
+    @property
+    def run(self) -> str:
+        """Deprecated name of ``location``."""
+        warnings.warn("RunSource.run is deprecated; use RunSource.location",
+                      DeprecationWarning, stacklevel=2)
+        return self.location
 
     @property
     def loader(self) -> ArtifactLoader:
         """The run's loader (made on first use)."""
         if self._loader is None:
-            self._loader = ArtifactLoader(self.run, storage_options=self.storage_options)
+            self._loader = ArtifactLoader(self.location, storage_options=self.storage_options)
         return self._loader
 
     # --- metadata -------------------------------------------------------------------------------
@@ -115,10 +124,10 @@ class RunSource:
 
     def checkpoint_metrics(self) -> xr.Dataset | None:
         """The checkpoints' metrics stacked along ``epoch`` (the checkpoint manifest only)."""
-        key = (self.run, "checkpoints", self._checkpoints)
+        key = (self.location, "checkpoints", self._checkpoints)
         cached = self.series.get(key)
         if cached is None:
-            cached = checkpoint_metrics(self.run, storage_options=self.storage_options)
+            cached = checkpoint_metrics(self.location, storage_options=self.storage_options)
             if cached is None:
                 return None
             self.series.put(key, cached)
@@ -166,7 +175,7 @@ class RunSource:
             return array.assign_coords({dim: np.arange(start, stop)}).load()
 
         return self.blocks.get_or_compute(
-            (self.run, analyzer, epoch, field, dim, start, stop), load)
+            (self.location, analyzer, epoch, field, dim, start, stop), load)
 
     def load_series(
         self,
@@ -193,7 +202,7 @@ class RunSource:
         the new epochs only.
         """
         chosen = dict(select or {})
-        key = (self.run, analyzer, tuple(fields), tuple(sorted(chosen.items())), norm)
+        key = (self.location, analyzer, tuple(fields), tuple(sorted(chosen.items())), norm)
         want = list(self.analyzers().get(analyzer, ()))
         have = self.series.get(key)
         have_epochs = set() if have is None else {int(e) for e in have["epoch"].values}
