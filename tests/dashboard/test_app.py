@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,27 @@ def test_serve_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert (args.host, args.port, args.refresh) == ("127.0.0.1", 9999, 3.0)
     assert main(["serve", str(tmp_path / "nowhere")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_the_app_warms_up_in_the_background_and_covers_the_views(
+        root: Path, counting: Callable[..., Any]) -> None:
+    from plotly.validator_cache import ValidatorCache
+
+    c = counting(root)
+    app = create_app(root, service=c.service)
+    assert app is not None
+    assert c.service.warming is not None
+    c.service.warming.join()
+    assert c.chunk_keys() == []  # reads no run
+    assert c.service.start_warm_up() is c.service.warming  # once per service
+    # What the first panels of a run then still load: no plotly validator (a view using a
+    # trace or layout property warm_up() does not draw would load it here).
+    state = callbacks.select_run(c.service, str(root / "modadd" / "a"), None)
+    loaded = set(ValidatorCache._cache)
+    for scope in ("epoch", "across"):
+        callbacks.view_figures(c.service, state, scope, 300, {"neuron": 3})
+    # (Numbered subplot axes beyond the warm-up's two reuse the same validator classes.)
+    subplots = re.compile(r"[xy]axis\d+")
+    new = [k for k in set(ValidatorCache._cache) - loaded
+           if not (k[0] == "layout" and subplots.fullmatch(k[1]))]
+    assert sorted(new) == []

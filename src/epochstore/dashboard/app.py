@@ -115,6 +115,7 @@ def create_app(
     service: DashboardService | None = None,
     refresh_seconds: float = 3.0,
     storage_options: Mapping[str, Any] | None = None,
+    warm: bool = True,
 ) -> Dash:
     """Build the dashboard for the runs under ``root``.
 
@@ -130,6 +131,10 @@ def create_app(
         shows its new epochs without a restart.
     storage_options
         fsspec options for a URL root (endpoint, credentials); for the default service only.
+    warm
+        Pay the process's one-time drawing costs (imports, plotly's validators) in a
+        background thread now (:meth:`DashboardService.start_warm_up`), not in the first
+        panels a user waits for.
 
     Returns
     -------
@@ -150,6 +155,8 @@ def create_app(
     # A function, so every page load lists the runs as they are now.
     app.layout = lambda: _layout(service, refresh_seconds)
     _wire(app, service)
+    if warm:
+        service.start_warm_up()
     return app
 
 

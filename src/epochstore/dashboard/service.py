@@ -16,12 +16,15 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
@@ -37,7 +40,7 @@ from epochstore.store.freshness import read_manifest, stale_epochs
 from epochstore.summary import VariantSummary
 from epochstore.viz import RunSource, message_figure, run_views
 
-__all__ = ["PANEL_HEIGHT", "DashboardService", "RunState", "Status"]
+__all__ = ["PANEL_HEIGHT", "DashboardService", "RunState", "Status", "warm_up"]
 
 #: Height in pixels of every panel (the app sizes its graphs alike, so rows line up).
 PANEL_HEIGHT: Final = 440
@@ -215,6 +218,56 @@ def _picks(views: Sequence[View], fields: Mapping[str, Mapping[str, StoredField]
     return sizes
 
 
+def warm_up() -> float:
+    """Pay a process's one-time drawing costs now, and return how long they took (seconds).
+
+    The first figure a process draws costs ~0.4-0.8 s more than the next ones: xarray imports
+    ``dask.array`` (and, through it, part of SciPy) the first time it wraps data, and plotly
+    loads one validator per trace and layout property the first time it meets it. Doing both
+    here, at server start (:func:`~epochstore.dashboard.app.create_app` runs it in a background
+    thread while the browser loads the page), keeps them out of the first panels a user waits
+    for. Draws one figure of each trace kind the generic views use; reads no run.
+    """
+    from epochstore.figures import epoch_line_shapes, figure
+
+    started = time.perf_counter()
+    epochs = np.arange(3, dtype=np.int64)
+    data = xr.Dataset({"v": ("epoch", np.zeros(3))}, coords={"epoch": epochs})
+    z = np.zeros((2, 2), dtype=np.float32)
+    traces: list[dict[str, Any]] = [
+        {"type": "scatter", "x": epochs, "y": data["v"].values, "mode": "lines+markers",
+         "name": "v", "line": {"color": "#1f77b4", "shape": "hv"}, "customdata": epochs,
+         "marker": {"color": epochs, "colorscale": "Viridis", "cmin": 0.0, "cmax": 1.0,
+                    "size": 8, "symbol": "circle-open", "line": {"width": 2},
+                    "colorbar": {"title": {"text": "v"}}},
+         "showlegend": False, "hovertemplate": "%{x}<extra></extra>", "xaxis": "x",
+         "yaxis": "y"},
+        {"type": "heatmap", "z": z, "x": [0, 1], "y": [0, 1], "colorscale": "RdBu",
+         "zmid": 0.0, "zmin": -1.0, "zmax": 1.0, "coloraxis": "coloraxis", "name": "z",
+         "hovertemplate": "%{z}<extra></extra>", "xaxis": "x2", "yaxis": "y2"},
+        {"type": "heatmap", "z": z, "colorscale": "Viridis",
+         "colorbar": {"title": {"text": "z"}}},
+        {"type": "bar", "x": [0, 1], "y": [0.0, 1.0], "name": "b", "marker": {"color": "#777"},
+         "hovertemplate": "%{y}<extra></extra>"},
+    ]
+    axis = {"title": {"text": "epoch"}, "type": "linear", "range": [0, 1], "domain": [0, 1],
+            "anchor": "y", "matches": "x", "autorange": "reversed", "showticklabels": False,
+            "visible": True, "constrain": "domain", "tickangle": 0, "scaleanchor": "x"}
+    figure(traces, {
+        "title": {"text": "warm-up"}, "xaxis": axis, "yaxis": {**axis, "anchor": "x"},
+        "xaxis2": axis, "yaxis2": axis,
+        "coloraxis": {"colorscale": "Viridis", "cmin": 0.0, "cmax": 1.0, "cmid": 0.5},
+        "shapes": epoch_line_shapes(1, rows=2),
+        "annotations": [{"text": "n", "x": 0, "y": 0, "xref": "paper", "yref": "paper",
+                         "xanchor": "left", "yanchor": "bottom", "showarrow": False,
+                         "font": {"size": 11, "color": "#777"}}],
+        "legend": {"x": 1, "y": 1, "xanchor": "right", "yanchor": "top",
+                   "bgcolor": "rgba(255,255,255,0.75)"},
+        "height": PANEL_HEIGHT, "showlegend": False, "meta": {"epoch": 1},
+    })
+    return time.perf_counter() - started
+
+
 def _message_lines(text: str) -> str:
     return text.replace(". ", ".<br>")
 
@@ -263,6 +316,19 @@ class DashboardService:
         self.blocks: LRUCache[tuple[Any, ...], xr.DataArray] = LRUCache(block_cache)
         self.series: LRUCache[tuple[Any, ...], xr.Dataset] = LRUCache(series_cache)
         self._rebuilt: LRUCache[str, VariantSummary] = LRUCache(4096)
+        #: The background :func:`warm_up` started by :meth:`start_warm_up`, if any.
+        self.warming: threading.Thread | None = None
+
+    def start_warm_up(self) -> threading.Thread:
+        """Run :func:`warm_up` in a daemon thread (once per service) and return the thread.
+
+        A draw that starts before it ends waits for nothing: it pays what is left itself.
+        """
+        if self.warming is None:
+            self.warming = threading.Thread(target=warm_up, name="epochstore-warm-up",
+                                            daemon=True)
+            self.warming.start()
+        return self.warming
 
     # --- discovery (metadata only) ------------------------------------------------------------
 
@@ -430,8 +496,6 @@ class DashboardService:
         params
             The coordinates along ``run``: each swept parameter's value per run.
         """
-        import numpy as np
-
         columns: list[xr.DataArray | None] = []
         stale: dict[str, list[int]] = {}
         for run in runs:
