@@ -114,8 +114,32 @@ def test_3d_heatmap_of_the_picked_slice_reads_its_chunk_only(unknown: Path) -> N
     expected = [np.linalg.norm(stored(unknown, "head_maps", "attn", e)[1]) for e in EPOCHS]
     np.testing.assert_allclose(norm.data[0].y, expected, rtol=1e-6)
     assert sorted(store.chunk_reads.values()) == [2] * len(EPOCHS)  # one chunk per epoch
+    # One stacked read: no epoch's metadata (its zarr.json) is read on the way.
+    assert not [k for k in store.metadata_reads if "/epoch_" in k]
     with pytest.raises(IndexError, match=r"head 3 is out of range: .* heads 0..2"):
         view(source, "head_maps", "attn", "heatmap").render(source, 100, {"head": 3})
+
+
+def test_norm_over_epochs_reads_batches_of_epochs(unknown: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from epochstore.viz import run_source
+
+    source = RunSource(unknown)
+    spec = source.fields("weight_map")["w"]
+    per_epoch = np.dtype(spec.dtype).itemsize * int(np.prod(spec.shape))
+    monkeypatch.setattr(run_source, "NORM_BATCH_BYTES", 2 * per_epoch)  # 2 epochs a batch
+    sizes: list[int] = []
+    original = run_source._l2_norms
+
+    def l2_norms(block: np.ndarray) -> np.ndarray:
+        sizes.append(len(block))
+        return original(block)
+
+    monkeypatch.setattr(run_source, "_l2_norms", l2_norms)
+    norm = source.load_series("weight_map", ["w"], norm=True)
+    assert sizes == [2, 1]  # 3 epochs: a batch of 2, then 1
+    expected = [np.linalg.norm(stored(unknown, "weight_map", "w", e)) for e in EPOCHS]
+    np.testing.assert_allclose(norm["w"].values, expected, rtol=1e-6)
 
 
 def test_big_fields_are_downsampled_with_a_note_never_megabytes(tmp_path: Path) -> None:

@@ -7,12 +7,14 @@ per-epoch series of a cross-epoch view are read once and then extended by new ep
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import xarray as xr
 
 from epochstore._lru import LRUCache
@@ -20,7 +22,11 @@ from epochstore.interface import JSONValue, StoredField
 from epochstore.store import ArtifactLoader
 from epochstore.viz.sources import checkpoint_metrics
 
-__all__ = ["RunSource", "stored_fields"]
+__all__ = ["NORM_BATCH_BYTES", "RunSource", "stored_fields"]
+
+#: Bytes of a field's (selected) values a norm-over-epochs view holds at once: the epochs of
+#: one batch are read together.
+NORM_BATCH_BYTES = 32 * 2**20
 
 
 def stored_fields(loader: ArtifactLoader, analyzer: str) -> dict[str, StoredField]:
@@ -32,6 +38,13 @@ def stored_fields(loader: ArtifactLoader, analyzer: str) -> dict[str, StoredFiel
                           chunks=tuple(spec.layout.chunks))
         for name, spec in manifest.fields.items()
     }
+
+
+def _l2_norms(block: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """The L2 norm (in float64) of each entry along the first axis of ``block``."""
+    flat = block.reshape(block.shape[0], -1).astype(np.float64, copy=False)
+    squares: npt.NDArray[np.float64] = np.einsum("ij,ij->i", flat, flat)
+    return np.sqrt(squares)
 
 
 class RunSource:
@@ -195,8 +208,8 @@ class RunSource:
             One index per dim to keep (as a length-1 dim labelled with it): one chunk per
             epoch and field instead of the whole field.
         norm
-            Reduce each epoch's (selected) array to its L2 norm, one epoch in memory at a
-            time.
+            Reduce each epoch's (selected) array to its L2 norm, reading batches of epochs of
+            at most :data:`NORM_BATCH_BYTES` (at least one epoch).
 
         Cached with the epochs it holds: a later call after new epochs were written reads
         the new epochs only.
@@ -232,14 +245,21 @@ class RunSource:
 
     def _norms(self, analyzer: str, fields: Sequence[str], select: Mapping[str, int],
                epochs: Sequence[int]) -> xr.Dataset:
+        """The L2 norm of each epoch's (selected) fields, :data:`NORM_BATCH_BYTES` at a time.
+
+        One stacked lazy read per batch of epochs (no per-epoch metadata read, the epochs of
+        a batch read together), the selection applied before reading (only its chunks).
+        """
+        lazy = self.loader.load_epochs(analyzer, epochs, chunks=None)[list(fields)]
+        for dim, index in select.items():
+            lazy = lazy.isel({dim: index})
         norms = {f: np.empty(len(epochs)) for f in fields}
-        for i, epoch in enumerate(epochs):
-            data = self.load_epoch(analyzer, epoch)
-            for name in fields:
-                array = data[name]
-                for dim, index in select.items():
-                    array = array.isel({dim: index})
-                values = np.asarray(array.values, dtype=np.float64)
-                norms[name][i] = float(np.sqrt(np.sum(np.square(values))))
+        for name in fields:
+            array = lazy[name]
+            per_epoch = max(1, array.dtype.itemsize * math.prod(array.shape[1:]))
+            step = max(1, NORM_BATCH_BYTES // per_epoch)
+            for start in range(0, len(epochs), step):
+                block = np.asarray(array.isel(epoch=slice(start, start + step)).values)
+                norms[name][start:start + len(block)] = _l2_norms(block)
         return xr.Dataset({f: ("epoch", v) for f, v in norms.items()},
                           coords={"epoch": np.asarray(epochs, dtype=np.int64)})
