@@ -14,6 +14,8 @@ started from) and the working tree's. Each measurement is a fresh Python process
   sends, figures serialised to JSON), at the last epoch, neuron 0;
 - **first draw, warm process**: the same request with the service's caches emptied (no
   manifest, series or figure cached), ``--repeats`` times, and the callback called directly;
+- **without series**: that draw on a loader with ``series=False`` (a read-only location, or
+  series not written yet): each small field of each epoch read from its node;
 - **norm over epochs**: a generic view's read (``RunSource.load_series(..., norm=True)``) of
   neuron 5's activations ``(113, 113)`` and of ``neuron_freq_norm / norm_matrix`` over the
   95 epochs, on a fresh source each time.
@@ -115,6 +117,18 @@ def child(run: Path, repeats: int) -> dict[str, Any]:
         forget()
         http.append(post())
 
+    # Without the derived series (a read-only location, or series not written yet): every
+    # epoch's small fields from their nodes, 12 fields x 95 epochs.
+    from epochstore import ArtifactLoader
+
+    nodes = []
+    for _ in range(repeats):
+        plain = DashboardService(root, loader_factory=lambda r: ArtifactLoader(r, series=False))
+        plain_state = callbacks.select_run(plain, str(run), None)
+        t = time.perf_counter()
+        callbacks.view_figures(plain, plain_state, "across", last, {"neuron": 0})
+        nodes.append(time.perf_counter() - t)
+
     norms: dict[str, list[float]] = {}
     cases = {"activations, neuron 5": ("neuron_activations", "activations", {"neuron": 5}),
              "neuron_freq_norm / norm_matrix": ("neuron_freq_norm", "norm_matrix", {})}
@@ -133,6 +147,7 @@ def child(run: Path, repeats: int) -> dict[str, Any]:
         "cold_first_draw_ms": 1000 * cold,
         "warm_first_draw_ms": [1000 * x for x in warm],
         "warm_first_draw_http_ms": [1000 * x for x in http],
+        "no_series_first_draw_ms": [1000 * x for x in nodes],
         "norm_ms": {k: [1000 * x for x in v] for k, v in norms.items()},
         "figure_hashes": hashes,
         "traces": traces,
@@ -173,6 +188,8 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "warm_first_draw_min_ms": min(x for r in rounds for x in r["warm_first_draw_ms"]),
         "warm_first_draw_http_ms": _median([x for r in rounds
                                             for x in r["warm_first_draw_http_ms"]]),
+        "no_series_first_draw_ms": _median([x for r in rounds
+                                            for x in r["no_series_first_draw_ms"]]),
         "import_ms": _median([r["import_ms"] for r in rounds]),
         "create_app_ms": _median([r["create_app_ms"] for r in rounds]),
         "warm_up_wait_ms": _median([r["warm_up_wait_ms"] for r in rounds]),
@@ -190,6 +207,7 @@ def table(result: dict[str, Any]) -> str:
          "cold_first_draw_ms"),
         ("cross-epoch first draw, warm process, Dash HTTP endpoint", "warm_first_draw_http_ms"),
         ("  same, the callback alone (no JSON)", "warm_first_draw_ms"),
+        ("  same, without derived series (every epoch's node)", "no_series_first_draw_ms"),
         ("create_app (server start)", "create_app_ms"),
         ("background warm-up still running after create_app", "warm_up_wait_ms"),
     ]
