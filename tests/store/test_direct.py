@@ -16,8 +16,8 @@ from zarr.storage import LocalStore
 
 from epochstore import ArtifactLoader, ArtifactStore
 from epochstore.errors import CorruptArtifactError
-from epochstore.store.codecs import Codec
 from epochstore.store import direct
+from epochstore.store.codecs import Codec
 from epochstore.store.direct import (
     DirectLayout,
     MissingChunkError,
