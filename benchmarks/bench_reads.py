@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,7 @@ import zarr
 from zarr.core.sync import sync
 
 from epochstore import ArtifactLoader, ArtifactStore
-from epochstore.store import direct, lazy, series
+from epochstore.store import direct, lazy, reader, series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import Activations
@@ -138,6 +140,69 @@ def _without_series(fn: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
+def _slab_before(
+    root: Path, paths: Sequence[str], layout: direct.DirectLayout, lead: slice, out: np.ndarray
+) -> list[int]:
+    """``direct.read_slab_local`` before engine2: ``os.pread`` into fresh bytes, then decode."""
+    c0 = layout.chunks[0]
+    first, last = lead.start // c0, -(-lead.stop // c0)
+    failed = []
+    for i, path in enumerate(paths):
+        try:
+            fd = os.open(f"{root}/{path}/{layout.key}", os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                raw_index = np.frombuffer(
+                    os.pread(fd, layout.index_nbytes, size - layout.index_nbytes), np.uint8
+                )
+                raw_index = direct._checked(raw_index, "shard index")
+                index = raw_index.view("<u8").reshape(layout.n_chunks, 2)[first:last]
+                start, stop = int(index[:, 0].min()), int((index[:, 0] + index[:, 1]).max())
+                data = np.frombuffer(os.pread(fd, stop - start, start), np.uint8)
+            finally:
+                os.close(fd)
+            for k, (offset, nbytes) in enumerate(index.tolist()):
+                piece = data[offset - start : offset - start + nbytes]
+                direct._decode_into(layout, piece, out[i, k * c0 : (k + 1) * c0], path)
+        except (OSError, ValueError, RuntimeError, TypeError):
+            failed.append(i)
+    return failed
+
+
+@contextmanager
+def _engine1() -> Iterator[None]:
+    """The read path before engine2 (issue 14, items 1 and 3), in this process.
+
+    Full fields through ``read_direct`` on the event loop (read into a buffer, decode into a
+    block), group metadata through the event loop, CRC32C by google-crc32c, slabs of 32 MiB
+    read by ``os.pread`` into fresh bytes.
+    """
+    import google_crc32c
+
+    saved = (lazy.EpochFieldArray._read_full_local, reader.local_root, direct._crc32c,
+             reader.DASK_BLOCK_BYTES, lazy.read_slab_local)
+    lazy.EpochFieldArray._read_full_local = lambda self: None  # type: ignore[method-assign]
+    reader.local_root = lambda store: None  # type: ignore[assignment]
+    direct._crc32c = google_crc32c.value
+    reader.DASK_BLOCK_BYTES = 32 * 2**20
+    lazy.read_slab_local = _slab_before
+    try:
+        yield
+    finally:
+        (lazy.EpochFieldArray._read_full_local, reader.local_root, direct._crc32c,  # type: ignore[method-assign]
+         reader.DASK_BLOCK_BYTES, lazy.read_slab_local) = saved
+
+
+def _before(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` on the read path before engine2."""
+
+    def run() -> Any:
+        with _engine1():
+            return fn()
+
+    return run
+
+
 def _in_memory_mean(loader: ArtifactLoader) -> Callable[[], Any]:
     """xarray's ``mean("epoch")`` over the default blocks with the data already in memory.
 
@@ -166,6 +231,12 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
             F
         ].values,
         "full epoch: epochstore codec=none": lambda: loaders["none"].load_epoch(A, 3)[F].values,
+        "full epoch: epochstore default (LZ4), before engine2": _before(
+            lambda: loaders["default"].load_epoch(A, 3)[F].values
+        ),
+        "full epoch: epochstore codec=none, before engine2": _before(
+            lambda: loaders["none"].load_epoch(A, 3)[F].values
+        ),
     }
     for name, fn in engines(workdir).items():
         rows[f"full epoch: {name}"] = fn
@@ -177,6 +248,13 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
         "mean over epochs: load_epochs default (auto)": lambda: loaders["default"].load_epochs(
             A
         )[F].mean("epoch").values,
+        "mean over epochs: load_epoch loop, before engine2": _before(
+            lambda: sum(loaders["default"].load_epoch(A, e)[F].values for e in epochs)
+            / len(epochs)
+        ),
+        "mean over epochs: load_epochs default (auto), before engine2": _before(
+            lambda: loaders["default"].load_epochs(A)[F].mean("epoch").values
+        ),
         "mean over epochs: load_epochs chunks=zarr": lambda: loaders["default"].load_epochs(
             A, chunks="zarr"
         )[F].mean("epoch").values,
