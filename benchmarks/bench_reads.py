@@ -432,6 +432,53 @@ def s3_reads(n_epochs: int, rounds: int) -> dict[str, dict[str, float]]:
     }
 
 
+#: The reductions whose peak memory ``--rss`` measures, each in a fresh process.
+RSS_MODES = ("load_epoch loop", "load_epochs default (auto)",
+             "load_epochs default (auto), before engine2")
+
+
+def _vm_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_child(workdir: Path, mode: str) -> float:
+    """Peak RSS growth (MB) of one mean over epochs: ``VmHWM`` after minus ``VmRSS`` before."""
+    loader = ArtifactLoader(workdir / "default")
+    epochs = loader.get_epochs(A)
+    loader.load_epochs(A)  # the manifest, imports: not the reduction's memory
+    _ = loader.load_epoch(A, epochs[0])[F][0].values
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    before = _vm_bytes("VmRSS")
+    if mode == "load_epoch loop":
+        _ = sum(loader.load_epoch(A, e)[F].values for e in epochs) / len(epochs)
+    elif mode == "load_epochs default (auto)":
+        _ = loader.load_epochs(A)[F].mean("epoch").values
+    elif mode == "load_epochs default (auto), before engine2":
+        with _engine1():
+            _ = loader.load_epochs(A)[F].mean("epoch").values
+    else:
+        raise ValueError(mode)
+    return (_vm_bytes("VmHWM") - before) / 1e6
+
+
+def rss(workdir: Path, n_epochs: int) -> dict[str, dict[str, float]]:
+    """Peak RSS growth of each of :data:`RSS_MODES`, a fresh process each."""
+    import subprocess
+
+    out = {}
+    for mode in RSS_MODES:
+        got = subprocess.run(
+            [sys.executable, __file__, "--workdir", str(workdir), "--epochs", str(n_epochs),
+             "--rss-child", mode],
+            check=True, capture_output=True, text=True,
+        )
+        out[f"mean over epochs: {mode}"] = {"peak_rss_growth_mb": float(got.stdout.split()[-1])}
+    return out
+
+
 def table(results: dict[str, dict[str, float]], reference: str | None) -> str:
     ref = results[reference]["median_ms"] if reference else None
     lines = ["| read | median ms | min ms | x reference |", "| --- | ---: | ---: | ---: |"]
@@ -449,9 +496,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "results" / "reads.json")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated substrings of row names")
+    parser.add_argument("--rss", action="store_true",
+                        help="also the peak RSS growth of the mean over epochs (fresh processes)")
+    parser.add_argument("--rss-child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--s3-epochs", type=int, default=0,
                         help="also one neuron across N epochs on moto's S3: s3fs vs obstore")
     args = parser.parse_args(argv)
+    if args.rss_child:
+        print(f"{rss_child(args.workdir, args.rss_child):.1f}")
+        return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     build(args.workdir, args.epochs)
@@ -473,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
         results["profile"] = profile(args.workdir, args.rounds * 3)
         print("\n## Profile of one full-epoch read\n")
         print(table(results["profile"], None))
+    if args.rss:
+        results["rss"] = rss(args.workdir, args.epochs)
+        print("\n## Peak RSS growth of the mean over epochs (fresh process each)\n")
+        for name, r in results["rss"].items():
+            print(f"- {name}: {r['peak_rss_growth_mb']:.1f} MB")
     if args.s3_epochs:
         results["s3"] = s3_reads(args.s3_epochs, max(2, args.rounds // 2))
         print("\n## S3 (moto), s3fs vs obstore\n")
