@@ -562,8 +562,8 @@ def _read_chunks(
     ``targets`` are C-contiguous uint8 views of each chunk's place in the result; ``limit`` is
     where the chunks end (the shard index's start). Uncompressed chunks are read straight into
     their targets (one ``preadv`` per run of adjacent chunks, the checksums into a side
-    buffer) and checked there; Blosc chunks are read in one ``preadv`` into one buffer and
-    decompressed into their targets. Raises ValueError/OSError on any damage.
+    buffer) and checked there; Blosc chunks are read one by one into one reused buffer,
+    checked and decompressed into their targets. Raises ValueError/OSError on any damage.
     """
     if not targets:
         return
@@ -598,12 +598,14 @@ def _read_chunks(
                 if checksum(target) != int(stored[k]):
                     raise ValueError(f"chunk {k} does not match its CRC32C checksum")
         return
-    start, stop = int(offsets.min()), int(ends.max())
-    data = np.empty(stop - start, dtype=np.uint8)
-    _preadv_all(fd, [data], start)
+    # One read per chunk into one reused buffer: the compressed bytes stay in the core's cache
+    # for their checksum and decompression (~6% faster for a 26 MB epoch than one read of all
+    # the chunks into a fresh buffer, measured interleaved; the extra system calls cost less).
+    buffer = np.empty(int(spans[:, 1].max()), dtype=np.uint8)
     for k, target in enumerate(targets):
-        a = int(offsets[k]) - start
-        _decode_into(layout, data[a : a + int(spans[k, 1])], target, f"chunk {k}")
+        piece = buffer[: int(spans[k, 1])]
+        _preadv_all(fd, [piece], int(offsets[k]))
+        _decode_into(layout, piece, target, f"chunk {k}")
 
 
 def _chunk_targets(layout: DirectLayout, out: np.ndarray) -> list[np.ndarray] | None:
