@@ -334,3 +334,30 @@ def test_a_chunk_missing_from_a_local_full_read_is_an_error(
     shard.write_bytes(bytes(raw))
     with pytest.raises(CorruptArtifactError, match=rf"'{FIELD}'.*epoch 3.*missing"):
         _ = ArtifactLoader(tmp_path).load_epoch(ANALYZER, 3)[FIELD].values
+
+
+def test_a_forked_child_reads_with_its_own_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read threads are per process: a forked child does not wait on its parent's."""
+    import multiprocessing
+
+    data = _data((64, 9, 7), "float32")
+    ArtifactStore(tmp_path).write_epoch(
+        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
+    )
+    monkeypatch.setattr(direct, "_SPLIT_BYTES", 1)
+    monkeypatch.setattr(direct, "_decode_threads", lambda: 2)
+    np.testing.assert_array_equal(ArtifactLoader(tmp_path).load_epoch(ANALYZER, 3)[FIELD].values,
+                                  data)  # the parent's pool exists now
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        total = pool.apply_async(_sum_of_field, (str(tmp_path),)).get(timeout=60)
+    assert total == pytest.approx(float(data.sum(dtype=np.float64)))
+
+
+def _sum_of_field(root: str) -> float:
+    direct._SPLIT_BYTES = 1
+    direct._decode_threads = lambda: 2
+    values = ArtifactLoader(root).load_epoch(ANALYZER, 3)[FIELD].values
+    return float(values.sum(dtype=np.float64))

@@ -78,17 +78,24 @@ except ImportError:  # pragma: no cover - a dependency; google-crc32c (~6 GB/s) 
 
 #: Buffers per ``preadv`` call (the system's ``IOV_MAX``).
 _IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024)
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (the pid that made it, the pool)
 _POOL_LOCK = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
-    """The threads that read and decode the halves of a large local field."""
+    """The threads that read and decode the halves of a large local field.
+
+    One per process: a forked child (a worker of the pipeline, of dask) inherits the parent's
+    pool object but none of its threads, so it makes its own.
+    """
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(_decode_threads(), thread_name_prefix="epochstore-read")
-        return _POOL
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (
+                os.getpid(),
+                ThreadPoolExecutor(_decode_threads(), thread_name_prefix="epochstore-read"),
+            )
+        return _POOL[1]
 
 
 def checksum(data: Any) -> int:
