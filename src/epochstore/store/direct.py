@@ -635,10 +635,10 @@ def read_field_local(root: Path, path: str, layout: DirectLayout, out: np.ndarra
 
     The full-epoch read: one ``open``, one read of the shard index, and the chunks read
     straight into their places in ``out`` (uncompressed: ``preadv`` into ``out``'s memory,
-    then each chunk's CRC32C computed there; Blosc: one read of the chunks' bytes, each
-    decompressed into its place), no event loop and no copy. A field above 8 MiB is read in
-    two halves on two threads (reading, checksums and decompression release the GIL). ``out``
-    is C-contiguous, shaped ``layout.shape``, of ``layout.dtype``.
+    then each chunk's CRC32C computed there; Blosc: each chunk read into one reused buffer,
+    checked and decompressed into its place), no event loop and no copy. A field above 8 MiB
+    is read in two halves on two threads (reading, checksums and decompression release the
+    GIL). ``out`` is C-contiguous, shaped ``layout.shape``, of ``layout.dtype``.
 
     Returns False when the field could not be read this way (missing, damaged, another
     layout): the caller reads it the careful way, which names the damage.
