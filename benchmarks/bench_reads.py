@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,7 @@ import zarr
 from zarr.core.sync import sync
 
 from epochstore import ArtifactLoader, ArtifactStore
-from epochstore.store import direct, lazy, series
+from epochstore.store import direct, lazy, reader, series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import Activations
@@ -138,6 +140,69 @@ def _without_series(fn: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
+def _slab_before(
+    root: Path, paths: Sequence[str], layout: direct.DirectLayout, lead: slice, out: np.ndarray
+) -> list[int]:
+    """``direct.read_slab_local`` before engine2: ``os.pread`` into fresh bytes, then decode."""
+    c0 = layout.chunks[0]
+    first, last = lead.start // c0, -(-lead.stop // c0)
+    failed = []
+    for i, path in enumerate(paths):
+        try:
+            fd = os.open(f"{root}/{path}/{layout.key}", os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                raw_index = np.frombuffer(
+                    os.pread(fd, layout.index_nbytes, size - layout.index_nbytes), np.uint8
+                )
+                raw_index = direct._checked(raw_index, "shard index")
+                index = raw_index.view("<u8").reshape(layout.n_chunks, 2)[first:last]
+                start, stop = int(index[:, 0].min()), int((index[:, 0] + index[:, 1]).max())
+                data = np.frombuffer(os.pread(fd, stop - start, start), np.uint8)
+            finally:
+                os.close(fd)
+            for k, (offset, nbytes) in enumerate(index.tolist()):
+                piece = data[offset - start : offset - start + nbytes]
+                direct._decode_into(layout, piece, out[i, k * c0 : (k + 1) * c0], path)
+        except (OSError, ValueError, RuntimeError, TypeError):
+            failed.append(i)
+    return failed
+
+
+@contextmanager
+def _engine1() -> Iterator[None]:
+    """The read path before engine2 (issue 14, items 1 and 3), in this process.
+
+    Full fields through ``read_direct`` on the event loop (read into a buffer, decode into a
+    block), group metadata through the event loop, CRC32C by google-crc32c, slabs of 32 MiB
+    read by ``os.pread`` into fresh bytes.
+    """
+    import google_crc32c
+
+    saved = (lazy.EpochFieldArray._read_full_local, reader.local_root, direct._crc32c,
+             reader.DASK_BLOCK_BYTES, lazy.read_slab_local)
+    lazy.EpochFieldArray._read_full_local = lambda self: None  # type: ignore[method-assign]
+    reader.local_root = lambda store: None  # type: ignore[assignment]
+    direct._crc32c = google_crc32c.value
+    reader.DASK_BLOCK_BYTES = 32 * 2**20
+    lazy.read_slab_local = _slab_before
+    try:
+        yield
+    finally:
+        (lazy.EpochFieldArray._read_full_local, reader.local_root, direct._crc32c,  # type: ignore[method-assign]
+         reader.DASK_BLOCK_BYTES, lazy.read_slab_local) = saved
+
+
+def _before(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` on the read path before engine2."""
+
+    def run() -> Any:
+        with _engine1():
+            return fn()
+
+    return run
+
+
 def _in_memory_mean(loader: ArtifactLoader) -> Callable[[], Any]:
     """xarray's ``mean("epoch")`` over the default blocks with the data already in memory.
 
@@ -166,6 +231,12 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
             F
         ].values,
         "full epoch: epochstore codec=none": lambda: loaders["none"].load_epoch(A, 3)[F].values,
+        "full epoch: epochstore default (LZ4), before engine2": _before(
+            lambda: loaders["default"].load_epoch(A, 3)[F].values
+        ),
+        "full epoch: epochstore codec=none, before engine2": _before(
+            lambda: loaders["none"].load_epoch(A, 3)[F].values
+        ),
     }
     for name, fn in engines(workdir).items():
         rows[f"full epoch: {name}"] = fn
@@ -177,6 +248,13 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
         "mean over epochs: load_epochs default (auto)": lambda: loaders["default"].load_epochs(
             A
         )[F].mean("epoch").values,
+        "mean over epochs: load_epoch loop, before engine2": _before(
+            lambda: sum(loaders["default"].load_epoch(A, e)[F].values for e in epochs)
+            / len(epochs)
+        ),
+        "mean over epochs: load_epochs default (auto), before engine2": _before(
+            lambda: loaders["default"].load_epochs(A)[F].mean("epoch").values
+        ),
         "mean over epochs: load_epochs chunks=zarr": lambda: loaders["default"].load_epochs(
             A, chunks="zarr"
         )[F].mean("epoch").values,
@@ -354,6 +432,53 @@ def s3_reads(n_epochs: int, rounds: int) -> dict[str, dict[str, float]]:
     }
 
 
+#: The reductions whose peak memory ``--rss`` measures, each in a fresh process.
+RSS_MODES = ("load_epoch loop", "load_epochs default (auto)",
+             "load_epochs default (auto), before engine2")
+
+
+def _vm_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_child(workdir: Path, mode: str) -> float:
+    """Peak RSS growth (MB) of one mean over epochs: ``VmHWM`` after minus ``VmRSS`` before."""
+    loader = ArtifactLoader(workdir / "default")
+    epochs = loader.get_epochs(A)
+    loader.load_epochs(A)  # the manifest, imports: not the reduction's memory
+    _ = loader.load_epoch(A, epochs[0])[F][0].values
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    before = _vm_bytes("VmRSS")
+    if mode == "load_epoch loop":
+        _ = sum(loader.load_epoch(A, e)[F].values for e in epochs) / len(epochs)
+    elif mode == "load_epochs default (auto)":
+        _ = loader.load_epochs(A)[F].mean("epoch").values
+    elif mode == "load_epochs default (auto), before engine2":
+        with _engine1():
+            _ = loader.load_epochs(A)[F].mean("epoch").values
+    else:
+        raise ValueError(mode)
+    return (_vm_bytes("VmHWM") - before) / 1e6
+
+
+def rss(workdir: Path, n_epochs: int) -> dict[str, dict[str, float]]:
+    """Peak RSS growth of each of :data:`RSS_MODES`, a fresh process each."""
+    import subprocess
+
+    out = {}
+    for mode in RSS_MODES:
+        got = subprocess.run(
+            [sys.executable, __file__, "--workdir", str(workdir), "--epochs", str(n_epochs),
+             "--rss-child", mode],
+            check=True, capture_output=True, text=True,
+        )
+        out[f"mean over epochs: {mode}"] = {"peak_rss_growth_mb": float(got.stdout.split()[-1])}
+    return out
+
+
 def table(results: dict[str, dict[str, float]], reference: str | None) -> str:
     ref = results[reference]["median_ms"] if reference else None
     lines = ["| read | median ms | min ms | x reference |", "| --- | ---: | ---: | ---: |"]
@@ -371,9 +496,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "results" / "reads.json")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated substrings of row names")
+    parser.add_argument("--rss", action="store_true",
+                        help="also the peak RSS growth of the mean over epochs (fresh processes)")
+    parser.add_argument("--rss-child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--s3-epochs", type=int, default=0,
                         help="also one neuron across N epochs on moto's S3: s3fs vs obstore")
     args = parser.parse_args(argv)
+    if args.rss_child:
+        print(f"{rss_child(args.workdir, args.rss_child):.1f}")
+        return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     build(args.workdir, args.epochs)
@@ -395,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
         results["profile"] = profile(args.workdir, args.rounds * 3)
         print("\n## Profile of one full-epoch read\n")
         print(table(results["profile"], None))
+    if args.rss:
+        results["rss"] = rss(args.workdir, args.epochs)
+        print("\n## Peak RSS growth of the mean over epochs (fresh process each)\n")
+        for name, r in results["rss"].items():
+            print(f"- {name}: {r['peak_rss_growth_mb']:.1f} MB")
     if args.s3_epochs:
         results["s3"] = s3_reads(args.s3_epochs, max(2, args.rounds // 2))
         print("\n## S3 (moto), s3fs vs obstore\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,15 @@ from zarr.storage import LocalStore
 
 from epochstore import ArtifactLoader, ArtifactStore
 from epochstore.errors import CorruptArtifactError
+from epochstore.store import direct
 from epochstore.store.codecs import Codec
-from epochstore.store.direct import DirectLayout, MissingChunkError, read_direct
+from epochstore.store.direct import (
+    DirectLayout,
+    MissingChunkError,
+    checksum,
+    read_direct,
+    read_field_local,
+)
 from epochstore.store.instrumented import CountingStore
 
 ANALYZER = "acts"
@@ -222,3 +230,134 @@ def test_the_manifest_predicts_every_epochs_layout(written: tuple[str, np.ndarra
         spec.shape, np.dtype(spec.dtype), spec.layout, manifest.codec
     )
     assert predicted == _layout(root)
+
+
+# --- the local full-field read: straight into the result, counted --------------------------
+
+
+def test_local_full_reads_equal_the_written_arrays(written: tuple[str, np.ndarray]) -> None:
+    root, data = written
+    layout = _layout(root)
+    out = np.empty(layout.shape, dtype=layout.dtype)
+    if read_field_local(Path(root) / "artifacts", _array_path(root), layout, out):
+        np.testing.assert_array_equal(out, data)
+    else:  # chunks across a second axis, an edge chunk: left to the careful path
+        assert layout.grid[1:] != (1,) * (len(layout.shape) - 1) or any(
+            g * c != s for g, c, s in zip(layout.grid, layout.chunks, layout.shape, strict=True)
+        )
+
+
+class _CountingPreadv:
+    """``os.preadv`` that counts its calls and the bytes it read."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.bytes = 0
+        self._preadv = os.preadv
+
+    def __call__(self, fd: int, buffers: Any, offset: int) -> int:
+        got = self._preadv(fd, buffers, offset)
+        self.calls += 1
+        self.bytes += got
+        return got
+
+
+@pytest.mark.parametrize("codec", [Codec(), Codec(cname=None)], ids=["lz4", "none"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_local_full_epoch_reads_every_byte_once_in_counted_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec: Codec, threads: int
+) -> None:
+    data = _data((64, 9, 7), "float32")
+    ArtifactStore(tmp_path, codec=codec).write_epoch(
+        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
+    )
+    monkeypatch.setattr(direct, "_SPLIT_BYTES", 1 if threads > 1 else 2**40)
+    monkeypatch.setattr(direct, "_decode_threads", lambda: threads)
+    counting = _CountingPreadv()
+    monkeypatch.setattr(os, "preadv", counting)
+    values = ArtifactLoader(tmp_path).load_epoch(ANALYZER, 3)[FIELD].values
+    np.testing.assert_array_equal(values, data)
+    n_chunks = 8
+    if codec.cname is None:  # the shard index, then each thread's chunks straight into place
+        assert counting.calls == 1 + threads
+    else:  # the shard index, then each chunk into a buffer the core keeps in cache
+        assert counting.calls == 1 + n_chunks
+    assert counting.bytes == _shard(tmp_path).stat().st_size  # every byte once, nothing else
+
+
+@pytest.mark.parametrize("codec", [Codec(), Codec(cname=None)], ids=["lz4", "none"])
+@pytest.mark.parametrize("where", ["first chunk", "last chunk", "crc of a chunk", "index"])
+def test_damage_in_a_local_full_read_is_an_error_naming_epoch_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec: Codec, where: str
+) -> None:
+    data = _data((64, 9, 7), "float32")
+    ArtifactStore(tmp_path, codec=codec).write_epoch(
+        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
+    )
+    monkeypatch.setattr(direct, "_SPLIT_BYTES", 1)  # the two-thread path
+    monkeypatch.setattr(direct, "_decode_threads", lambda: 2)
+    shard = _shard(tmp_path)
+    raw = bytearray(shard.read_bytes())
+    layout = _layout(str(tmp_path))
+    body = len(raw) - layout.index_nbytes
+    index = np.frombuffer(raw[body : body + 16 * layout.n_chunks], "<u8").reshape(-1, 2)
+    position = {
+        "first chunk": int(index[0, 0]) + 20,
+        "last chunk": int(index[-1, 0]) + 20,
+        "crc of a chunk": int(index[3, 0] + index[3, 1]) - 2,
+        "index": len(raw) - 10,
+    }[where]
+    raw[position] ^= 0xFF
+    shard.write_bytes(bytes(raw))
+    out = np.empty(layout.shape, dtype=layout.dtype)
+    assert not read_field_local(tmp_path / "artifacts", _array_path(str(tmp_path)), layout, out)
+    with pytest.raises(CorruptArtifactError, match=rf"'{FIELD}'.*epoch 3"):
+        _ = ArtifactLoader(tmp_path).load_epoch(ANALYZER, 3)[FIELD].values
+
+
+@pytest.mark.parametrize("codec", [Codec(), Codec(cname=None)], ids=["lz4", "none"])
+def test_a_chunk_missing_from_a_local_full_read_is_an_error(
+    tmp_path: Path, codec: Codec
+) -> None:
+    data = _data((64, 9, 7), "float32")
+    ArtifactStore(tmp_path, codec=codec).write_epoch(
+        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
+    )
+    shard = _shard(tmp_path)
+    raw = bytearray(shard.read_bytes())
+    layout = _layout(str(tmp_path))
+    body = len(raw) - layout.index_nbytes
+    index = np.frombuffer(raw[body : body + 16 * layout.n_chunks], "<u8").copy()
+    index[-2:] = 2**64 - 1  # the last chunk: "never written"
+    raw[body : body + index.nbytes] = index.tobytes()
+    raw[-4:] = np.uint32(checksum(index.tobytes())).tobytes()
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(CorruptArtifactError, match=rf"'{FIELD}'.*epoch 3.*missing"):
+        _ = ArtifactLoader(tmp_path).load_epoch(ANALYZER, 3)[FIELD].values
+
+
+def test_a_forked_child_reads_with_its_own_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read threads are per process: a forked child does not wait on its parent's."""
+    import multiprocessing
+
+    data = _data((64, 9, 7), "float32")
+    ArtifactStore(tmp_path).write_epoch(
+        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
+    )
+    monkeypatch.setattr(direct, "_SPLIT_BYTES", 1)
+    monkeypatch.setattr(direct, "_decode_threads", lambda: 2)
+    np.testing.assert_array_equal(ArtifactLoader(tmp_path).load_epoch(ANALYZER, 3)[FIELD].values,
+                                  data)  # the parent's pool exists now
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        total = pool.apply_async(_sum_of_field, (str(tmp_path),)).get(timeout=60)
+    assert total == pytest.approx(float(data.sum(dtype=np.float64)))
+
+
+def _sum_of_field(root: str) -> float:
+    direct._SPLIT_BYTES = 1
+    direct._decode_threads = lambda: 2
+    values = ArtifactLoader(root).load_epoch(ANALYZER, 3)[FIELD].values
+    return float(values.sum(dtype=np.float64))

@@ -23,9 +23,11 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from itertools import product
+from itertools import pairwise, product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +46,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DirectLayout",
     "MissingChunkError",
+    "checksum",
     "get_object",
     "local_root",
     "normalise_key",
     "outer_index",
     "read_direct",
+    "read_field_local",
     "read_slab_local",
     "read_whole_local",
 ]
@@ -65,6 +69,38 @@ _SPLIT_BYTES = 4 * 2**20
 
 def _decode_threads() -> int:
     return min(4, os.cpu_count() or 1)
+
+
+try:  # ~26 GB/s (three interleaved streams of the CPU's crc32 instruction), GIL released
+    from crc32c import crc32c as _crc32c
+except ImportError:  # pragma: no cover - a dependency; google-crc32c (~6 GB/s) if it is absent
+    _crc32c = google_crc32c.value
+
+#: Buffers per ``preadv`` call (the system's ``IOV_MAX``).
+_IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024)
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (the pid that made it, the pool)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The threads that read and decode the halves of a large local field.
+
+    One per process: a forked child (a worker of the pipeline, of dask) inherits the parent's
+    pool object but none of its threads, so it makes its own.
+    """
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (
+                os.getpid(),
+                ThreadPoolExecutor(_decode_threads(), thread_name_prefix="epochstore-read"),
+            )
+        return _POOL[1]
+
+
+def checksum(data: Any) -> int:
+    """CRC32C of a bytes-like object (a C-contiguous array or memoryview, never copied)."""
+    return int(_crc32c(data))
 
 
 class MissingChunkError(OSError):
@@ -224,7 +260,7 @@ def _checked(data: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} is truncated ({data.size} bytes)")
     body = data[:-4]
     stored = int(data[-4:].view("<u4")[0])
-    if google_crc32c.value(body) != stored:
+    if checksum(body) != stored:
         raise ValueError(f"{what} does not match its CRC32C checksum")
     return body
 
@@ -503,6 +539,145 @@ def read_whole_local(
     return failed
 
 
+def _read_index(fd: int, size: int, layout: DirectLayout) -> np.ndarray:
+    """The shard index of an open local shard, checked: ``(n_chunks, 2)`` offsets and sizes."""
+    if size < layout.index_nbytes:
+        raise ValueError("truncated")
+    raw = np.empty(layout.index_nbytes, dtype=np.uint8)
+    if os.preadv(fd, [raw.data], size - layout.index_nbytes) != raw.size:
+        raise ValueError("short read of the shard index")
+    if layout.index_crc32c:
+        raw = _checked(raw, "the shard index")
+    return raw.view("<u8").reshape(layout.n_chunks, 2)
+
+
+def _preadv_all(fd: int, buffers: list[np.ndarray], offset: int) -> None:
+    """Fill ``buffers`` (in order) from ``offset`` of ``fd``, ``IOV_MAX`` at a time."""
+    for i in range(0, len(buffers), _IOV_MAX):
+        batch = buffers[i : i + _IOV_MAX]
+        want = sum(b.nbytes for b in batch)
+        if os.preadv(fd, [b.data for b in batch], offset) != want:
+            raise ValueError("short read")
+        offset += want
+
+
+def _read_chunks(
+    fd: int, limit: int, layout: DirectLayout, spans: np.ndarray, targets: Sequence[np.ndarray]
+) -> None:
+    """Read, check and decode the chunks at ``spans`` (offset, nbytes) into ``targets``.
+
+    ``targets`` are C-contiguous uint8 views of each chunk's place in the result; ``limit`` is
+    where the chunks end (the shard index's start). Uncompressed chunks are read straight into
+    their targets (one ``preadv`` per run of adjacent chunks, the checksums into a side
+    buffer) and checked there; Blosc chunks are read one by one into one reused buffer,
+    checked and decompressed into their targets. Raises ValueError/OSError on any damage.
+    """
+    if not targets:
+        return
+    if (spans == _U64_MAX).any():
+        raise ValueError("a chunk is missing")
+    offsets = spans[:, 0].astype(np.int64)
+    ends = offsets + spans[:, 1].astype(np.int64)
+    if int(offsets.min()) < 0 or int(ends.max()) > limit:
+        raise ValueError("a chunk lies outside the shard")
+    tail = 4 if layout.crc32c else 0
+    if not layout.blosc:
+        if any(int(n) != t.nbytes + tail for n, t in zip(spans[:, 1], targets, strict=True)):
+            raise ValueError("a chunk has the wrong size")
+        crcs = np.empty((len(targets), max(tail, 1)), dtype=np.uint8)
+        order = np.argsort(offsets, kind="stable")
+        run: list[np.ndarray] = []
+        run_start = run_end = -1
+        for k in order.tolist():
+            if run and int(offsets[k]) != run_end:
+                _preadv_all(fd, run, run_start)
+                run = []
+            if not run:
+                run_start = int(offsets[k])
+            run.append(targets[k])
+            if tail:
+                run.append(crcs[k, :tail])
+            run_end = int(ends[k])
+        _preadv_all(fd, run, run_start)
+        if tail:
+            stored = crcs.view("<u4")[:, 0]
+            for k, target in enumerate(targets):
+                if checksum(target) != int(stored[k]):
+                    raise ValueError(f"chunk {k} does not match its CRC32C checksum")
+        return
+    # One read per chunk into one reused buffer: the compressed bytes stay in the core's cache
+    # for their checksum and decompression (~6% faster for a 26 MB epoch than one read of all
+    # the chunks into a fresh buffer, measured interleaved; the extra system calls cost less).
+    buffer = np.empty(int(spans[:, 1].max()), dtype=np.uint8)
+    for k, target in enumerate(targets):
+        piece = buffer[: int(spans[k, 1])]
+        _preadv_all(fd, [piece], int(offsets[k]))
+        _decode_into(layout, piece, target, f"chunk {k}")
+
+
+def _chunk_targets(layout: DirectLayout, out: np.ndarray) -> list[np.ndarray] | None:
+    """uint8 views of each chunk's place in ``out`` (grid in C order), or None when a chunk
+    is not a whole C-contiguous region of ``out`` (an edge chunk, chunks across an axis)."""
+    targets = []
+    for coords in product(*(range(g) for g in layout.grid)):
+        region: tuple[Any, ...] = tuple(
+            slice(g * size, (g + 1) * size) for g, size in zip(coords, layout.chunks, strict=True)
+        )
+        target = out[(*region, Ellipsis)]
+        if target.shape != layout.chunks or not target.flags.c_contiguous:
+            return None
+        targets.append(target.reshape(-1).view(np.uint8))
+    return targets
+
+
+def read_field_local(root: Path, path: str, layout: DirectLayout, out: np.ndarray) -> bool:
+    """Read the whole field at ``path`` of a local store into ``out``, in this thread.
+
+    The full-epoch read: one ``open``, one read of the shard index, and the chunks read
+    straight into their places in ``out`` (uncompressed: ``preadv`` into ``out``'s memory,
+    then each chunk's CRC32C computed there; Blosc: each chunk read into one reused buffer,
+    checked and decompressed into its place), no event loop and no copy. A field above 8 MiB
+    is read in two halves on two threads (reading, checksums and decompression release the
+    GIL). ``out`` is C-contiguous, shaped ``layout.shape``, of ``layout.dtype``.
+
+    Returns False when the field could not be read this way (missing, damaged, another
+    layout): the caller reads it the careful way, which names the damage.
+    """
+    targets = _chunk_targets(layout, out)
+    if targets is None or not out.flags.c_contiguous:
+        return False
+    try:
+        fd = os.open(f"{root}/{path}/{layout.key}", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        size = os.fstat(fd).st_size
+        if layout.sharded:
+            spans = _read_index(fd, size, layout)
+            limit = size - layout.index_nbytes
+        else:
+            spans = np.array([[0, size]], dtype=np.uint64)
+            limit = size
+        n = len(targets)
+        parts = min(_decode_threads(), n, out.nbytes // (2 * _SPLIT_BYTES))
+        if parts <= 1:
+            _read_chunks(fd, limit, layout, spans, targets)
+        else:
+            bounds = [n * i // parts for i in range(parts + 1)]
+            futures = [
+                _pool().submit(_read_chunks, fd, limit, layout, spans[a:b], targets[a:b])
+                for a, b in pairwise(bounds)
+            ]
+            wait(futures)  # every thread is done with ``fd`` before it is closed
+            for future in futures:
+                future.result()
+    except (OSError, ValueError, RuntimeError, TypeError):
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def read_slab_local(
     root: Path, paths: Sequence[str], layout: DirectLayout, lead: slice, out: np.ndarray
 ) -> list[int]:
@@ -510,9 +685,10 @@ def read_slab_local(
 
     The block reader of a local store's dask slabs (see ``load_epochs``): per epoch one
     ``open``, one read of the shard index and one read of the contiguous bytes of the chunks
-    ``lead`` covers, each chunk checked and decoded straight into ``out[i]``, all in the
-    calling thread (a dask worker's), so the workers' blocks proceed in parallel. ``lead`` is
-    aligned to whole chunks, and the chunks span every other axis (the writer's layout).
+    ``lead`` covers (uncompressed chunks straight into ``out[i]``), each chunk checked and
+    decoded into its place in ``out[i]``, all in the calling thread (a dask worker's), so the
+    workers' blocks proceed in parallel. ``lead`` is aligned to whole chunks, and the chunks
+    span every other axis (the writer's layout).
 
     Returns the positions that could not be read (missing, damaged, laid out otherwise); the
     caller reads those the careful way, which names the damage.
@@ -521,32 +697,18 @@ def read_slab_local(
     first, last = lead.start // c0, -(-lead.stop // c0)
     failed = []
     for i, path in enumerate(paths):
+        targets = [
+            out[i, k * c0 : (k + 1) * c0].reshape(-1).view(np.uint8)
+            for k in range(last - first)
+        ]
         try:
             fd = os.open(f"{root}/{path}/{layout.key}", os.O_RDONLY)
             try:
                 size = os.fstat(fd).st_size
-                if size < layout.index_nbytes:
-                    raise ValueError("truncated")
-                raw_index = np.frombuffer(
-                    os.pread(fd, layout.index_nbytes, size - layout.index_nbytes), np.uint8
-                )
-                if layout.index_crc32c:
-                    raw_index = _checked(raw_index, "shard index")
-                index = raw_index.view("<u8").reshape(layout.n_chunks, 2)[first:last]
-                if (index == _U64_MAX).any():
-                    raise ValueError("a chunk is missing")
-                start, stop = int(index[:, 0].min()), int((index[:, 0] + index[:, 1]).max())
-                if stop > size - layout.index_nbytes:
-                    raise ValueError("a chunk lies outside the shard")
-                data = np.frombuffer(os.pread(fd, stop - start, start), np.uint8)
+                spans = _read_index(fd, size, layout)[first:last]
+                _read_chunks(fd, size - layout.index_nbytes, layout, spans, targets)
             finally:
                 os.close(fd)
-            if data.size != stop - start:
-                raise ValueError("short read")
-            for k, (offset, nbytes) in enumerate(index.tolist()):
-                target = out[i, k * c0 : (k + 1) * c0]
-                piece = data[offset - start : offset - start + nbytes]
-                _decode_into(layout, piece, target, f"chunk {first + k} of {path}")
         except (OSError, ValueError, RuntimeError, TypeError):
             failed.append(i)
     return failed
