@@ -134,3 +134,33 @@ def test_cleanup_keeps_a_live_writers_leftovers_and_warns_on_the_old_name(tmp_pa
     with pytest.warns(DeprecationWarning, match="stale_after"):
         assert leftover.name in store.cleanup(older_than=0)
     assert not leftover.exists()
+
+
+CREATE = (
+    "import sys, time\n"
+    "from epochstore import ArtifactStore\n"
+    "store = ArtifactStore(sys.argv[1])\n"
+    "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+    "store.create_analyzer(sys.argv[3], version='1')\n"
+)
+
+
+def test_processes_creating_one_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """The store's root group is created exclusively: the losers of the race read it.
+
+    (zarr's ``open_group(mode="a")`` checks, then creates, and raised ``ContainsGroupError`` in
+    a concurrent analyzer that lost that race.)
+    """
+    for round_ in range(3):
+        root = tmp_path / f"round{round_}"
+        start = time.time() + 3.0  # every process imported and waiting by then
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", CREATE, str(root), str(start), f"a{i % 2}"],
+                stderr=subprocess.PIPE, text=True,
+            )
+            for i in range(8)
+        ]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 8, "\n".join(errors)
+        assert ArtifactStore(root).get_available_analyzers() == ["a0", "a1"]

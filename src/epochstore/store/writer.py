@@ -100,13 +100,23 @@ class ArtifactStore(_ArtifactView):
         if self._root_ready:
             return
         if not self._check_format():
-            zarr.open_group(
-                self._location.store,
-                path=self._location.prefix,
-                mode="a",
-                zarr_format=3,
-                attributes={"epochstore_format": FORMAT_VERSION, "epochstore_version": __version__},
+            # Exclusive create, as for an analyzer's group: of several processes creating the
+            # store at once exactly one root metadata lands, and the others read it (zarr's own
+            # open_group(mode="a") checks, then creates, and refused the loser of that race).
+            document = {
+                "zarr_format": 3,
+                "node_type": "group",
+                "attributes": {
+                    "epochstore_format": FORMAT_VERSION, "epochstore_version": __version__
+                },
+            }
+            sync(
+                self._location.store.set_if_not_exists(
+                    self._location.key(METADATA_KEY),
+                    cpu.Buffer.from_bytes(json.dumps(document).encode()),
+                )
             )
+            self._check_format()
         self._root_ready = True
 
     def _write_manifest(self, manifest: AnalyzerManifest) -> None:
