@@ -46,13 +46,6 @@ Json = dict[str, Any]
 MB = 1024 * 1024
 
 
-def _vmhwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _copy_run(run: Path, dest: Path) -> None:
     """A fresh run: variant files copied, checkpoints hard-linked, no artifacts."""
     dest.mkdir()
@@ -69,6 +62,7 @@ def child(run: str) -> Json:
     """Analyze a fresh copy of ``run`` with the pipeline, then time each stage."""
     import torch
 
+    from epochstore._memory import peak_rss_bytes
     from epochstore.interface import EpochContext
     from epochstore.pipeline import AnalysisPipeline
 
@@ -87,7 +81,7 @@ def child(run: str) -> Json:
         )
         wall = time.perf_counter() - started
         run_cpu = time.process_time() - cpu_started
-        peak = _vmhwm_mb()
+        peak = peak_rss_bytes() / MB
 
         # Stage timings, on the same checkpoints, with the params the pipeline prepared.
         family = pipeline.family
