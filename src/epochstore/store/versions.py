@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from zarr.storage import FsspecStore, LocalStore, ObjectStore, WrapperStore
 
+from epochstore.naming import epoch_name
+
 if TYPE_CHECKING:
     from zarr.abc.store import Store
 
@@ -108,12 +110,12 @@ class FieldVersions:
         if self.nodes is not None and self.keys is not None:
             for epoch in epochs:
                 node = self.nodes.get(epoch)
-                chunk = self.keys.get(f"epoch_{epoch:05d}/{self.suffix}")
+                chunk = self.keys.get(f"{epoch_name(epoch)}/{self.suffix}")
                 if node is not None and chunk is not None:
                     found[epoch] = f"{node}/{chunk}"
         elif self.local_dir is not None:
             for epoch in epochs:
-                version = local_version(f"{self.local_dir}/epoch_{epoch:05d}/{self.suffix}")
+                version = local_version(f"{self.local_dir}/{epoch_name(epoch)}/{self.suffix}")
                 if version is not None:
                     found[epoch] = version
         return found
