@@ -357,6 +357,17 @@ class StackedFieldArray(_LazyBase):
 
         return list(await asyncio.gather(*(one(int(i)) for i in indices)))
 
+    def _read_failed(
+        self, out: np.ndarray, indices: np.ndarray, failed: list[int], inner: _Key
+    ) -> np.ndarray:
+        """Fill the positions ``failed`` of a local fast read of ``indices`` into ``out`` the
+        careful way, which names what is wrong (or reads another layout); native byte order."""
+        if failed:
+            redo = sync(self._read_many(indices[failed], inner))
+            for position, values in zip(failed, redo, strict=True):
+                out[position] = values
+        return out.astype(out.dtype.newbyteorder("="), copy=False)
+
     def _read_small_local(self, indices: np.ndarray, inner: _Key) -> np.ndarray | None:
         """Whole single-chunk fields of a local store, read in this thread; else None."""
         layout, root = self.layout, local_root(self.store)
@@ -365,11 +376,7 @@ class StackedFieldArray(_LazyBase):
         out = np.empty((len(indices), *layout.shape), dtype=layout.dtype)
         paths = [f"{self.node_paths[int(i)]}/{self.field}" for i in indices]
         failed = read_whole_local(root, paths, layout, out)
-        if failed:  # the careful path names what is wrong (or reads another layout)
-            redo = sync(self._read_many(indices[failed], ()))
-            for position, values in zip(failed, redo, strict=True):
-                out[position] = values
-        out = out.astype(layout.dtype.newbyteorder("="), copy=False)
+        out = self._read_failed(out, indices, failed, ())
         if not inner:
             return out
         sel = normalise_key(inner, layout.shape)
@@ -430,11 +437,7 @@ class StackedFieldArray(_LazyBase):
                        dtype=layout.dtype)
         paths = [f"{self.node_paths[int(i)]}/{self.field}" for i in indices]
         failed = read_slab_local(root, paths, layout, lead, out)
-        if failed:  # the careful path names what is wrong (or reads another layout)
-            redo = sync(self._read_many(indices[failed], (lead,)))
-            for position, values in zip(failed, redo, strict=True):
-                out[position] = values
-        return out.astype(layout.dtype.newbyteorder("="), copy=False)
+        return self._read_failed(out, indices, failed, (lead,))
 
     def _getitem(self, key: _Key) -> np.ndarray:
         indices, keep_axis = _normalise_epoch_key(key[0], len(self.epochs))
