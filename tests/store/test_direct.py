@@ -120,13 +120,18 @@ def test_loader_values_equal_the_written_arrays(written: tuple[str, np.ndarray])
         np.testing.assert_array_equal(ds[FIELD][-1].values, data[-1])
 
 
-@pytest.fixture
-def sharded(tmp_path: Path) -> tuple[Path, np.ndarray]:
+def _write_sharded(root: Path, codec: Codec | None = None) -> np.ndarray:
+    """Write epoch 3 of a (64, 9, 7) field in one shard of 8 chunks; return its values."""
     data = _data((64, 9, 7), "float32")
-    ArtifactStore(tmp_path).write_epoch(
+    ArtifactStore(root, codec=codec or Codec()).write_epoch(
         ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
     )
-    return tmp_path, data
+    return data
+
+
+@pytest.fixture
+def sharded(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    return tmp_path, _write_sharded(tmp_path)
 
 
 def test_a_whole_field_is_one_request_and_a_row_is_two(sharded: tuple[Path, np.ndarray]) -> None:
@@ -267,10 +272,7 @@ class _CountingPreadv:
 def test_a_local_full_epoch_reads_every_byte_once_in_counted_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec: Codec, threads: int
 ) -> None:
-    data = _data((64, 9, 7), "float32")
-    ArtifactStore(tmp_path, codec=codec).write_epoch(
-        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
-    )
+    data = _write_sharded(tmp_path, codec)
     monkeypatch.setattr(direct, "_SPLIT_BYTES", 1 if threads > 1 else 2**40)
     monkeypatch.setattr(direct, "_decode_threads", lambda: threads)
     counting = _CountingPreadv()
@@ -290,10 +292,7 @@ def test_a_local_full_epoch_reads_every_byte_once_in_counted_reads(
 def test_damage_in_a_local_full_read_is_an_error_naming_epoch_and_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec: Codec, where: str
 ) -> None:
-    data = _data((64, 9, 7), "float32")
-    ArtifactStore(tmp_path, codec=codec).write_epoch(
-        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
-    )
+    _write_sharded(tmp_path, codec)
     monkeypatch.setattr(direct, "_SPLIT_BYTES", 1)  # the two-thread path
     monkeypatch.setattr(direct, "_decode_threads", lambda: 2)
     shard = _shard(tmp_path)
@@ -319,10 +318,7 @@ def test_damage_in_a_local_full_read_is_an_error_naming_epoch_and_field(
 def test_a_chunk_missing_from_a_local_full_read_is_an_error(
     tmp_path: Path, codec: Codec
 ) -> None:
-    data = _data((64, 9, 7), "float32")
-    ArtifactStore(tmp_path, codec=codec).write_epoch(
-        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
-    )
+    _write_sharded(tmp_path, codec)
     shard = _shard(tmp_path)
     raw = bytearray(shard.read_bytes())
     layout = _layout(str(tmp_path))
@@ -342,10 +338,7 @@ def test_a_forked_child_reads_with_its_own_threads(
     """The read threads are per process: a forked child does not wait on its parent's."""
     import multiprocessing
 
-    data = _data((64, 9, 7), "float32")
-    ArtifactStore(tmp_path).write_epoch(
-        ANALYZER, 3, {FIELD: data}, dims={FIELD: ("n", "a", "b")}, chunks={FIELD: (8, 9, 7)}
-    )
+    data = _write_sharded(tmp_path)
     monkeypatch.setattr(direct, "_SPLIT_BYTES", 1)
     monkeypatch.setattr(direct, "_decode_threads", lambda: 2)
     np.testing.assert_array_equal(ArtifactLoader(tmp_path).load_epoch(ANALYZER, 3)[FIELD].values,
