@@ -73,7 +73,8 @@ class UnsupportedArrayError(EpochstoreError, TypeError):
 
 
 class InvalidLocationError(EpochstoreError, ValueError):
-    """A store location or artifact path points outside the run (``..``, absolute paths)."""
+    """A store location or artifact path points outside the run (``..``, absolute paths), or
+    a local path was given storage options (they are for URLs)."""
 
 
 class RunNotFoundError(EpochstoreError, FileNotFoundError):

@@ -54,3 +54,17 @@ def test_ls_and_info_of_a_run_of_artifacts_alone(tmp_path: Path,
     assert "2 epochs (0..10)" in out
     assert main(["info", str(tmp_path)]) == 2
     assert "is not a run" in capsys.readouterr().err
+
+
+def test_storage_options_for_a_local_root_are_an_error_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    from epochstore import ArtifactStore
+
+    ArtifactStore(tmp_path / "run").write_epoch("a", 0, {"x": np.float32(1)})
+    assert main(["ls", str(tmp_path), "--storage-options", '{"anon": true}']) == 2
+    err = capsys.readouterr().err
+    assert "storage_options are only for fsspec URLs" in err
+    assert "drop them, or pass a URL" in err

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from epochstore.errors import InvalidLocationError
 from epochstore.location._local import atomic_writer, fsync_dir, temp_target, temporary_name
 from epochstore.location._paths import PathOrURL, is_url, local_path, storage_options_for
 
@@ -269,13 +270,13 @@ def open_filesystem(
 
     Raises
     ------
-    ValueError
-        If ``storage_options`` are given for a local path.
+    InvalidLocationError
+        If ``storage_options`` are given for a local path (a ``ValueError``).
     """
     text = os.fspath(location)
     if not is_url(text):
         if storage_options:
-            raise ValueError(
+            raise InvalidLocationError(
                 f"storage_options are only for fsspec URLs, not for the local path {text!r}; "
                 "drop them, or pass a URL such as 's3://bucket/run'"
             )
