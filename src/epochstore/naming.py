@@ -22,9 +22,11 @@ __all__ = [
     "checkpoint_name",
     "describe_epochs",
     "epoch_name",
+    "generation_name",
     "is_hidden",
     "parse_checkpoint_name",
     "parse_epoch_name",
+    "parse_generation_name",
     "tmp_epoch_name",
     "validate_epoch",
     "validate_name",
@@ -39,6 +41,7 @@ NAME_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]*")
 _MAX_NAME_LENGTH: Final = 128
 
 _EPOCH_RE: Final = re.compile(r"epoch_(\d{5})")
+_GENERATION_RE: Final = re.compile(r"epoch_(\d{5})\.g([1-9]\d{0,8})")
 _CHECKPOINT_RE: Final = re.compile(r"checkpoint_epoch_(\d{5})\.safetensors")
 
 
@@ -121,6 +124,36 @@ def parse_epoch_name(name: str) -> int | None:
     """
     match = _EPOCH_RE.fullmatch(name)
     return int(match.group(1)) if match else None
+
+
+def generation_name(epoch: int, generation: int) -> str:
+    """Return the node name of generation ``generation`` of an epoch's data.
+
+    Generation 0 is the epoch node itself; an overwrite on an object store writes the new data
+    in the next generation, ``epoch_00042.g1``, beside it (``docs/format.md``).
+
+    Examples
+    --------
+    >>> generation_name(42, 0), generation_name(42, 3)
+    ('epoch_00042', 'epoch_00042.g3')
+    """
+    if generation == 0:
+        return epoch_name(epoch)
+    return f"{epoch_name(epoch)}.g{int(generation)}"
+
+
+def parse_generation_name(name: str) -> tuple[int, int] | None:
+    """Return ``(epoch, generation)`` of a generation node name (1 or more), else ``None``.
+
+    Examples
+    --------
+    >>> parse_generation_name("epoch_00042.g3")
+    (42, 3)
+    >>> parse_generation_name("epoch_00042") is None
+    True
+    """
+    match = _GENERATION_RE.fullmatch(name)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def tmp_epoch_name(epoch: int, token: str) -> str:

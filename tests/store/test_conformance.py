@@ -357,7 +357,7 @@ def test_root_attributes_record_the_format(backend: Backend) -> None:
     store = backend.store()
     _write(store, 0)
     attrs = zarr.open_group(store.store, path=store.root_path, mode="r").attrs.asdict()
-    assert attrs["epochstore_format"] == FORMAT_VERSION == 2
+    assert attrs["epochstore_format"] == FORMAT_VERSION == 3
     json.dumps(attrs)
 
 

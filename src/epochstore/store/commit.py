@@ -10,6 +10,9 @@ Both strategies give the same guarantee: a reader sees the epoch whole or not at
   metadata, which makes the epoch exist, is the last single PUT. The node is written through a
   :class:`MetadataLastStore` rooted at it, which sees only its own writes: zarr reads nothing
   back (one request per object), and a killed writer's leftovers are overwritten, never merged.
+  An overwrite writes the new data as the epoch's next *generation* (``epoch_NNNNN.gK``, beside
+  the node), then one PUT of the epoch group's metadata, naming it (``DATA_NODE_KEY``), switches
+  readers over; the old data is deleted after. The epoch is never absent and never mixed.
 
 Listing is part of the strategy (:meth:`CommitStrategy.list_epochs`), because what "committed"
 means differs: a local directory lists committed epochs by name (temporary nodes are hidden), an
@@ -20,9 +23,11 @@ epoch has ``1 + 2 * fields`` keys in the default sharded layout), never one requ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import shutil
 import time
@@ -39,7 +44,15 @@ from zarr.storage import WrapperStore
 
 from epochstore.errors import EpochExistsError, StoreWriteError
 from epochstore.location import PARTIAL_SUFFIX, fsync_dir, fsync_tree
-from epochstore.naming import TMP_PREFIX, epoch_name, parse_epoch_name, tmp_epoch_name
+from epochstore.naming import (
+    TMP_PREFIX,
+    epoch_name,
+    generation_name,
+    parse_epoch_name,
+    parse_generation_name,
+    tmp_epoch_name,
+)
+from epochstore.store.manifest import DATA_NODE_KEY
 from epochstore.store.versions import list_keys_with_versions
 
 if TYPE_CHECKING:
@@ -55,6 +68,7 @@ __all__ = [
     "MetadataLastStore",
     "RenameCommit",
     "commit_strategy_for",
+    "data_node_of",
     "key_exists",
 ]
 
@@ -83,6 +97,12 @@ class EpochListing:
         When asked for and the listing gives them (object stores): each committed epoch's
         version (the ETag of its ``zarr.json``), and every key's, relative to the analyzer
         (:mod:`epochstore.store.versions`).
+    data_nodes
+        The node holding each committed epoch's data where it is not the epoch node itself (a
+        later generation, ``epoch_NNNNN.gK``, after an overwrite on an object store).
+    orphaned
+        Epoch nodes whose own fields are an overwritten generation that a killed overwrite did
+        not delete (their group metadata names a later generation): removed by cleanup.
     """
 
     epochs: list[int]
@@ -90,6 +110,12 @@ class EpochListing:
     leftovers: list[str] = field(default_factory=list)
     versions: dict[int, str] | None = None
     key_versions: dict[str, str] | None = None
+    data_nodes: dict[int, str] = field(default_factory=dict)
+    orphaned: list[str] = field(default_factory=list)
+
+    def data_node(self, epoch: int) -> str:
+        """The name of the node holding ``epoch``'s data (relative to the analyzer)."""
+        return self.data_nodes.get(epoch) or epoch_name(epoch)
 
 
 async def _key_exists(store: Store, key: str) -> bool:
@@ -102,6 +128,36 @@ async def _key_exists(store: Store, key: str) -> bool:
 def key_exists(store: Store, key: str) -> bool:
     """Return whether ``key`` (a small metadata object) exists, in one request."""
     return sync(_key_exists(store, key))
+
+
+def data_node_of(group: dict[str, Any] | None, epoch: int) -> str:
+    """The node holding an epoch's data, from its group metadata (``DATA_NODE_KEY``).
+
+    Anything but a generation name of this epoch means the epoch node itself.
+    """
+    attrs = (group or {}).get("attributes", {})
+    name = attrs.get(DATA_NODE_KEY) if isinstance(attrs, dict) else None
+    if isinstance(name, str):
+        found = parse_generation_name(name)
+        if found is not None and found[0] == epoch:
+            return name
+    return epoch_name(epoch)
+
+
+def _parse_group(value: Buffer | None) -> dict[str, Any] | None:
+    """A group's ``zarr.json`` as a dict, or None if absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        meta = json.loads(value.to_bytes())
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+async def _read_group(store: Store, key: str) -> dict[str, Any] | None:
+    """A group's ``zarr.json`` as a dict (one GET), or None if absent or unreadable."""
+    return _parse_group(await store.get(key, prototype=default_buffer_prototype()))
 
 
 async def _collect(keys: AsyncIterator[str]) -> list[str]:
@@ -248,14 +304,30 @@ class RenameCommit(CommitStrategy):
         except (FileNotFoundError, NotADirectoryError):
             names = []
         hidden = (TMP_PREFIX, _TRASH_PREFIX)
-        epochs, leftovers = [], []
+        epochs, leftovers, generations = [], [], set()
         for name in names:
             epoch = parse_epoch_name(name)
             if epoch is not None:
                 epochs.append(epoch)
             elif name.startswith(hidden) or name.endswith(PARTIAL_SUFFIX):
                 leftovers.append(name)
-        return EpochListing(sorted(epochs), METADATA_KEY in names, sorted(leftovers))
+            elif (found := parse_generation_name(name)) is not None:
+                generations.add(found[0])
+        # Generations are written only on object stores; a local copy of such a store has them,
+        # and its group metadata says which one holds the data.
+        data_nodes = {}
+        for epoch in generations.intersection(epochs):
+            path = self.location.local_path(analyzer, epoch_name(epoch), METADATA_KEY)
+            try:
+                group = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            node = data_node_of(group if isinstance(group, dict) else None, epoch)
+            if node != epoch_name(epoch):
+                data_nodes[epoch] = node
+        return EpochListing(
+            sorted(epochs), METADATA_KEY in names, sorted(leftovers), data_nodes=data_nodes
+        )
 
     def cleanup(self, analyzer: str, names: Iterable[str], stale_after: float) -> list[str]:
         removed: list[str] = []
@@ -458,9 +530,18 @@ async def _delete_prefix(store: Store, prefix: str) -> None:
 class MetadataLastCommit(CommitStrategy):
     """Chunks first, then array metadata, then the epoch group's metadata (object stores).
 
-    A write costs, on S3, one GET (does the epoch exist?) and one PUT per object: each field's
-    chunk or shard and its ``zarr.json``, then the group's ``zarr.json``. The node is written
-    through a :class:`MetadataLastStore` rooted at it, so zarr checks no parent group.
+    A new epoch costs, on S3, one GET (does the epoch exist?) and one PUT per object: each
+    field's chunk or shard and its ``zarr.json``, then the group's ``zarr.json``, a conditional
+    create. The node is written through a :class:`MetadataLastStore` rooted at it, so zarr
+    checks no parent group.
+
+    An overwrite never deletes before it commits: the new data is written as the epoch's next
+    generation (``epoch_NNNNN.gK``, claimed by a conditional create of its ``zarr.json``, so
+    two overwriters never write into one generation), then one PUT of the epoch group's
+    ``zarr.json``, naming that generation (``DATA_NODE_KEY``), switches every later reader to
+    it; the old data is deleted after. Readers see the old epoch or the new one, never none
+    and never a mix (one already reading the old data when it goes is told to retry); a killed
+    overwrite leaves the old epoch as it was.
     """
 
     def commit(
@@ -468,15 +549,16 @@ class MetadataLastCommit(CommitStrategy):
     ) -> None:
         loc = self.location
         node = loc.key(analyzer, epoch_name(epoch))
-        exists = key_exists(loc.store, f"{node}/{METADATA_KEY}")
-        if exists and not overwrite:
+        current = sync(loc.store.get(f"{node}/{METADATA_KEY}", default_buffer_prototype()))
+        if current is not None and not overwrite:
             raise _exists_error(loc, analyzer, epoch)
+        if current is not None:
+            self._replace(analyzer, epoch, data_node_of(_parse_group(current), epoch), write)
+            return
         try:
-            if exists:
-                self.delete(analyzer, epoch)
             held = MetadataLastStore(loc.store, node)
             write(held, "")
-            root = None if overwrite else held.take_root_metadata()
+            root = held.take_root_metadata()
             held.flush_metadata()
             # The commit point, a conditional create: of two writers of one new epoch only
             # one can succeed (If-None-Match on S3), and the other must not delete its node.
@@ -495,6 +577,62 @@ class MetadataLastCommit(CommitStrategy):
                 sync(_delete_prefix(loc.store, node))
             raise
 
+    def _claim(self, analyzer: str, epoch: int, after: int) -> str:
+        """Claim the first free generation after ``after``; return its key."""
+        for generation in range(after + 1, after + 1 + _MAX_CLAIMS):
+            key = self.location.key(analyzer, generation_name(epoch, generation))
+            if sync(_create_exclusive(self.location.store, f"{key}/{METADATA_KEY}", _CLAIM)):
+                return key
+        raise StoreWriteError(
+            f"overwriting {analyzer}/{epoch_name(epoch)} in {self.location.display} found "
+            f"{_MAX_CLAIMS} generations claimed by other writers; if none is running, "
+            "store.cleanup() removes what killed writers left, then write again"
+        )
+
+    def _replace(self, analyzer: str, epoch: int, old: str, write: NodeWriter) -> None:
+        loc = self.location
+        node = loc.key(analyzer, epoch_name(epoch))
+        old_generation = (parse_generation_name(old) or (epoch, 0))[1]
+        target = self._claim(analyzer, epoch, old_generation)
+        try:
+            held = MetadataLastStore(loc.store, target)
+            write(held, "")
+            root = held.take_root_metadata()
+            if root is None:  # pragma: no cover - write_node always creates the group
+                raise StoreWriteError(f"writing {target} made no group metadata")
+            held.flush_metadata()
+            sync(loc.store.set(f"{target}/{METADATA_KEY}", root))
+            # The commit point: one PUT of the epoch group's metadata naming the generation.
+            name = target.rsplit("/", 1)[-1]
+            sync(loc.store.set(f"{node}/{METADATA_KEY}", _naming_data_node(root, name)))
+        except OSError as exc:
+            with contextlib.suppress(Exception):
+                sync(_delete_prefix(loc.store, target))
+            raise _write_error(loc, analyzer, epoch, exc) from exc
+        except BaseException:
+            with contextlib.suppress(Exception):
+                sync(_delete_prefix(loc.store, target))
+            raise
+        # The old data goes only now; what a failure here leaves is found by the listing
+        # (it resolves the epoch from its metadata) and removed by cleanup().
+        with contextlib.suppress(Exception):
+            if old_generation:
+                sync(_delete_prefix(loc.store, loc.key(analyzer, old)))
+            else:
+                sync(_delete_fields(loc.store, node))
+
+    def _resolve(self, analyzer: str, epochs: Iterable[int]) -> dict[int, str]:
+        """Each epoch's data node, from its group metadata (one GET per epoch)."""
+
+        async def one(epoch: int) -> tuple[int, str]:
+            key = f"{self.location.key(analyzer, epoch_name(epoch))}/{METADATA_KEY}"
+            return epoch, data_node_of(await _read_group(self.location.store, key), epoch)
+
+        async def all_of(wanted: list[int]) -> list[tuple[int, str]]:
+            return list(await asyncio.gather(*(one(e) for e in wanted)))
+
+        return dict(sync(all_of(sorted(epochs))))
+
     def list_epochs(self, analyzer: str, *, versions: bool = False) -> EpochListing:
         # One recursive listing of the analyzer (no delimiter; S3 pages 1000 keys per request):
         # an epoch is committed iff the key epoch_NNNNN/zarr.json is among the keys.
@@ -507,7 +645,9 @@ class MetadataLastCommit(CommitStrategy):
         else:
             keys = [key for key, _ in tagged]
         committed: set[int] = set()
+        own_data: set[int] = set()  # epoch nodes with keys besides their zarr.json
         seen: set[str] = set()
+        generations: dict[int, set[str]] = {}
         analyzer_exists = False
         for key in keys:
             name, _, rest = key.removeprefix(prefix).partition("/")
@@ -516,14 +656,36 @@ class MetadataLastCommit(CommitStrategy):
                 continue
             epoch = parse_epoch_name(name)
             if epoch is None:
+                found = parse_generation_name(name)
+                if found is not None:
+                    generations.setdefault(found[0], set()).add(name)
                 continue
             seen.add(name)
             if rest == METADATA_KEY:
                 committed.add(epoch)
-        leftovers = sorted(n for n in seen if parse_epoch_name(n) not in committed)
-        found, by_key = None, None
+            else:
+                own_data.add(epoch)
+        leftovers = {n for n in seen if parse_epoch_name(n) not in committed}
+        data_nodes: dict[int, str] = {}
+        orphaned: list[str] = []
+        ambiguous = []
+        for epoch, names in generations.items():
+            if epoch not in committed:
+                leftovers |= names
+            elif len(names) == 1 and epoch not in own_data:
+                data_nodes[epoch] = next(iter(names))  # an overwrite that finished
+            else:
+                ambiguous.append(epoch)  # one under way, or what a killed one left
+        for epoch, node in self._resolve(analyzer, ambiguous).items():
+            candidates = generations[epoch] | ({epoch_name(epoch)} if epoch in own_data else set())
+            if node != epoch_name(epoch):
+                data_nodes[epoch] = node
+                if epoch in own_data:
+                    orphaned.append(epoch_name(epoch))
+            leftovers |= candidates - {node, epoch_name(epoch)}
+        found_versions, by_key = None, None
         if tagged is not None:
-            found, by_key = {}, {}
+            found_versions, by_key = {}, {}
             for key, version in tagged:
                 if version is None:
                     continue
@@ -532,24 +694,59 @@ class MetadataLastCommit(CommitStrategy):
                 name, _, rest = relative.partition("/")
                 epoch = parse_epoch_name(name)
                 if rest == METADATA_KEY and epoch is not None:
-                    found[epoch] = version
-        return EpochListing(sorted(committed), analyzer_exists, leftovers, found, by_key)
+                    found_versions[epoch] = version
+        return EpochListing(
+            sorted(committed), analyzer_exists, sorted(leftovers), found_versions, by_key,
+            data_nodes=data_nodes, orphaned=sorted(orphaned),
+        )
 
     def cleanup(self, analyzer: str, names: Iterable[str], stale_after: float) -> list[str]:
-        # Object stores give no cheap age: every uncommitted epoch prefix is removed, so call
-        # this only when no writer is running.
+        # Object stores give no cheap age: every uncommitted epoch prefix and unused generation
+        # is removed, so call this only when no writer is running.
         removed = []
-        for name in self.list_epochs(analyzer).leftovers:
+        listing = self.list_epochs(analyzer)
+        for name in listing.leftovers:
             key = self.location.key(analyzer, name)
             sync(_delete_prefix(self.location.store, key))
             removed.append(key)
+        for name in listing.orphaned:
+            key = self.location.key(analyzer, name)
+            sync(_delete_fields(self.location.store, key))
+            removed.append(f"{key}/*")
         return removed
 
     def delete(self, analyzer: str, epoch: int) -> None:
+        store = self.location.store
         node = self.location.key(analyzer, epoch_name(epoch))
+        data = data_node_of(sync(_read_group(store, f"{node}/{METADATA_KEY}")), epoch)
         # The group metadata goes first: from then on the epoch does not exist.
-        sync(self.location.store.delete(f"{node}/{METADATA_KEY}"))
-        sync(_delete_prefix(self.location.store, node))
+        sync(store.delete(f"{node}/{METADATA_KEY}"))
+        sync(_delete_prefix(store, node))
+        if data != epoch_name(epoch):
+            sync(_delete_prefix(store, self.location.key(analyzer, data)))
+
+
+#: Most generations an overwrite tries to claim (each taken one is a live or killed writer's).
+_MAX_CLAIMS = 100
+#: What a claimed generation's zarr.json holds until its writer replaces it: an empty group.
+_CLAIM = default_buffer_prototype().buffer.from_bytes(
+    json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}).encode()
+)
+
+
+def _naming_data_node(root: Buffer, name: str) -> Buffer:
+    """The group metadata ``root`` with ``DATA_NODE_KEY`` naming the node ``name``."""
+    meta = json.loads(root.to_bytes())
+    meta.setdefault("attributes", {})[DATA_NODE_KEY] = name
+    return default_buffer_prototype().buffer.from_bytes(json.dumps(meta, indent=2).encode())
+
+
+async def _delete_fields(store: Store, node: str) -> None:
+    """Delete everything below ``node`` but its own ``zarr.json`` (the data of generation 0)."""
+    children = [child async for child in store.list_dir(node)]
+    for child in children:
+        if child != METADATA_KEY:
+            await store.delete_dir(f"{node}/{child}")
 
 
 def commit_strategy_for(location: Location) -> CommitStrategy:

@@ -20,9 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import zarr
-
-from epochstore.store.manifest import FORMAT_VERSION, AnalyzerManifest, Superseded
+from epochstore.store.manifest import AnalyzerManifest, Superseded
 
 if TYPE_CHECKING:
     from epochstore.store.reader import _ArtifactView
@@ -88,13 +86,6 @@ def _merge(entries: Iterable[Superseded]) -> tuple[Superseded, ...]:
     return tuple(e for e in merged.values() if e.epochs)
 
 
-def _require_format(store: ArtifactStore) -> None:
-    """Mark the store as the format that knows ``superseded`` (older readers refuse it)."""
-    group = zarr.open_group(store.store, path=store.root_path, mode="a", zarr_format=3)
-    if group.attrs.get("epochstore_format") != FORMAT_VERSION:
-        group.attrs.update({"epochstore_format": FORMAT_VERSION})
-
-
 def supersede(
     store: ArtifactStore, analyzer: str, version: str | None, params: Mapping[str, Any]
 ) -> AnalyzerManifest:
@@ -118,7 +109,7 @@ def supersede(
         [*manifest.superseded, Superseded(manifest.version, manifest.params, tuple(current))]
     )
     updated = replace(manifest, version=version, params=dict(params), superseded=entries)
-    _require_format(store)
+    store._require_format()
     store._write_manifest(updated)
     return updated
 

@@ -193,11 +193,21 @@ async def read_field_async(
     except EpochstoreError:
         raise
     except (FileNotFoundError, KeyError) as exc:
+        if token is not None:  # the node load_epoch opened is gone: overwritten or deleted
+            raise EpochChangedError(
+                f"{where} was overwritten or deleted after it was opened; load it again"
+            ) from exc
         raise EpochNotFoundError(
             f"{where} does not exist (deleted or never committed: {exc}); "
             "list epochs again with get_epochs()"
         ) from exc
     except (ValueError, RuntimeError, OSError, TypeError) as exc:
+        # Data that vanished or changed under the read (an overwrite deleting the generation
+        # being read) is not damage: the field's metadata no longer names this write.
+        if token is not None and await _current_token(store, path) != token:
+            raise EpochChangedError(
+                f"{where} was overwritten or deleted while it was being read; load it again"
+            ) from exc
         raise CorruptArtifactError(
             f"{where} is damaged and was not returned ({type(exc).__name__}: {exc}). "
             "Run `epochstore verify` to list damage; delete the epoch and recompute it."

@@ -14,6 +14,7 @@ from epochstore.store.codecs import DEFAULT_CODEC, Codec, Layout
 
 __all__ = [
     "ATTRS_KEY",
+    "DATA_NODE_KEY",
     "FORMAT_VERSION",
     "WRITE_TOKEN_KEY",
     "AnalyzerManifest",
@@ -25,9 +26,13 @@ __all__ = [
 ATTRS_KEY = "epochstore"
 #: Attribute of an epoch group and its arrays naming the write that made them.
 WRITE_TOKEN_KEY = "epochstore_write"
+#: Attribute of an epoch group naming the node that holds its data when it is not the group
+#: itself: a later generation (``epoch_00042.g1``), written by an overwrite on an object store.
+DATA_NODE_KEY = "epochstore_data"
 #: Version of the on-disk format (``docs/format.md``); stored as ``epochstore_format``.
-#: 2 added ``superseded`` to the analyzer manifest (which epochs an older version computed).
-FORMAT_VERSION = 2
+#: 2 added ``superseded`` to the analyzer manifest (which epochs an older version computed);
+#: 3 added generations (an epoch's data in ``epoch_NNNNN.gK``, named by ``DATA_NODE_KEY``).
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,13 @@ from epochstore.errors import (
     ReadOnlyError,
     StoreFormatError,
 )
-from epochstore.naming import NAME_PATTERN, epoch_name, validate_epoch, validate_name
+from epochstore.naming import NAME_PATTERN, validate_epoch, validate_name
 from epochstore.run import ARTIFACTS_DIR
 from epochstore.store.commit import (
     METADATA_KEY,
     EpochListing,
     commit_strategy_for,
+    data_node_of,
     key_exists,
 )
 from epochstore.store.direct import DirectLayout, get_object, local_root
@@ -38,6 +39,7 @@ from epochstore.store.lazy import EpochFieldArray, StackedFieldArray, node_path
 from epochstore.store.location import LocationLike, open_location
 from epochstore.store.manifest import (
     ATTRS_KEY,
+    DATA_NODE_KEY,
     FORMAT_VERSION,
     WRITE_TOKEN_KEY,
     AnalyzerManifest,
@@ -302,13 +304,14 @@ class _ArtifactView:
         group = _read_json_now(self._location.store, f"{node}/{METADATA_KEY}")
         if group is None:
             raise self._epoch_not_found(analyzer, [epoch])
+        data = f"{node.rpartition('/')[0]}/{data_node_of(group, epoch)}".lstrip("/")
         variables = {
             name: xr.Variable(
                 field.dims,
                 indexing.LazilyIndexedArray(
                     EpochFieldArray(
                         self._location.store,
-                        f"{node}/{name}",
+                        f"{data}/{name}",
                         shape=field.shape,
                         dtype=np.dtype(field.dtype),
                         analyzer=analyzer,
@@ -324,7 +327,7 @@ class _ArtifactView:
         attrs = {
             k: v
             for k, v in group.get("attributes", {}).items()
-            if k not in (ATTRS_KEY, WRITE_TOKEN_KEY)
+            if k not in (ATTRS_KEY, WRITE_TOKEN_KEY, DATA_NODE_KEY)
         }
         attrs.update(analyzer=analyzer, epoch=epoch)
         return xr.Dataset(variables, coords={"epoch": epoch}, attrs=attrs)
@@ -415,7 +418,7 @@ class _ArtifactView:
             if missing:
                 raise self._epoch_not_found(analyzer, missing)
         base = node_path(self._location.prefix, analyzer, 0).rpartition("/")[0]
-        nodes = [f"{base}/{epoch_name(e)}" for e in selected]
+        nodes = [f"{base}/{listing.data_node(e)}" for e in selected]
         variables = {}
         for name, field in manifest.fields.items():
             layout = layouts[name]
@@ -424,9 +427,14 @@ class _ArtifactView:
                 suffix = f"{name}/{layout.key}"
                 versions = None
                 if listing.versions is not None and listing.key_versions is not None:
-                    versions = FieldVersions(suffix, listing.versions, listing.key_versions)
+                    versions = FieldVersions(
+                        suffix, listing.versions, listing.key_versions,
+                        data_nodes=listing.data_nodes,
+                    )
                 elif local_dir is not None:
-                    versions = FieldVersions(suffix, local_dir=f"{local_dir}/{analyzer}")
+                    versions = FieldVersions(
+                        suffix, local_dir=f"{local_dir}/{analyzer}", data_nodes=listing.data_nodes
+                    )
                 if versions is not None:
                     series = self._series(analyzer, name, versions, field.shape, field.dtype)
             stacked = StackedFieldArray(

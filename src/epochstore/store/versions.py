@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zarr.storage import FsspecStore, LocalStore, ObjectStore, WrapperStore
@@ -97,12 +97,19 @@ class FieldVersions:
         (keys relative to the analyzer).
     local_dir
         For a local store: the analyzer's directory (chunk files are ``stat``-ed).
+    data_nodes
+        The node holding an epoch's data where it is not the epoch node (the listing's
+        ``data_nodes``: a later generation).
     """
 
     suffix: str
     nodes: Mapping[int, str] | None = None
     keys: Mapping[str, str] | None = None
     local_dir: str | None = None
+    data_nodes: Mapping[int, str] = field(default_factory=dict)
+
+    def _chunk(self, epoch: int) -> str:
+        return f"{self.data_nodes.get(epoch) or epoch_name(epoch)}/{self.suffix}"
 
     def of(self, epochs: Iterable[int]) -> dict[int, str]:
         """The version of the field in each of ``epochs`` that has one (taken now)."""
@@ -110,12 +117,12 @@ class FieldVersions:
         if self.nodes is not None and self.keys is not None:
             for epoch in epochs:
                 node = self.nodes.get(epoch)
-                chunk = self.keys.get(f"{epoch_name(epoch)}/{self.suffix}")
+                chunk = self.keys.get(self._chunk(epoch))
                 if node is not None and chunk is not None:
                     found[epoch] = f"{node}/{chunk}"
         elif self.local_dir is not None:
             for epoch in epochs:
-                version = local_version(f"{self.local_dir}/{epoch_name(epoch)}/{self.suffix}")
+                version = local_version(f"{self.local_dir}/{self._chunk(epoch)}")
                 if version is not None:
                     found[epoch] = version
         return found

@@ -119,6 +119,19 @@ class ArtifactStore(_ArtifactView):
             self._check_format()
         self._root_ready = True
 
+    def _require_format(self) -> None:
+        """Mark the store as this library's format, for what older readers do not know.
+
+        Called before the first write that uses a newer feature (``superseded`` in a manifest,
+        a generation on an object store): an older reader then refuses the store instead of
+        misreading it (``docs/format.md``).
+        """
+        group = zarr.open_group(
+            self.store, path=self.root_path, mode="a", zarr_format=3
+        )
+        if group.attrs.get("epochstore_format") != FORMAT_VERSION:
+            group.attrs.update({"epochstore_format": FORMAT_VERSION})
+
     def _write_manifest(self, manifest: AnalyzerManifest) -> None:
         zarr.open_group(
             self._location.store,
@@ -364,6 +377,8 @@ class ArtifactStore(_ArtifactView):
                 if array.size:
                     target[...] = array
 
+        if overwrite and self._location.local_root is None:
+            self._require_format()  # an overwrite here may write a generation (format 3)
         self._commit.commit(analyzer, epoch, write_node, overwrite=overwrite)
 
     def delete_epoch(self, analyzer: str, epoch: int, *, force: bool = False) -> None:
