@@ -53,6 +53,7 @@ __all__ = [
     "outer_index",
     "read_direct",
     "read_field_local",
+    "read_rows_local",
     "read_slab_local",
     "read_whole_local",
 ]
@@ -678,6 +679,70 @@ def read_field_local(root: Path, path: str, layout: DirectLayout, out: np.ndarra
     return True
 
 
+def _read_rows_into(
+    root: Path, path: str, layout: DirectLayout, first: int, targets: Sequence[np.ndarray]
+) -> None:
+    """Read chunks ``first .. first + len(targets)`` of the leading axis of the shard at
+    ``path`` into ``targets`` (one open, one read of the index; raises on any damage)."""
+    fd = os.open(f"{root}/{path}/{layout.key}", os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        spans = _read_index(fd, size, layout)[first : first + len(targets)]
+        _read_chunks(fd, size - layout.index_nbytes, layout, spans, targets)
+    finally:
+        os.close(fd)
+
+
+def read_rows_local(
+    root: Path,
+    paths: Sequence[str],
+    layout: DirectLayout,
+    key: list[int | np.ndarray | slice],
+    out: np.ndarray,
+) -> list[int]:
+    """Read ``key`` (outer indexing, from :func:`normalise_key`) of the shard at each of
+    ``paths`` into ``out[i]``: a part of each epoch, e.g. one neuron across epochs.
+
+    Per epoch: one ``open``, one read of the shard index, one read of each chunk the leading
+    axis selection touches, checked and decoded into a scratch block that each thread reuses,
+    then the selection copied out. Chunks must span every axis but the leading one (the
+    writer's layout). Epochs are split over the read threads when there is enough to decode
+    (a 16-neuron chunk of a p = 113 run decodes in ~0.3 ms: one neuron across 16 epochs is
+    ~5 ms of decoding), so one neuron across epochs uses both cores.
+
+    Returns the positions that could not be read (missing, damaged, laid out otherwise); the
+    caller reads those the careful way, which names the damage.
+    """
+    c0 = layout.chunks[0]
+    touched = _chunks_touched(key[0], c0)
+    if touched.size == 0:
+        return []
+    first, last = int(touched.min()), int(touched.max()) + 1
+    origin = [first * c0] + [0] * (len(layout.shape) - 1)
+    block_shape = ((last - first) * c0, *layout.shape[1:])
+
+    def work(positions: range) -> list[int]:
+        block = np.empty(block_shape, dtype=layout.dtype)
+        targets = [block[k * c0 : (k + 1) * c0].reshape(-1).view(np.uint8)
+                   for k in range(last - first)]
+        failed = []
+        for i in positions:
+            try:
+                _read_rows_into(root, paths[i], layout, first, targets)
+                out[i] = _apply(block, key, origin)
+            except (OSError, ValueError, RuntimeError, TypeError):
+                failed.append(i)
+        return failed
+
+    n = len(paths)
+    decoded = n * math.prod(block_shape) * layout.dtype.itemsize
+    parts = max(1, min(_decode_threads(), n, decoded // _SPLIT_BYTES))
+    if parts == 1:
+        return work(range(n))
+    futures = [_pool().submit(work, range(i, n, parts)) for i in range(parts)]
+    return sorted(i for future in futures for i in future.result())
+
+
 def read_slab_local(
     root: Path, paths: Sequence[str], layout: DirectLayout, lead: slice, out: np.ndarray
 ) -> list[int]:
@@ -702,13 +767,7 @@ def read_slab_local(
             for k in range(last - first)
         ]
         try:
-            fd = os.open(f"{root}/{path}/{layout.key}", os.O_RDONLY)
-            try:
-                size = os.fstat(fd).st_size
-                spans = _read_index(fd, size, layout)[first:last]
-                _read_chunks(fd, size - layout.index_nbytes, layout, spans, targets)
-            finally:
-                os.close(fd)
+            _read_rows_into(root, path, layout, first, targets)
         except (OSError, ValueError, RuntimeError, TypeError):
             failed.append(i)
     return failed

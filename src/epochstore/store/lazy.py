@@ -40,6 +40,7 @@ from epochstore.store.direct import (
     outer_index,
     read_direct,
     read_field_local,
+    read_rows_local,
     read_slab_local,
     read_whole_local,
 )
@@ -412,16 +413,51 @@ class StackedFieldArray(_LazyBase):
         sel = normalise_key(inner, self.shape[1:])
         return outer_index(stacked, [slice(0, len(indices), 1), *sel])
 
+    def _rows_layout(self) -> bool:
+        """Whether the local fast paths apply: a local store, one shard per epoch, chunks along
+        the leading axis only (the writer's layout), no edge chunk."""
+        layout = self.layout
+        if layout is None or not layout.sharded or local_root(self.store) is None:
+            return False
+        shape = layout.shape
+        return layout.grid[1:] == (1,) * (len(shape) - 1) and (
+            layout.chunks[0] * layout.grid[0] == shape[0]
+        )
+
+    def _read_rows(self, indices: np.ndarray, inner: _Key) -> np.ndarray | None:
+        """Part of each epoch (e.g. one neuron) of a local store, read by the read threads:
+        only the chunks the leading-axis selection touches, decoded once per epoch."""
+        if not self._rows_layout():
+            return None
+        layout, root = self.layout, local_root(self.store)
+        assert layout is not None
+        assert root is not None
+        try:
+            sel = normalise_key(inner, layout.shape)
+        except IndexError:
+            return None
+        lead = sel[0]
+        if isinstance(lead, np.ndarray) and lead.size:
+            touched = np.unique(lead // layout.chunks[0])
+            if touched.size != int(touched[-1]) - int(touched[0]) + 1:
+                return None  # chunks in between would be decoded for nothing
+        shape = tuple(
+            len(range(k.start, k.stop, k.step)) if isinstance(k, slice)
+            else k.size if isinstance(k, np.ndarray) else None
+            for k in sel
+        )
+        out = np.empty((len(indices), *(n for n in shape if n is not None)), dtype=layout.dtype)
+        paths = [f"{self.node_paths[int(i)]}/{self.field}" for i in indices]
+        failed = read_rows_local(root, paths, layout, sel, out)
+        return self._read_failed(out, indices, failed, inner)
+
     def _slab(self, inner: _Key) -> slice | None:
         """The leading-axis slice of a whole-chunk slab that ``inner`` selects, else None."""
         layout = self.layout
-        if layout is None or not layout.sharded or local_root(self.store) is None:
+        if not self._rows_layout():
             return None
+        assert layout is not None
         shape = layout.shape
-        if layout.grid[1:] != (1,) * (len(shape) - 1) or layout.chunks[0] * layout.grid[0] != (
-            shape[0]
-        ):
-            return None  # chunks split another axis, or an edge chunk: the general path
         try:
             sel = normalise_key(inner, shape)
         except IndexError:
@@ -459,6 +495,8 @@ class StackedFieldArray(_LazyBase):
             whole = self._read_from_series(self.series, indices, inner)
             return whole if keep_axis else whole[0]
         stacked = self._read_small_local(indices, inner) if indices.size else None
+        if stacked is None and indices.size:
+            stacked = self._read_rows(indices, inner)
         if stacked is not None:
             return stacked if keep_axis else stacked[0]
         parts = sync(self._read_many(indices, inner))
