@@ -203,6 +203,21 @@ def _before(fn: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
+def _before_rows(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` without the local rows reader (``direct.read_rows_local``): parts of epochs read
+    by ``read_direct`` on the event loop, one epoch after another, as before it."""
+
+    def run() -> Any:
+        saved = lazy.StackedFieldArray._read_rows
+        lazy.StackedFieldArray._read_rows = lambda self, indices, inner: None  # type: ignore[method-assign]
+        try:
+            return fn()
+        finally:
+            lazy.StackedFieldArray._read_rows = saved  # type: ignore[method-assign]
+
+    return run
+
+
 def _in_memory_mean(loader: ArtifactLoader) -> Callable[[], Any]:
     """xarray's ``mean("epoch")`` over the default blocks with the data already in memory.
 
@@ -274,6 +289,12 @@ def rows_for(workdir: Path, n_epochs: int) -> dict[str, Callable[[], Any]]:
         "one neuron across: load_epochs chunks=None": lambda: loaders["default"].load_epochs(
             A, chunks=None
         )[F].isel(neuron=7).values,
+        "one neuron across: load_epochs default (auto), before rows": _before_rows(
+            lambda: loaders["default"].load_epochs(A)[F].isel(neuron=7).values
+        ),
+        "one neuron across: load_epochs chunks=None, before rows": _before_rows(
+            lambda: loaders["default"].load_epochs(A, chunks=None)[F].isel(neuron=7).values
+        ),
         "one neuron across: load_epochs whole-epoch blocks (before)": lambda: loaders[
             "default"
         ].load_epochs(A, chunks={"epoch": 1})[F].isel(neuron=7).values,
