@@ -81,3 +81,22 @@ def test_write_failures_on_a_store_without_rename(code: int, budget_fraction: fl
     _assert_intact(ArtifactLoader(memory), [0])
     # No key of the failed epoch is left behind.
     assert not [k for k in memory._store_dict if "epoch_00001" in k]
+
+
+@pytest.mark.parametrize("budget_fraction", [0.1, 0.5, 0.95])
+def test_a_failed_overwrite_without_rename_keeps_the_old_epoch(budget_fraction: float) -> None:
+    """An overwrite that fails part way (disk full on the object store's side) loses nothing."""
+    memory = zarr.storage.MemoryStore()
+    ArtifactStore(memory).write_epoch("acts", 0, {"x": _data(0)})
+    before = dict(memory._store_dict)
+    epoch_bytes = sum(len(v) for k, v in before.items() if "epoch_00000" in k)
+    failing = FailingStore(memory, budget=int(budget_fraction * epoch_bytes), code=errno.ENOSPC)
+    with pytest.raises(StoreWriteError, match="acts/epoch_00000"):
+        ArtifactStore(failing).write_epoch("acts", 0, {"x": _data(7)}, overwrite=True)
+    assert failing.failures == 1
+    _assert_intact(ArtifactLoader(memory), [0])  # the old values, readable throughout
+    # Nothing of the failed generation is left, and the old epoch's keys are untouched.
+    assert not [k for k in memory._store_dict if "epoch_00000.g" in k]
+    assert {k: v for k, v in memory._store_dict.items() if "epoch_00000" in k} == {
+        k: v for k, v in before.items() if "epoch_00000" in k
+    }
