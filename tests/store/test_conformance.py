@@ -24,7 +24,7 @@ from epochstore import (
     StoreFormatError,
     UnsupportedArrayError,
 )
-from epochstore.store.manifest import FORMAT_VERSION
+from epochstore.store.manifest import CREATED_FORMAT
 
 if TYPE_CHECKING:
     from conftest import Backend
@@ -357,7 +357,7 @@ def test_root_attributes_record_the_format(backend: Backend) -> None:
     store = backend.store()
     _write(store, 0)
     attrs = zarr.open_group(store.store, path=store.root_path, mode="r").attrs.asdict()
-    assert attrs["epochstore_format"] == FORMAT_VERSION == 3
+    assert attrs["epochstore_format"] == CREATED_FORMAT == 2
     json.dumps(attrs)
 
 

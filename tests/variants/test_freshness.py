@@ -10,7 +10,7 @@ import pytest
 
 from epochstore import AnalysisPipeline, ArtifactLoader, ArtifactStore
 from epochstore.cli import main
-from epochstore.store.manifest import FORMAT_VERSION, Superseded
+from epochstore.store.manifest import SUPERSEDED_FORMAT, Superseded
 from epochstore.testing.toy import HiddenActivations, OutputNorm, ToyFamily, WeightDrift
 
 from .conftest import artifact_state, assert_bitwise_equal
@@ -75,7 +75,7 @@ def test_missing_epochs_of_a_new_version_leave_the_old_ones_listed_as_stale(run:
     plan = AnalysisPipeline(run, analyzers=_bumped()).plan()
     assert plan.stale_pairs == [("output_norm", e) for e in EPOCHS[:-1]]
     root = json.loads((run / "artifacts" / "zarr.json").read_text())
-    assert root["attributes"]["epochstore_format"] == FORMAT_VERSION
+    assert root["attributes"]["epochstore_format"] == SUPERSEDED_FORMAT == 2
 
 
 def test_analyze_cli_reports_stale_and_recomputes_them(

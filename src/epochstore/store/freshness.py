@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from epochstore.store.manifest import AnalyzerManifest, Superseded
+from epochstore.store.manifest import SUPERSEDED_FORMAT, AnalyzerManifest, Superseded
 
 if TYPE_CHECKING:
     from epochstore.store.reader import _ArtifactView
@@ -109,7 +109,7 @@ def supersede(
         [*manifest.superseded, Superseded(manifest.version, manifest.params, tuple(current))]
     )
     updated = replace(manifest, version=version, params=dict(params), superseded=entries)
-    store._require_format()
+    store._require_format(SUPERSEDED_FORMAT)
     store._write_manifest(updated)
     return updated
 

@@ -14,8 +14,11 @@ from epochstore.store.codecs import DEFAULT_CODEC, Codec, Layout
 
 __all__ = [
     "ATTRS_KEY",
+    "CREATED_FORMAT",
     "DATA_NODE_KEY",
     "FORMAT_VERSION",
+    "GENERATIONS_FORMAT",
+    "SUPERSEDED_FORMAT",
     "WRITE_TOKEN_KEY",
     "AnalyzerManifest",
     "FieldManifest",
@@ -29,10 +32,18 @@ WRITE_TOKEN_KEY = "epochstore_write"
 #: Attribute of an epoch group naming the node that holds its data when it is not the group
 #: itself: a later generation (``epoch_00042.g1``), written by an overwrite on an object store.
 DATA_NODE_KEY = "epochstore_data"
-#: Version of the on-disk format (``docs/format.md``); stored as ``epochstore_format``.
-#: 2 added ``superseded`` to the analyzer manifest (which epochs an older version computed);
-#: 3 added generations (an epoch's data in ``epoch_NNNNN.gK``, named by ``DATA_NODE_KEY``).
+#: Newest version of the on-disk format this library reads (``docs/format.md``); stored as
+#: ``epochstore_format``. 2 added ``superseded`` to the analyzer manifest (which epochs an
+#: older version computed); 3 added generations (an epoch's data in ``epoch_NNNNN.gK``, named
+#: by ``DATA_NODE_KEY``, written by overwrites on object stores).
 FORMAT_VERSION = 3
+#: The version a new store is marked with. A feature of a later version marks the store with
+#: that version when it is first used (``ArtifactStore._require_format``), so that only stores
+#: that need it are closed to older readers.
+CREATED_FORMAT = 2
+#: The versions that added ``superseded`` and generations.
+SUPERSEDED_FORMAT = 2
+GENERATIONS_FORMAT = 3
 
 
 @dataclass(frozen=True)

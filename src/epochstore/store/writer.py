@@ -29,7 +29,8 @@ from epochstore.store.codecs import DEFAULT_CODEC, Codec, default_layout
 from epochstore.store.commit import METADATA_KEY
 from epochstore.store.manifest import (
     ATTRS_KEY,
-    FORMAT_VERSION,
+    CREATED_FORMAT,
+    GENERATIONS_FORMAT,
     WRITE_TOKEN_KEY,
     AnalyzerManifest,
     FieldManifest,
@@ -93,6 +94,7 @@ class ArtifactStore(_ArtifactView):
         self._codec = Codec.parse(codec) if isinstance(codec, str) else codec
         super().__init__(location, storage_options=storage_options, path=path)
         self._root_ready = False
+        self._formats_ensured: set[int] = set()
 
     # --- groups -------------------------------------------------------------------------------
 
@@ -107,7 +109,7 @@ class ArtifactStore(_ArtifactView):
                 "zarr_format": 3,
                 "node_type": "group",
                 "attributes": {
-                    "epochstore_format": FORMAT_VERSION, "epochstore_version": __version__
+                    "epochstore_format": CREATED_FORMAT, "epochstore_version": __version__
                 },
             }
             sync(
@@ -119,18 +121,20 @@ class ArtifactStore(_ArtifactView):
             self._check_format()
         self._root_ready = True
 
-    def _require_format(self) -> None:
-        """Mark the store as this library's format, for what older readers do not know.
+    def _require_format(self, version: int) -> None:
+        """Mark the store as format ``version`` at least, before a write that needs it.
 
-        Called before the first write that uses a newer feature (``superseded`` in a manifest,
-        a generation on an object store): an older reader then refuses the store instead of
-        misreading it (``docs/format.md``).
+        Called before the first write that uses a feature of a later format (``superseded`` in
+        a manifest: 2; a generation on an object store: 3): an older reader then refuses the
+        store instead of misreading it (``docs/format.md``). Once per store object.
         """
-        group = zarr.open_group(
-            self.store, path=self.root_path, mode="a", zarr_format=3
-        )
-        if group.attrs.get("epochstore_format") != FORMAT_VERSION:
-            group.attrs.update({"epochstore_format": FORMAT_VERSION})
+        if version in self._formats_ensured:
+            return
+        group = zarr.open_group(self.store, path=self.root_path, mode="a", zarr_format=3)
+        current = group.attrs.get("epochstore_format")
+        if not isinstance(current, int) or current < version:
+            group.attrs.update({"epochstore_format": version})
+        self._formats_ensured.add(version)
 
     def _write_manifest(self, manifest: AnalyzerManifest) -> None:
         zarr.open_group(
@@ -378,7 +382,7 @@ class ArtifactStore(_ArtifactView):
                     target[...] = array
 
         if overwrite and self._location.local_root is None:
-            self._require_format()  # an overwrite here may write a generation (format 3)
+            self._require_format(GENERATIONS_FORMAT)  # an overwrite writes a generation
         self._commit.commit(analyzer, epoch, write_node, overwrite=overwrite)
 
     def delete_epoch(self, analyzer: str, epoch: int, *, force: bool = False) -> None:
