@@ -339,7 +339,7 @@ def read_cases(fmt: Format, epochs: list[int], mid: int) -> dict[str, Callable[[
         "mean": lambda: fmt.mean_over_epochs(epochs),
     }
     if isinstance(fmt, EpochstoreFormat):
-        cases["across_dask"] = lambda: fmt.read_row_across(epochs, NEURON, chunks="zarr")
+        cases["across_dask"] = lambda: fmt.read_row_across(epochs, NEURON, chunks="auto")
         cases["mean_epoch_chunks"] = lambda: fmt.mean_over_epochs(epochs, chunks={"epoch": 1})
         cases["mean_loop"] = lambda: fmt.mean_over_epochs(epochs, dask=False)
     return cases

@@ -196,10 +196,10 @@ def headline_tables(name: str, h: Json, res: Json) -> list[str]:
                 f"ms, median [min]. x lim: time / (bytes returned or reduced / {limit_name}). "
                 "npz / this and all / this: the per-epoch .npz and one-file .npz times over "
                 "this one (higher is better). epochstore rows: across = no dask "
-                "(`chunks=None`), mean = dask with one task per Zarr chunk (`chunks=\"zarr\"`, "
-                "the default); the last columns: across with dask (`chunks=\"zarr\"`), mean "
-                "with one dask task per epoch (`chunks={\"epoch\": 1}`) and mean as a loop of "
-                "`load_epoch` (no dask)."
+                "(`chunks=None`), mean = dask with the default blocks (`chunks=\"auto\"`: "
+                "slabs of epochs along whole Zarr chunks on a local store); the last columns: "
+                "across with dask (`chunks=\"auto\"`), mean with one dask task per epoch "
+                "(`chunks={\"epoch\": 1}`) and mean as a loop of `load_epoch` (no dask)."
             ),
             "",
             (

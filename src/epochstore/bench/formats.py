@@ -438,12 +438,13 @@ class EpochstoreFormat(Format):
         return np.asarray(ds[FIELD].isel({self._first_dim(): row}).values)
 
     def mean_over_epochs(
-        self, epochs: Sequence[int], *, dask: bool = True, chunks: Any = "zarr"
+        self, epochs: Sequence[int], *, dask: bool = True, chunks: Any = "auto"
     ) -> np.ndarray:
         """``load_epochs(chunks=chunks)[field].mean("epoch")`` (dask), or a loop of epochs.
 
-        ``chunks="zarr"`` gives one dask task per Zarr chunk of each epoch; ``{"epoch": 1}``
-        one task per epoch (the whole field).
+        ``chunks="auto"`` (the loader's default) gives blocks of about 16 MiB along whole Zarr
+        chunks (slabs of epochs on a local store); ``"zarr"`` one dask task per Zarr chunk of
+        each epoch; ``{"epoch": 1}`` one task per epoch (the whole field).
         """
         if not dask:
             return super().mean_over_epochs(epochs)
