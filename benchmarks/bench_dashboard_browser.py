@@ -17,7 +17,7 @@ the new epoch (its title names it, or its epoch marker sits on it), polled on ea
 Run from the repository root::
 
     python benchmarks/bench_dashboard_browser.py              # ~1 min to write the run once
-    python benchmarks/bench_dashboard_browser.py --epochs 40 --rounds 2
+    python benchmarks/bench_dashboard_browser.py --epochs 40 --workdir /tmp/bench-40
 
 Needs the ``dev`` extra (Playwright) and Chromium (``apt-get install chromium``). The run is
 kept under ``--workdir`` (default ``/tmp/epochstore-bench-browser``) and reused. Prints a
@@ -108,7 +108,7 @@ def _summary(seconds: list[float]) -> dict[str, float]:
             "min_ms": ms[0], "n": len(ms)}
 
 
-def measure(root: Path, epochs: list[int], rounds: int) -> dict[str, Any]:
+def measure(root: Path, epochs: list[int]) -> dict[str, Any]:
     proc, url = _serve(root)
     new: list[float] = []
     cached: list[float] = []
@@ -128,17 +128,11 @@ def measure(root: Path, epochs: list[int], rounds: int) -> dict[str, Any]:
             thumb = page.locator("#epoch [role=slider]")
             thumb.focus()
             out["first move (Home)"] = _summary([_move(page, "Home", epochs[0])])
-            for round_ in range(rounds):
-                if round_:  # back to the start; these epochs are no longer new to the server
-                    _move(page, "Home", epochs[0])
-                for i in range(1, len(epochs)):
-                    if round_ == 0:
-                        new.append(_move(page, "ArrowRight", epochs[i]))
-                    else:
-                        cached.append(_move(page, "ArrowRight", epochs[i]))
-                    # The floor: back and forth between the two epochs just viewed.
-                    cached.append(_move(page, "ArrowLeft", epochs[i - 1]))
-                    cached.append(_move(page, "ArrowRight", epochs[i]))
+            for i in range(1, len(epochs)):
+                new.append(_move(page, "ArrowRight", epochs[i]))
+                # The floor: back and forth between the two epochs just viewed.
+                cached.append(_move(page, "ArrowLeft", epochs[i - 1]))
+                cached.append(_move(page, "ArrowRight", epochs[i]))
             browser.close()
     finally:
         proc.terminate()
@@ -151,8 +145,6 @@ def measure(root: Path, epochs: list[int], rounds: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=24)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="passes over the epochs; only the first finds new epochs")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/epochstore-bench-browser"))
     parser.add_argument("--output", type=Path,
                         default=ROOT / "results" / "dashboard-browser.json")
@@ -160,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     epochs = list(range(0, 100 * args.epochs, 100))
     _write_run(args.workdir, epochs)
     load_before = os.getloadavg()
-    results = measure(args.workdir, epochs, args.rounds)
+    results = measure(args.workdir, epochs)
     new = results["new epoch"]["median_ms"]
     floor = results["floor: cached epoch (no read)"]["median_ms"]
     print(f"## Slider moves in Chromium ({len(epochs)} epochs, "
