@@ -33,7 +33,7 @@ import shutil
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -555,7 +555,7 @@ class MetadataLastCommit(CommitStrategy):
         if current is not None:
             self._replace(analyzer, epoch, data_node_of(_parse_group(current), epoch), write)
             return
-        try:
+        with self._removed_if_failed(node, analyzer, epoch):
             held = MetadataLastStore(loc.store, node)
             write(held, "")
             root = held.take_root_metadata()
@@ -566,23 +566,33 @@ class MetadataLastCommit(CommitStrategy):
                 _create_exclusive(loc.store, f"{node}/{METADATA_KEY}", root)
             ):
                 raise _exists_error(loc, analyzer, epoch)
+
+    @contextlib.contextmanager
+    def _removed_if_failed(self, prefix: str, analyzer: str, epoch: int) -> Iterator[None]:
+        """Delete what was written under ``prefix`` if the block fails (an OSError becomes
+        :class:`StoreWriteError`); an :class:`EpochExistsError` leaves it: the node is the
+        other writer's."""
+        loc = self.location
+        try:
+            yield
         except EpochExistsError:
             raise
         except OSError as exc:
             with contextlib.suppress(Exception):
-                sync(_delete_prefix(loc.store, node))
+                sync(_delete_prefix(loc.store, prefix))
             raise _write_error(loc, analyzer, epoch, exc) from exc
         except BaseException:
             with contextlib.suppress(Exception):
-                sync(_delete_prefix(loc.store, node))
+                sync(_delete_prefix(loc.store, prefix))
             raise
 
     def _claim(self, analyzer: str, epoch: int, after: int) -> str:
-        """Claim the first free generation after ``after``; return its key."""
+        """Claim the first free generation after ``after``; return its node name."""
         for generation in range(after + 1, after + 1 + _MAX_CLAIMS):
-            key = self.location.key(analyzer, generation_name(epoch, generation))
-            if sync(_create_exclusive(self.location.store, f"{key}/{METADATA_KEY}", _CLAIM)):
-                return key
+            name = generation_name(epoch, generation)
+            key = f"{self.location.key(analyzer, name)}/{METADATA_KEY}"
+            if sync(_create_exclusive(self.location.store, key, _CLAIM)):
+                return name
         raise StoreWriteError(
             f"overwriting {analyzer}/{epoch_name(epoch)} in {self.location.display} found "
             f"{_MAX_CLAIMS} generations claimed by other writers; if none is running, "
@@ -593,8 +603,9 @@ class MetadataLastCommit(CommitStrategy):
         loc = self.location
         node = loc.key(analyzer, epoch_name(epoch))
         old_generation = (parse_generation_name(old) or (epoch, 0))[1]
-        target = self._claim(analyzer, epoch, old_generation)
-        try:
+        name = self._claim(analyzer, epoch, old_generation)
+        target = loc.key(analyzer, name)
+        with self._removed_if_failed(target, analyzer, epoch):
             held = MetadataLastStore(loc.store, target)
             write(held, "")
             root = held.take_root_metadata()
@@ -603,16 +614,7 @@ class MetadataLastCommit(CommitStrategy):
             held.flush_metadata()
             sync(loc.store.set(f"{target}/{METADATA_KEY}", root))
             # The commit point: one PUT of the epoch group's metadata naming the generation.
-            name = target.rsplit("/", 1)[-1]
             sync(loc.store.set(f"{node}/{METADATA_KEY}", _naming_data_node(root, name)))
-        except OSError as exc:
-            with contextlib.suppress(Exception):
-                sync(_delete_prefix(loc.store, target))
-            raise _write_error(loc, analyzer, epoch, exc) from exc
-        except BaseException:
-            with contextlib.suppress(Exception):
-                sync(_delete_prefix(loc.store, target))
-            raise
         # The old data goes only now; what a failure here leaves is found by the listing
         # (it resolves the epoch from its metadata) and removed by cleanup().
         with contextlib.suppress(Exception):

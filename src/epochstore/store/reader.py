@@ -304,7 +304,7 @@ class _ArtifactView:
         group = _read_json_now(self._location.store, f"{node}/{METADATA_KEY}")
         if group is None:
             raise self._epoch_not_found(analyzer, [epoch])
-        data = f"{node.rpartition('/')[0]}/{data_node_of(group, epoch)}".lstrip("/")
+        data = self._location.key(analyzer, data_node_of(group, epoch))
         variables = {
             name: xr.Variable(
                 field.dims,
@@ -417,8 +417,7 @@ class _ArtifactView:
             missing = set(selected) - set(available)
             if missing:
                 raise self._epoch_not_found(analyzer, missing)
-        base = node_path(self._location.prefix, analyzer, 0).rpartition("/")[0]
-        nodes = [f"{base}/{listing.data_node(e)}" for e in selected]
+        nodes = [self._location.key(analyzer, listing.data_node(e)) for e in selected]
         variables = {}
         for name, field in manifest.fields.items():
             layout = layouts[name]
